@@ -1,0 +1,115 @@
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tungstenite::http::Uri;
+
+use super::limits::MAX_ADDRESS_LEN;
+use super::ModelError;
+
+/// A WebSocket address of a peer: `ws://host:port[/path]` or `wss://...`.
+///
+/// The port defaults to 80 (`ws`) or 443 (`wss`) when the URL omits it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerAddress(Box<str>);
+
+impl PeerAddress {
+    /// Validates `url` and makes an address of it.
+    pub fn new(url: impl AsRef<str>) -> Result<Self, ModelError> {
+        let url = url.as_ref();
+        let bad = |reason: &str| ModelError::InvalidAddress {
+            address: url.chars().take(MAX_ADDRESS_LEN).collect(),
+            reason: reason.to_string(),
+        };
+        if url.len() > MAX_ADDRESS_LEN {
+            return Err(bad("it is longer than 512 bytes"));
+        }
+        let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
+        match uri.scheme_str() {
+            Some("ws") | Some("wss") => {}
+            Some(other) => return Err(bad(&format!("scheme {other:?} is not ws or wss"))),
+            None => return Err(bad("it has no scheme (expected ws:// or wss://)")),
+        }
+        match uri.host() {
+            Some(h) if !h.is_empty() => {}
+            _ => return Err(bad("it has no host")),
+        }
+        if uri.port_u16() == Some(0) {
+            return Err(bad("port 0 is not a reachable port"));
+        }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(bad("user information is not allowed"));
+        }
+        Ok(PeerAddress(url.into()))
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn uri(&self) -> Uri {
+        // Validated in `new`, so parsing again cannot fail.
+        self.0.parse().expect("validated address")
+    }
+
+    /// The host part (without brackets for IPv6).
+    pub fn host(&self) -> String {
+        let uri = self.uri();
+        let host = uri.host().unwrap_or_default();
+        host.trim_start_matches('[').trim_end_matches(']').to_string()
+    }
+
+    /// The port, or the scheme's default.
+    pub fn port(&self) -> u16 {
+        let uri = self.uri();
+        uri.port_u16()
+            .unwrap_or(if self.is_secure() { 443 } else { 80 })
+    }
+
+    /// The path (`/` when empty).
+    pub fn path(&self) -> String {
+        let p = self.uri().path().to_string();
+        if p.is_empty() {
+            "/".into()
+        } else {
+            p
+        }
+    }
+
+    /// Whether the scheme is `wss`.
+    pub fn is_secure(&self) -> bool {
+        self.0.starts_with("wss:")
+    }
+}
+
+impl fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PeerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerAddress({:?})", &*self.0)
+    }
+}
+
+impl std::str::FromStr for PeerAddress {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PeerAddress::new(s)
+    }
+}
+
+impl Serialize for PeerAddress {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerAddress {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        PeerAddress::new(&*s).map_err(serde::de::Error::custom)
+    }
+}
