@@ -11,7 +11,7 @@
 //! - [`events`]: registry events, subscribers and the callback dispatcher.
 //! - `ffi` (C ABI): a leaf that nothing else depends on.
 //!
-//! ```ignore
+//! ```
 //! use peerdisc::{Peer, PeerRegistry};
 //!
 //! let registry = PeerRegistry::new();
@@ -23,13 +23,20 @@
 //!     .unwrap();
 //! registry.add(peer).unwrap();
 //! assert_eq!(registry.find_by_tool("search").len(), 1);
-//! ```ignore
+//! ```
 
 pub mod clock;
+pub mod events;
 pub mod model;
+pub mod registry;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use events::{CallbackId, ChangedField, PeerEvent, RemovalReason, StateChange};
 pub use model::{
     Capabilities, Capability, CapabilityKind, ConnectionState, Health, Liveness, ModelError,
     NodeId, Peer, PeerAddress, PeerBuilder, PeerRecord,
+};
+pub use registry::{
+    CapabilityFilter, PeerFilter, PeerRegistry, PeerUpdate, RegistryConfig, RegistryError,
+    RegistryStats, UpsertOutcome,
 };

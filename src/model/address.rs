@@ -56,7 +56,9 @@ impl PeerAddress {
     pub fn host(&self) -> String {
         let uri = self.uri();
         let host = uri.host().unwrap_or_default();
-        host.trim_start_matches('[').trim_end_matches(']').to_string()
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string()
     }
 
     /// The port, or the scheme's default.

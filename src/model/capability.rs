@@ -10,9 +10,7 @@ use super::limits::{
 use super::ModelError;
 
 /// The four kinds of things a node offers.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CapabilityKind {
     Agent,
@@ -72,6 +70,8 @@ impl std::str::FromStr for CapabilityKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Capability {
     name: Box<str>,
+    // Boxed so that a capability without metadata costs 24 bytes, not 40.
+    #[allow(clippy::box_collection)]
     metadata: Option<Box<BTreeMap<String, String>>>,
 }
 
@@ -124,11 +124,7 @@ impl Capability {
             )?;
             for (k, v) in meta.iter() {
                 ModelError::too_long("capability metadata key", k.len(), MAX_METADATA_KEY_LEN)?;
-                ModelError::too_long(
-                    "capability metadata value",
-                    v.len(),
-                    MAX_METADATA_VALUE_LEN,
-                )?;
+                ModelError::too_long("capability metadata value", v.len(), MAX_METADATA_VALUE_LEN)?;
             }
         }
         Ok(())

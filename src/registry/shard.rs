@@ -1,0 +1,61 @@
+//! One shard of the registry: a slice of the peers (by hash of node id) with
+//! its own counts, behind its own lock, so that readers of different peers
+//! never touch the same lock word.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+
+use crate::model::{ConnectionState, Liveness, NodeId, Peer};
+
+/// Health scores are summed in millionths, so the sum never drifts.
+const HEALTH_SCALE: f64 = 1_000_000.0;
+
+#[derive(Default)]
+pub(crate) struct ShardCounts {
+    pub liveness: [usize; 4],
+    pub connection: [usize; 4],
+    pub health_micros: i64,
+}
+
+impl ShardCounts {
+    pub fn add(&mut self, p: &Peer) {
+        self.liveness[p.liveness.index()] += 1;
+        self.connection[p.connection_state.index()] += 1;
+        self.health_micros += health_micros(p);
+    }
+
+    pub fn sub(&mut self, p: &Peer) {
+        self.liveness[p.liveness.index()] -= 1;
+        self.connection[p.connection_state.index()] -= 1;
+        self.health_micros -= health_micros(p);
+    }
+}
+
+fn health_micros(p: &Peer) -> i64 {
+    (p.health.score() * HEALTH_SCALE).round() as i64
+}
+
+pub(crate) fn health_from_micros(sum: i64, n: usize) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        sum as f64 / HEALTH_SCALE / n as f64
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Shard {
+    pub peers: HashMap<NodeId, Arc<Peer>, RandomState>,
+    pub counts: ShardCounts,
+}
+
+/// Count indexes for the stats.
+pub(crate) fn liveness_count(c: &ShardCounts, l: Liveness) -> usize {
+    c.liveness[l.index()]
+}
+
+pub(crate) fn connection_count(c: &ShardCounts, s: ConnectionState) -> usize {
+    c.connection[s.index()]
+}
