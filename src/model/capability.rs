@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -41,7 +42,7 @@ impl CapabilityKind {
 
 impl fmt::Display for CapabilityKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -69,7 +70,8 @@ impl std::str::FromStr for CapabilityKind {
 /// with metadata is `{"name": "search", "metadata": {"lang": "en"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Capability {
-    name: Box<str>,
+    // Shared: the registry points every peer's copy of a name at one string.
+    name: Arc<str>,
     // Boxed so that a capability without metadata costs 24 bytes, not 40.
     #[allow(clippy::box_collection)]
     metadata: Option<Box<BTreeMap<String, String>>>,
@@ -80,7 +82,7 @@ impl Capability {
     /// into a record.
     pub fn new(name: impl Into<String>) -> Self {
         Capability {
-            name: name.into().into_boxed_str(),
+            name: Arc::from(name.into()),
             metadata: None,
         }
     }
@@ -96,6 +98,17 @@ impl Capability {
     /// The capability's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The name as a shared string.
+    pub(crate) fn shared_name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Points the name at an equal shared string.
+    pub(crate) fn share_name(&mut self, name: Arc<str>) {
+        debug_assert_eq!(*name, *self.name);
+        self.name = name;
     }
 
     /// Its metadata (empty when none).
@@ -164,7 +177,7 @@ impl<'de> Deserialize<'de> for Capability {
         match Repr::deserialize(d)? {
             Repr::Name(name) => Ok(Capability::new(name)),
             Repr::Full(f) => Ok(Capability {
-                name: f.name.into_boxed_str(),
+                name: Arc::from(f.name),
                 metadata: f.metadata.filter(|m| !m.is_empty()).map(Box::new),
             }),
         }

@@ -76,7 +76,7 @@ impl ConnectionState {
 
 impl fmt::Display for ConnectionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             ConnectionState::Disconnected => "disconnected",
             ConnectionState::Connecting => "connecting",
             ConnectionState::Connected => "connected",
@@ -87,7 +87,7 @@ impl fmt::Display for ConnectionState {
 
 impl fmt::Display for Liveness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Liveness::Alive => "alive",
             Liveness::Suspect => "suspect",
             Liveness::Dead => "dead",

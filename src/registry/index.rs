@@ -1,7 +1,11 @@
 //! The capability index: (kind, name) -> node ids. A lookup costs in
 //! proportion to the number of results, not the number of peers.
+//!
+//! The index also interns names: every peer's capability name is pointed at
+//! the index's own copy, so a name offered by many peers is stored once.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
@@ -11,7 +15,7 @@ type IdSet = HashSet<NodeId, RandomState>;
 
 #[derive(Default)]
 pub(crate) struct CapabilityIndex {
-    by_kind: [HashMap<Box<str>, IdSet, RandomState>; 4],
+    by_kind: [HashMap<Arc<str>, IdSet, RandomState>; 4],
 }
 
 fn slot(kind: CapabilityKind) -> usize {
@@ -24,10 +28,13 @@ impl CapabilityIndex {
         self.by_kind[slot(kind)].get(name)
     }
 
-    /// Adds every capability of `caps` for `id`.
-    pub fn insert_all(&mut self, id: &NodeId, caps: &Capabilities) {
-        for (kind, cap) in caps.iter() {
-            self.insert(kind, cap.name(), id);
+    /// Adds every capability of `caps` for `id`, interning the names.
+    pub fn insert_all(&mut self, id: &NodeId, caps: &mut Capabilities) {
+        for kind in CapabilityKind::ALL {
+            for cap in caps.of_mut(kind) {
+                let shared = self.insert(kind, cap.shared_name(), id);
+                cap.share_name(shared);
+            }
         }
     }
 
@@ -38,39 +45,36 @@ impl CapabilityIndex {
         }
     }
 
-    /// Moves `id` from the names of `old` to those of `new`, touching only
-    /// what differs.
-    pub fn replace(&mut self, id: &NodeId, old: &Capabilities, new: &Capabilities) {
+    /// Moves `id` from the names of `old` to those of `new`, interning the
+    /// new names.
+    pub fn replace(&mut self, id: &NodeId, old: &Capabilities, new: &mut Capabilities) {
         for kind in CapabilityKind::ALL {
-            let (o, n) = (old.of(kind), new.of(kind));
-            if o == n {
-                continue;
-            }
-            for cap in o {
+            for cap in old.of(kind) {
                 if !new.contains(kind, cap.name()) {
                     self.remove(kind, cap.name(), id);
                 }
             }
-            for cap in n {
-                if !old.contains(kind, cap.name()) {
-                    self.insert(kind, cap.name(), id);
-                }
+            for cap in new.of_mut(kind) {
+                let shared = self.insert(kind, cap.shared_name(), id);
+                cap.share_name(shared);
             }
         }
     }
 
-    fn insert(&mut self, kind: CapabilityKind, name: &str, id: &NodeId) {
+    /// Adds `id` under `name` and returns the index's copy of the name.
+    fn insert(&mut self, kind: CapabilityKind, name: &Arc<str>, id: &NodeId) -> Arc<str> {
         let map = &mut self.by_kind[slot(kind)];
-        match map.get_mut(name) {
-            Some(set) => {
-                set.insert(id.clone());
+        if let Some((key, set)) = map.get_key_value(&**name) {
+            let key = Arc::clone(key);
+            if !set.contains(id) {
+                map.get_mut(&*key).expect("just found").insert(id.clone());
             }
-            None => {
-                let mut set = IdSet::default();
-                set.insert(id.clone());
-                map.insert(name.into(), set);
-            }
+            return key;
         }
+        let mut set = IdSet::default();
+        set.insert(id.clone());
+        map.insert(Arc::clone(name), set);
+        Arc::clone(name)
     }
 
     fn remove(&mut self, kind: CapabilityKind, name: &str, id: &NodeId) {

@@ -2,9 +2,11 @@
 //! threads, usable on its own without any networking.
 //!
 //! - Peers live in 64 shards by hash of node id, each behind its own
-//!   `parking_lot::RwLock` on its own cache line. A read locks one shard for
-//!   one hash lookup and an `Arc` clone; a write locks one shard for one
-//!   update. So a reader never waits longer than one update.
+//!   reader-sharded lock (see `shard.rs`). A read locks one shard for one
+//!   hash lookup and an `Arc` clone; a write locks one shard for one update.
+//!   So a reader never waits longer than one update.
+//! - The capability index and the eviction order sit behind `parking_lot`
+//!   locks.
 //! - A capability index maps (kind, name) to node ids, so
 //!   `find_by_capability` costs in proportion to its results.
 //! - At capacity, the lowest-ranked peer is evicted in this order: dead,
@@ -34,7 +36,6 @@ use std::hash::BuildHasher;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Weak};
 
-use crossbeam_utils::CachePadded;
 use foldhash::fast::RandomState;
 use parking_lot::{Mutex, RwLock};
 
@@ -50,7 +51,7 @@ pub use update::{PeerUpdate, UpsertOutcome};
 
 use eviction::EvictionOrder;
 use index::CapabilityIndex;
-use shard::Shard;
+use shard::ShardLock;
 use stats::Counters;
 
 const SHARDS: usize = 64;
@@ -66,7 +67,7 @@ struct Inner {
     config: RegistryConfig,
     clock: Arc<dyn Clock>,
     hasher: RandomState,
-    shards: Box<[CachePadded<RwLock<Shard>>]>,
+    shards: Box<[ShardLock]>,
     index: RwLock<CapabilityIndex>,
     eviction: Mutex<EvictionOrder>,
     len: AtomicUsize,
@@ -107,7 +108,7 @@ impl PeerRegistry {
     ) -> Result<Self, RegistryError> {
         config.validate()?;
         let shards = (0..SHARDS)
-            .map(|_| CachePadded::new(RwLock::new(Shard::default())))
+            .map(|_| ShardLock::default())
             .collect();
         Ok(PeerRegistry {
             inner: Arc::new(Inner {
@@ -134,7 +135,7 @@ impl PeerRegistry {
         self.inner.clock.now_ms()
     }
 
-    fn shard_of(&self, id: &str) -> &RwLock<Shard> {
+    fn shard_of(&self, id: &str) -> &ShardLock {
         let h = self.inner.hasher.hash_one(id) as usize;
         &self.inner.shards[h % SHARDS]
     }

@@ -342,17 +342,17 @@ impl PeerRegistry {
     }
 
     /// Inserts a peer known to be absent, with room made.
-    fn insert_locked(&self, shard: &mut Shard, peer: Peer) {
+    fn insert_locked(&self, shard: &mut Shard, mut peer: Peer) {
         let id = peer.node_id().clone();
-        let peer = Arc::new(peer);
-        shard.counts.add(&peer);
-        shard.peers.insert(id.clone(), Arc::clone(&peer));
         if !peer.capabilities().is_empty() {
             self.inner
                 .index
                 .write()
-                .insert_all(&id, peer.capabilities());
+                .insert_all(&id, &mut peer.record.capabilities);
         }
+        let peer = Arc::new(peer);
+        shard.counts.add(&peer);
+        shard.peers.insert(id.clone(), Arc::clone(&peer));
         self.inner
             .eviction
             .lock()
@@ -366,7 +366,7 @@ impl PeerRegistry {
     fn replace_record_locked(
         &self,
         shard: &mut Shard,
-        record: PeerRecord,
+        mut record: PeerRecord,
         now: u64,
     ) -> Vec<ChangedField> {
         let Shard { peers, counts } = shard;
@@ -380,8 +380,11 @@ impl PeerRegistry {
             self.inner.index.write().replace(
                 &record.node_id,
                 &slot.record.capabilities,
-                &record.capabilities,
+                &mut record.capabilities,
             );
+        } else {
+            // Unchanged: keep the shared names of the listed record.
+            record.capabilities = slot.record.capabilities.clone();
         }
         let mut pending = Vec::new();
         let mut peer = Peer {
