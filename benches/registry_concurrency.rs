@@ -139,7 +139,10 @@ fn main() {
     drop(reg);
     let (mem, rec) = memory_per_peer();
     println!("registry at N={N}, 10 capabilities per peer");
-    println!("  single-thread get by id, no writer:      {:>8.2} M/s", single / 1e6);
+    println!(
+        "  single-thread get by id, no writer:      {:>8.2} M/s",
+        single / 1e6
+    );
     println!(
         "  single-thread get, writer {:>6.0}/s:      {:>8.2} M/s",
         w1,
@@ -151,5 +154,7 @@ fn main() {
         two_w / 1e6,
         two_w / single
     );
-    println!("  memory per peer in the registry:          {mem:>8.0} B  (the record alone: {rec:.0} B)");
+    println!(
+        "  memory per peer in the registry:          {mem:>8.0} B  (the record alone: {rec:.0} B)"
+    );
 }

@@ -37,7 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     registry.mark_suspect("node-05")?;
     registry.mark_dead("node-07")?;
 
-    println!("{:<9} {:<13} {:<8} {:>6}  capabilities", "node", "connection", "liveness", "health");
+    println!(
+        "{:<9} {:<13} {:<8} {:>6}  capabilities",
+        "node", "connection", "liveness", "health"
+    );
     for p in registry.list() {
         let caps: Vec<String> = p
             .capabilities()

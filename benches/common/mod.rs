@@ -12,7 +12,12 @@ pub const VOCABULARY: usize = 1_000;
 pub fn record(i: usize, version: u64) -> PeerRecord {
     let w = |k: usize| (i.wrapping_mul(7919).wrapping_add(k * 104_729)) % VOCABULARY;
     let mut b = Peer::builder(format!("node-{i:08}"))
-        .address(format!("ws://10.{}.{}.{}:8000", (i >> 16) & 255, (i >> 8) & 255, i & 255))
+        .address(format!(
+            "ws://10.{}.{}.{}:8000",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        ))
         .version(version);
     for k in 0..4 {
         b = b.agent(format!("agent-{}", w(k)));
@@ -20,7 +25,9 @@ pub fn record(i: usize, version: u64) -> PeerRecord {
     for k in 4..8 {
         b = b.tool(format!("tool-{}", w(k)));
     }
-    b = b.resource(format!("res-{}", w(8))).prompt(format!("prompt-{}", w(9)));
+    b = b
+        .resource(format!("res-{}", w(8)))
+        .prompt(format!("prompt-{}", w(9)));
     b.build_record().expect("valid record")
 }
 

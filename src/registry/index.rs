@@ -1,4 +1,4 @@
-//! The capability index: (kind, name) -> node ids. A lookup costs in
+//! The capability index: (kind, name) -> slots of node ids. A lookup costs in
 //! proportion to the number of results, not the number of peers.
 //!
 //! The index also interns names: every peer's capability name is pointed at
@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
-use crate::model::{Capabilities, CapabilityKind, NodeId};
+use crate::model::{Capabilities, CapabilityKind};
 
-type IdSet = HashSet<NodeId, RandomState>;
+/// Slots (see `slots.rs`) of the peers offering one name.
+type IdSet = HashSet<u32, RandomState>;
 
 #[derive(Default)]
 pub(crate) struct CapabilityIndex {
@@ -29,7 +30,7 @@ impl CapabilityIndex {
     }
 
     /// Adds every capability of `caps` for `id`, interning the names.
-    pub fn insert_all(&mut self, id: &NodeId, caps: &mut Capabilities) {
+    pub fn insert_all(&mut self, id: u32, caps: &mut Capabilities) {
         for kind in CapabilityKind::ALL {
             for cap in caps.of_mut(kind) {
                 let shared = self.insert(kind, cap.shared_name(), id);
@@ -39,7 +40,7 @@ impl CapabilityIndex {
     }
 
     /// Removes every capability of `caps` for `id`.
-    pub fn remove_all(&mut self, id: &NodeId, caps: &Capabilities) {
+    pub fn remove_all(&mut self, id: u32, caps: &Capabilities) {
         for (kind, cap) in caps.iter() {
             self.remove(kind, cap.name(), id);
         }
@@ -47,7 +48,7 @@ impl CapabilityIndex {
 
     /// Moves `id` from the names of `old` to those of `new`, interning the
     /// new names.
-    pub fn replace(&mut self, id: &NodeId, old: &Capabilities, new: &mut Capabilities) {
+    pub fn replace(&mut self, id: u32, old: &Capabilities, new: &mut Capabilities) {
         for kind in CapabilityKind::ALL {
             for cap in old.of(kind) {
                 if !new.contains(kind, cap.name()) {
@@ -62,25 +63,25 @@ impl CapabilityIndex {
     }
 
     /// Adds `id` under `name` and returns the index's copy of the name.
-    fn insert(&mut self, kind: CapabilityKind, name: &Arc<str>, id: &NodeId) -> Arc<str> {
+    fn insert(&mut self, kind: CapabilityKind, name: &Arc<str>, id: u32) -> Arc<str> {
         let map = &mut self.by_kind[slot(kind)];
         if let Some((key, set)) = map.get_key_value(&**name) {
             let key = Arc::clone(key);
-            if !set.contains(id) {
-                map.get_mut(&*key).expect("just found").insert(id.clone());
+            if !set.contains(&id) {
+                map.get_mut(&*key).expect("just found").insert(id);
             }
             return key;
         }
         let mut set = IdSet::default();
-        set.insert(id.clone());
+        set.insert(id);
         map.insert(Arc::clone(name), set);
         Arc::clone(name)
     }
 
-    fn remove(&mut self, kind: CapabilityKind, name: &str, id: &NodeId) {
+    fn remove(&mut self, kind: CapabilityKind, name: &str, id: u32) {
         let map = &mut self.by_kind[slot(kind)];
         if let Some(set) = map.get_mut(name) {
-            set.remove(id.as_str());
+            set.remove(&id);
             if set.is_empty() {
                 map.remove(name);
             }

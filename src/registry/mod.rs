@@ -18,7 +18,7 @@
 //!   user code ever runs while a registry lock is held.
 //!
 //! Lock order (to keep it deadlock-free): shard, then index, then eviction
-//! order; never two shards at once.
+//! order, then slots; never two shards at once.
 
 mod config;
 mod error;
@@ -29,6 +29,7 @@ mod listen;
 mod mutate;
 mod query;
 mod shard;
+mod slots;
 mod stats;
 mod update;
 
@@ -52,6 +53,7 @@ pub use update::{PeerUpdate, UpsertOutcome};
 use eviction::EvictionOrder;
 use index::CapabilityIndex;
 use shard::ShardLock;
+use slots::SlotTable;
 use stats::Counters;
 
 const SHARDS: usize = 64;
@@ -70,6 +72,7 @@ struct Inner {
     shards: Box<[ShardLock]>,
     index: RwLock<CapabilityIndex>,
     eviction: Mutex<EvictionOrder>,
+    slots: Mutex<SlotTable>,
     len: AtomicUsize,
     counters: Counters,
     events: EventHub<PeerRegistry, PeerEvent>,
@@ -107,9 +110,7 @@ impl PeerRegistry {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, RegistryError> {
         config.validate()?;
-        let shards = (0..SHARDS)
-            .map(|_| ShardLock::default())
-            .collect();
+        let shards = (0..SHARDS).map(|_| ShardLock::default()).collect();
         Ok(PeerRegistry {
             inner: Arc::new(Inner {
                 config,
@@ -118,6 +119,7 @@ impl PeerRegistry {
                 shards,
                 index: RwLock::new(CapabilityIndex::default()),
                 eviction: Mutex::new(EvictionOrder::default()),
+                slots: Mutex::new(SlotTable::default()),
                 len: AtomicUsize::new(0),
                 counters: Counters::default(),
                 events: EventHub::new("registry"),

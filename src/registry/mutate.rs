@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::eviction::EvictionKey;
-use super::shard::Shard;
+use super::shard::{Entry, Shard};
 use super::stats::Counters;
 use super::update::record_changes;
 use super::{PeerRegistry, PeerUpdate, RegistryError, UpsertOutcome};
@@ -65,7 +65,7 @@ impl PeerRegistry {
         loop {
             {
                 let mut shard = self.shard_of(id.as_str()).write();
-                if let Some(current) = shard.peers.get(&id) {
+                if let Some(current) = shard.peers.get(&id).map(|e| &e.peer) {
                     if record.version <= current.version() {
                         Counters::bump(&self.inner.counters.stale_upserts);
                         return Ok(UpsertOutcome::Ignored {
@@ -103,7 +103,7 @@ impl PeerRegistry {
         if touches_record {
             let now = self.now_ms();
             let mut shard = self.shard_of(node_id).write();
-            let Some(current) = shard.peers.get(node_id) else {
+            let Some(current) = shard.peers.get(node_id).map(|e| &e.peer) else {
                 return Err(self.rejected(Self::not_found(node_id)));
             };
             let mut record = current.record.clone();
@@ -274,7 +274,7 @@ impl PeerRegistry {
         let mut to_remove = Vec::new();
         for shard in self.inner.shards.iter() {
             let s = shard.read();
-            for p in s.peers.values() {
+            for p in s.peers.values().map(|e| &e.peer) {
                 if expired(p) {
                     to_remove.push(p.node_id().clone());
                 } else if stale(p) {
@@ -344,15 +344,22 @@ impl PeerRegistry {
     /// Inserts a peer known to be absent, with room made.
     fn insert_locked(&self, shard: &mut Shard, mut peer: Peer) {
         let id = peer.node_id().clone();
+        let slot = self.inner.slots.lock().alloc(id.clone());
         if !peer.capabilities().is_empty() {
             self.inner
                 .index
                 .write()
-                .insert_all(&id, &mut peer.record.capabilities);
+                .insert_all(slot, &mut peer.record.capabilities);
         }
         let peer = Arc::new(peer);
         shard.counts.add(&peer);
-        shard.peers.insert(id.clone(), Arc::clone(&peer));
+        shard.peers.insert(
+            id,
+            Entry {
+                peer: Arc::clone(&peer),
+                slot,
+            },
+        );
         self.inner
             .eviction
             .lock()
@@ -370,15 +377,17 @@ impl PeerRegistry {
         now: u64,
     ) -> Vec<ChangedField> {
         let Shard { peers, counts } = shard;
-        let slot = peers
+        let entry = peers
             .get_mut(&record.node_id)
             .expect("caller checked the peer is listed");
+        let index_slot = entry.slot;
+        let slot = &mut entry.peer;
         let changes = record_changes(&slot.record, &record);
         let old_key = EvictionKey::of(slot);
         counts.sub(slot);
         if slot.record.capabilities != record.capabilities {
             self.inner.index.write().replace(
-                &record.node_id,
+                index_slot,
                 &slot.record.capabilities,
                 &mut record.capabilities,
             );
@@ -424,7 +433,7 @@ impl PeerRegistry {
         let now = self.now_ms();
         let mut guard = self.shard_of(node_id).write();
         let Shard { peers, counts } = &mut *guard;
-        let Some(slot) = peers.get_mut(node_id) else {
+        let Some(slot) = peers.get_mut(node_id).map(|e| &mut e.peer) else {
             drop(guard);
             return Err(self.rejected(Self::not_found(node_id)));
         };
@@ -461,21 +470,22 @@ impl PeerRegistry {
         pred: impl Fn(&Peer) -> bool,
     ) -> Option<Arc<Peer>> {
         let mut shard = self.shard_of(node_id).write();
-        if !pred(shard.peers.get(node_id)?) {
+        if !pred(&shard.peers.get(node_id)?.peer) {
             return None;
         }
-        let peer = shard.peers.remove(node_id)?;
+        let Entry { peer, slot } = shard.peers.remove(node_id)?;
         shard.counts.sub(&peer);
         if !peer.capabilities().is_empty() {
             self.inner
                 .index
                 .write()
-                .remove_all(peer.node_id(), peer.capabilities());
+                .remove_all(slot, peer.capabilities());
         }
         self.inner
             .eviction
             .lock()
             .update(EvictionKey::of(&peer).as_ref(), None);
+        self.inner.slots.lock().release(slot);
         self.inner.len.fetch_sub(1, Ordering::Relaxed);
         Counters::bump(&self.inner.counters.removes);
         let reason = reason(&peer);

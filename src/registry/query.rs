@@ -11,7 +11,11 @@ impl PeerRegistry {
     /// The peer with this node id.
     #[inline]
     pub fn get(&self, node_id: &str) -> Option<Arc<Peer>> {
-        self.shard_of(node_id).read().peers.get(node_id).cloned()
+        self.shard_of(node_id)
+            .read()
+            .peers
+            .get(node_id)
+            .map(|e| Arc::clone(&e.peer))
     }
 
     /// Whether a peer with this node id is listed.
@@ -57,7 +61,12 @@ impl PeerRegistry {
                 let mut v = Vec::with_capacity(self.len());
                 for shard in self.inner.shards.iter() {
                     let s = shard.read();
-                    v.extend(s.peers.values().filter(|p| filter.matches(p)).cloned());
+                    v.extend(
+                        s.peers
+                            .values()
+                            .filter(|e| filter.matches(&e.peer))
+                            .map(|e| Arc::clone(&e.peer)),
+                    );
                 }
                 v
             }
@@ -72,11 +81,20 @@ impl PeerRegistry {
     /// Peers offering a capability of this kind and name, sorted by node
     /// id. Costs in proportion to the number of results.
     pub fn find_by_capability(&self, kind: CapabilityKind, name: &str) -> Vec<Arc<Peer>> {
-        let ids: Vec<_> = match self.inner.index.read().get(kind, name) {
-            Some(set) => set.iter().cloned().collect(),
+        let slots: Vec<u32> = match self.inner.index.read().get(kind, name) {
+            Some(set) => set.iter().copied().collect(),
             None => return Vec::new(),
         };
-        let mut out: Vec<Arc<Peer>> = ids.iter().filter_map(|id| self.get(id.as_str())).collect();
+        let ids: Vec<_> = {
+            let table = self.inner.slots.lock();
+            slots.iter().filter_map(|s| table.id(*s).cloned()).collect()
+        };
+        // A slot may have been reused since the index was read: re-check.
+        let mut out: Vec<Arc<Peer>> = ids
+            .iter()
+            .filter_map(|id| self.get(id.as_str()))
+            .filter(|p| p.capabilities().contains(kind, name))
+            .collect();
         out.sort_unstable_by(|a, b| a.node_id().cmp(b.node_id()));
         out
     }

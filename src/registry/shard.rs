@@ -53,9 +53,15 @@ pub(crate) fn health_from_micros(sum: i64, n: usize) -> f64 {
     }
 }
 
+/// A listed peer and its slot number (see `slots.rs`).
+pub(crate) struct Entry {
+    pub peer: Arc<Peer>,
+    pub slot: u32,
+}
+
 #[derive(Default)]
 pub(crate) struct Shard {
-    pub peers: HashMap<NodeId, Arc<Peer>, RandomState>,
+    pub peers: HashMap<NodeId, Entry, RandomState>,
     pub counts: ShardCounts,
 }
 
