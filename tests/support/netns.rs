@@ -79,7 +79,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard, Once, OnceLock};
+use std::sync::{mpsc, Mutex, MutexGuard, Once, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -230,12 +230,24 @@ fn render(cmd: &Command, input: Option<&str>) -> String {
     out
 }
 
-fn reader<R: Read + Send + 'static>(mut pipe: R) -> thread::JoinHandle<Vec<u8>> {
+/// Drains `pipe` on a thread; the bytes arrive on the returned channel at EOF.
+fn reader<R: Read + Send + 'static>(mut pipe: R) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// Output of a finished command. A background process it left behind may keep
+/// the pipe open; then give up after a short grace period instead of hanging.
+fn collect(rx: Option<mpsc::Receiver<Vec<u8>>>) -> String {
+    let bytes = rx
+        .and_then(|rx| rx.recv_timeout(Duration::from_secs(1)).ok())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Runs `cmd` to completion (bounded by [`COMMAND_TIMEOUT`]) and returns its
@@ -286,10 +298,7 @@ fn run(mut cmd: Command, input: Option<&str>) -> Result<String, LabError> {
             }
         }
     };
-    let join = |h: Option<thread::JoinHandle<Vec<u8>>>| {
-        String::from_utf8_lossy(&h.and_then(|h| h.join().ok()).unwrap_or_default()).into_owned()
-    };
-    let (stdout, stderr) = (join(out), join(err));
+    let (stdout, stderr) = (collect(out), collect(err));
     if status.success() {
         Ok(stdout)
     } else {
@@ -373,6 +382,14 @@ pub fn owner_pid(name: &str) -> Option<u32> {
     } else {
         None
     }
+}
+
+/// Parent pid of `pid` from `/proc/<pid>/stat`, if it exists.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn pids_in(ns: &str) -> Result<Vec<i32>, LabError> {
@@ -772,6 +789,9 @@ impl Lab {
             return Ok(());
         }
         self.torn_down = true;
+        for host in &self.hosts {
+            host.kill_spawned();
+        }
         kill_and_delete(&self.created)
     }
 }
@@ -970,6 +990,19 @@ impl Host {
         drop(ns);
         lock(&self.spawned).push(child.id());
         Ok(child)
+    }
+
+    /// SIGKILLs the processes started with [`Host::spawn`] that are still
+    /// unreaped children of this process (so the pid cannot have been reused).
+    /// Teardown does this, then kills whatever else is left in the namespace.
+    pub fn kill_spawned(&self) {
+        let me = std::process::id();
+        for &pid in lock(&self.spawned).iter() {
+            if parent_of(pid) == Some(me) {
+                // SAFETY: kill(2) on our own unreaped child.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
     }
 
     /// Runs `ip netns exec <ns> <args..>` to completion and returns stdout.
