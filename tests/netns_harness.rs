@@ -305,8 +305,9 @@ fn leftovers_of_dead_runs_are_removed_and_others_kept() {
         .parse()
         .unwrap();
     let me = std::process::id();
-    // pid_max + 1 can never be a living process.
-    let stale = format!("pdlab-{}-0-h0", pid_max + 1);
+    // pid_max + 1 can never be a living process; `me` keeps the name unique
+    // when several test processes run at once.
+    let stale = format!("pdlab-{}-{me}-h0", pid_max + 1);
     let keep = [
         format!("pdlab-keep-{me}"),   // not our scheme
         format!("pdlab-{me}-999-h0"), // our scheme, but a living owner (us)
@@ -323,8 +324,9 @@ fn leftovers_of_dead_runs_are_removed_and_others_kept() {
             .unwrap();
         assert!(st.success(), "ip netns add {n}");
     };
-    // Let the process-wide cleanup (run by the first Lab) happen now, so it
-    // cannot race with this test.
+    // Let this process's once-only cleanup (run by the first Lab) happen now,
+    // so it cannot race with this test. (A cleanup of another test process
+    // may still remove `stale` first; the end state checked below is the same.)
     netns::cleanup_stale_once();
     let _cleanup = DeleteOnDrop(keep.iter().chain([&stale]).cloned().collect());
     add(&stale);
@@ -343,6 +345,9 @@ fn leftovers_of_dead_runs_are_removed_and_others_kept() {
         .map(|o| !o.stdout.is_empty())
         .unwrap_or(false)
     {
+        if !std::path::Path::new(&format!("{}/{stale}", netns::NETNS_DIR)).exists() {
+            break; // removed by a concurrent test process's cleanup
+        }
         assert!(Instant::now() < deadline, "sleep did not start");
         thread::sleep(Duration::from_millis(5));
     }
