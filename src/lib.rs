@@ -27,6 +27,7 @@
 
 pub mod clock;
 pub mod model;
+pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use model::{
