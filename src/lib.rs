@@ -27,6 +27,7 @@
 
 pub mod clock;
 pub mod model;
+pub mod membership;
 pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -138,3 +138,21 @@ fn payload(kind: &'static str, map: Map<String, Value>) -> Result<Message, WireE
         other => return Err(WireError::UnknownType(other.to_string())),
     })
 }
+
+/// Serialized JSON size of any value (used to keep messages within their
+/// byte budgets).
+pub(crate) fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter(0);
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
+}

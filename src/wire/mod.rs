@@ -22,6 +22,7 @@ mod message;
 mod seed;
 mod state;
 
+pub(crate) use codec::json_len;
 pub use codec::{decode, decode_str, encode, encoded_len};
 pub use error::WireError;
 pub use message::{
