@@ -28,7 +28,9 @@
 pub mod clock;
 pub mod events;
 pub mod model;
+pub mod membership;
 pub mod registry;
+pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::{CallbackId, ChangedField, PeerEvent, RemovalReason, StateChange};

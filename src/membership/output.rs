@@ -1,0 +1,141 @@
+use std::sync::Arc;
+
+use crate::model::{Capabilities, Liveness, NodeId, PeerAddress, PeerRecord};
+use crate::wire::Message;
+
+/// Where a message goes: a known node (the driver looks up its address in
+/// the records it was given) or a bare address (a seed whose id is not known
+/// yet).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A node by id.
+    Node(NodeId),
+    /// An address (bootstrap seeds).
+    Address(PeerAddress),
+}
+
+/// What the core asks its driver to do, drained with
+/// [`Membership::poll_output`](super::Membership::poll_output).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send `message` to `to`.
+    Send {
+        /// Destination.
+        to: Target,
+        /// The message (encode with [`crate::wire::encode`]).
+        message: Message,
+    },
+    /// Apply a change to the peer registry.
+    Registry(RegistryChange),
+    /// Tell observers.
+    Event(MembershipEvent),
+}
+
+/// A change for the driver's peer registry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistryChange {
+    /// A new record, or a newer version of a known one.
+    Upsert(Arc<PeerRecord>),
+    /// A peer's liveness (and the incarnation it holds for).
+    Liveness {
+        /// The peer.
+        node_id: NodeId,
+        /// Its new liveness.
+        liveness: Liveness,
+        /// At which incarnation.
+        incarnation: u64,
+    },
+    /// A probe, connection or message outcome, for the peer's health.
+    Outcome {
+        /// The peer.
+        node_id: NodeId,
+        /// Whether it went well.
+        success: bool,
+    },
+    /// Forget the peer.
+    Remove {
+        /// The peer.
+        node_id: NodeId,
+        /// Why.
+        reason: RemovalReason,
+    },
+}
+
+/// Why a peer was forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RemovalReason {
+    /// Dead for longer than the reclaim time.
+    DeadReclaimed,
+    /// Left for longer than the reclaim time.
+    LeftReclaimed,
+}
+
+/// What happened to the membership, for observers.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum MembershipEvent {
+    /// A peer became known.
+    Joined {
+        /// The peer.
+        node_id: NodeId,
+    },
+    /// A known peer's record got a newer version.
+    Updated {
+        /// The peer.
+        node_id: NodeId,
+        /// The new version.
+        version: u64,
+    },
+    /// A peer's liveness changed.
+    LivenessChanged {
+        /// The peer.
+        node_id: NodeId,
+        /// Before.
+        from: Liveness,
+        /// After.
+        to: Liveness,
+        /// The incarnation of the new state.
+        incarnation: u64,
+    },
+    /// A peer was forgotten.
+    Removed {
+        /// The peer.
+        node_id: NodeId,
+        /// Why.
+        reason: RemovalReason,
+    },
+    /// This node was suspected (or declared dead) and refuted it with a
+    /// higher incarnation.
+    Refuted {
+        /// The new incarnation.
+        incarnation: u64,
+    },
+    /// This node probed `node_id` and got no answer: it now suspects it.
+    Suspected {
+        /// The peer.
+        node_id: NodeId,
+    },
+    /// This node's suspicion timer of `node_id` expired: it declared it dead.
+    DeclaredDead {
+        /// The peer.
+        node_id: NodeId,
+    },
+}
+
+/// A local command.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Command {
+    /// Join through these seeds (retried with backoff until one answers).
+    Join {
+        /// Seed nodes or addresses.
+        seeds: Vec<Target>,
+    },
+    /// Leave gracefully: tell the others, then stop probing.
+    Leave,
+    /// Replace this node's capabilities (raises the record version).
+    UpdateCapabilities(Capabilities),
+    /// Replace this node's whole record (same node id; raises the version).
+    UpdateRecord(PeerRecord),
+}
