@@ -27,6 +27,7 @@
 
 pub mod clock;
 pub mod model;
+pub mod transport;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use model::{
