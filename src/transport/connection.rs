@@ -142,6 +142,8 @@ impl Conn {
         let _ = stream.set_nodelay(true);
         let wanted = self.shared.config.ws_path.clone();
         let asked = std::cell::RefCell::new(None::<String>);
+        // The signature is tungstenite's `Callback`.
+        #[allow(clippy::result_large_err)]
         let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
             let path = req.uri().path();
             if path == wanted {
