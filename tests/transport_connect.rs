@@ -251,3 +251,26 @@ fn a_full_outbound_queue_refuses_and_counts() {
     ));
     assert_eq!(a.stats().dropped_outbound, 1);
 }
+
+#[test]
+fn closing_a_connection_while_it_opens_reports_cancelled_without_backoff() {
+    let (a, a_ev) = start(config());
+    let mute = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = PeerAddress::new(format!("ws://{}/", mute.local_addr().unwrap())).unwrap();
+    let conn = a.send(&url, "hello?".into()).unwrap();
+    assert!(!a.is_connected(&url), "opening is not connected");
+    assert!(a.close(&url));
+    let ev = expect(&a_ev, "cancelled", |e| {
+        matches!(e, TransportEvent::ConnectFailed { .. })
+    });
+    assert_eq!(
+        ev,
+        TransportEvent::ConnectFailed {
+            conn,
+            peer: url.clone(),
+            error: ConnectError::Cancelled
+        }
+    );
+    assert_eq!(a.stats().connect_failures, 0);
+    assert!(a.connect(&url).is_ok(), "no backoff after a cancel");
+}

@@ -251,3 +251,30 @@ fn pings_keep_a_quiet_connection_between_transports_open() {
     assert!(events.is_empty(), "{events:?}");
     assert!(a.is_connected(&url));
 }
+
+#[test]
+fn a_full_event_channel_drops_messages_and_stop_still_ends_everything() {
+    let (b, b_ev) = start(TransportConfig {
+        event_queue_len: 2,
+        ..config()
+    });
+    let mut c = raw_client(&b.ws_url());
+    for i in 0..50 {
+        c.send(Message::text(format!("{i}"))).unwrap();
+    }
+    eventually("all 50 read", || b.stats().messages_received == 50);
+    assert!(b.stats().dropped_events >= 45, "{:?}", b.stats());
+    // Another connection's `Connected` now waits for room in the channel...
+    let _c2 = raw_client(&b.ws_url());
+    // ...which never comes; stop is not held up by it.
+    assert!(b.stop().is_ok());
+    assert_eq!(b.stats().threads, 0);
+    drop(b_ev);
+}
+
+#[test]
+fn the_handle_can_be_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<peerdisc::transport::TransportHandle>();
+    send_sync::<TransportEvent>();
+}

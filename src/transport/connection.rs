@@ -216,7 +216,18 @@ impl Conn {
                 });
                 self.serve(ws, remote);
             }
-            Err(ConnectError::Cancelled) => self.abandon(),
+            Err(ConnectError::Cancelled) => {
+                self.abandon();
+                // Closed by the node while opening: report the outcome (no
+                // backoff, not a failure of the peer). On stop, stay quiet.
+                if !self.shared.is_stopping() {
+                    self.shared.emit(TransportEvent::ConnectFailed {
+                        conn: self.id,
+                        peer,
+                        error: ConnectError::Cancelled,
+                    });
+                }
+            }
             Err(error) => {
                 log::debug!("connect to {peer} failed: {error}");
                 self.shared.connect_outcome(&peer, false);

@@ -97,7 +97,8 @@ pub enum ConnectError {
     /// The WebSocket handshake failed (bad answer, HTTP error, ...).
     #[error("WebSocket handshake failed: {0}")]
     Handshake(String),
-    /// The transport stopped or the connection was closed while opening.
-    #[error("cancelled")]
+    /// [`close`](super::TransportHandle::close) was called while the
+    /// connection was opening. Not a failure of the peer; no backoff.
+    #[error("cancelled by close")]
     Cancelled,
 }

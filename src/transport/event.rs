@@ -102,8 +102,14 @@ impl DisconnectReason {
 ///
 /// Each connection reports `Connected` once open, then `Received` events,
 /// then one `Disconnected`. An outbound connection that never opens reports
-/// one `ConnectFailed` instead. `Connected` is a success and
-/// `ConnectFailed` a failure for the peer's health score.
+/// one `ConnectFailed` instead (an inbound one that never opens: one
+/// `Rejected`). While the transport stops, connections that had not opened
+/// end silently.
+///
+/// For the peer's health score: `Connected` is a success; `ConnectFailed`
+/// is a failure unless its error is [`ConnectError::Cancelled`]; a
+/// `Disconnected` is a failure when
+/// [`DisconnectReason::is_failure`] says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransportEvent {
