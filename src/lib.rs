@@ -30,6 +30,7 @@ pub mod events;
 pub mod model;
 pub mod membership;
 pub mod registry;
+pub mod transport;
 pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,0 +1,514 @@
+//! One connection thread: opens the connection (TCP connect and WebSocket
+//! handshake, or the server handshake of an accepted socket), then reads
+//! and writes frames until it ends.
+//!
+//! The socket is non-blocking and registered with a `mio::Poll` of the
+//! thread's own, together with a waker the handle rings for new outbound
+//! messages, `close` and `stop`. So the thread sleeps until the socket or
+//! the handle has something for it: no read-timeout polling, no extra
+//! writer thread, and `stop` never waits on a blocked read. All deadlines
+//! (connect, handshake, idle) are poll timeouts checked on every wake-up, so
+//! a remote that trickles one byte at a time is cut off on time too.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll};
+use tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tungstenite::handshake::HandshakeError;
+use tungstenite::http::StatusCode;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::{Message, WebSocket};
+
+use crate::model::PeerAddress;
+
+use super::ratelimit::TokenBucket;
+use super::shared::{ConnControl, Shared, SOCKET};
+use super::stats::bump;
+use super::stream::MeteredStream;
+use super::{
+    ConnectError, ConnectionId, Direction, DisconnectReason, RejectReason, TransportEvent,
+};
+
+/// Where a connection comes from.
+#[derive(Debug)]
+pub(crate) enum Origin {
+    /// Accepted by the listener.
+    Inbound(TcpStream, SocketAddr),
+    /// To be dialled.
+    Outbound(PeerAddress),
+}
+
+/// What woke a waiting thread.
+enum Wake {
+    /// The socket or the waker: look again.
+    Ready,
+    /// The deadline passed.
+    Timeout,
+    /// `stop` or `close`.
+    Cancel,
+}
+
+type Ws = WebSocket<MeteredStream>;
+
+/// The thread body.
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    id: ConnectionId,
+    origin: Origin,
+    poll: Poll,
+    ctl: Arc<ConnControl>,
+    rx: Receiver<String>,
+) {
+    let conn = Conn {
+        shared,
+        id,
+        poll,
+        events: Events::with_capacity(4),
+        ctl,
+        rx,
+    };
+    match origin {
+        Origin::Inbound(stream, remote) => conn.inbound(stream, remote),
+        Origin::Outbound(peer) => conn.outbound(peer),
+    }
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    id: ConnectionId,
+    poll: Poll,
+    events: Events,
+    ctl: Arc<ConnControl>,
+    rx: Receiver<String>,
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+impl Conn {
+    fn cancelled(&self) -> bool {
+        self.shared.is_stopping() || self.ctl.close.load(Ordering::Acquire)
+    }
+
+    /// Sleeps until the socket or the waker fires, or until `deadline`.
+    fn wait(&mut self, deadline: Option<Instant>) -> Wake {
+        if self.cancelled() {
+            return Wake::Cancel;
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if timeout == Some(Duration::ZERO) {
+            return Wake::Timeout;
+        }
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                log::warn!("connection {}: poll failed: {e}", self.id);
+                // Do not spin on a broken poller.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        if self.cancelled() {
+            Wake::Cancel
+        } else {
+            Wake::Ready
+        }
+    }
+
+    fn register(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+        self.poll
+            .registry()
+            .register(stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// Ends a connection that never opened, without an event.
+    fn abandon(&self) {
+        self.shared.close_connection(self.id, &self.rx);
+    }
+
+    // ----- inbound -----
+
+    fn inbound(mut self, mut stream: TcpStream, remote: SocketAddr) {
+        let deadline = Instant::now() + self.shared.config.handshake_timeout();
+        if let Err(e) = self.register(&mut stream) {
+            return self.reject_early(remote, RejectReason::HandshakeFailed(e.to_string()));
+        }
+        let _ = stream.set_nodelay(true);
+        let wanted = self.shared.config.ws_path.clone();
+        let asked = std::cell::RefCell::new(None::<String>);
+        // The signature is tungstenite's `Callback`.
+        #[allow(clippy::result_large_err)]
+        let check_path = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+            let path = req.uri().path();
+            if path == wanted {
+                Ok(resp)
+            } else {
+                *asked.borrow_mut() = Some(path.chars().take(256).collect());
+                let mut err = ErrorResponse::new(Some("not found".into()));
+                *err.status_mut() = StatusCode::NOT_FOUND;
+                Err(err)
+            }
+        };
+        let metered = MeteredStream::new(stream, Arc::clone(&self.shared));
+        let mut attempt =
+            tungstenite::accept_hdr_with_config(metered, check_path, Some(self.shared.ws_config));
+        let ws = loop {
+            match attempt {
+                Ok(ws) => break ws,
+                Err(HandshakeError::Interrupted(mid)) => match self.wait(Some(deadline)) {
+                    Wake::Ready => attempt = mid.handshake(),
+                    Wake::Timeout => {
+                        return self.reject_early(remote, RejectReason::HandshakeTimeout)
+                    }
+                    Wake::Cancel => return self.abandon(),
+                },
+                Err(HandshakeError::Failure(e)) => {
+                    let reason = match asked.borrow_mut().take() {
+                        Some(path) => RejectReason::WrongPath(path),
+                        None => RejectReason::HandshakeFailed(e.to_string()),
+                    };
+                    return self.reject_early(remote, reason);
+                }
+            }
+        };
+        self.shared.mark_open(self.id, remote);
+        bump(&self.shared.stats.inbound_opened);
+        self.shared.emit(TransportEvent::Connected {
+            conn: self.id,
+            direction: Direction::Inbound,
+            remote,
+            peer: None,
+        });
+        self.serve(ws, remote);
+    }
+
+    /// Cuts off a remote before its connection opened.
+    fn reject_early(&self, remote: SocketAddr, reason: RejectReason) {
+        log::debug!("connection {} from {remote} rejected: {reason}", self.id);
+        self.abandon();
+        bump(&self.shared.stats.rejected);
+        self.shared.emit_lossy(TransportEvent::Rejected {
+            conn: Some(self.id),
+            remote,
+            reason,
+        });
+    }
+
+    // ----- outbound -----
+
+    fn outbound(mut self, peer: PeerAddress) {
+        match self.open(&peer) {
+            Ok((ws, remote)) => {
+                self.shared.connect_outcome(&peer, true);
+                self.shared.mark_open(self.id, remote);
+                bump(&self.shared.stats.outbound_opened);
+                self.shared.emit(TransportEvent::Connected {
+                    conn: self.id,
+                    direction: Direction::Outbound,
+                    remote,
+                    peer: Some(peer),
+                });
+                self.serve(ws, remote);
+            }
+            Err(ConnectError::Cancelled) => {
+                self.abandon();
+                // Closed by the node while opening: report the outcome (no
+                // backoff, not a failure of the peer). On stop, stay quiet.
+                if !self.shared.is_stopping() {
+                    self.shared.emit(TransportEvent::ConnectFailed {
+                        conn: self.id,
+                        peer,
+                        error: ConnectError::Cancelled,
+                    });
+                }
+            }
+            Err(error) => {
+                log::debug!("connect to {peer} failed: {error}");
+                self.shared.connect_outcome(&peer, false);
+                bump(&self.shared.stats.connect_failures);
+                self.abandon();
+                self.shared.emit(TransportEvent::ConnectFailed {
+                    conn: self.id,
+                    peer,
+                    error,
+                });
+            }
+        }
+    }
+
+    /// TCP connect to the first resolved address that answers, then the
+    /// client handshake.
+    fn open(&mut self, peer: &PeerAddress) -> Result<(Ws, SocketAddr), ConnectError> {
+        let host = peer.host();
+        // Name resolution blocks (getaddrinfo); IP literals resolve at once.
+        let addrs: Vec<SocketAddr> = (host.as_str(), peer.port())
+            .to_socket_addrs()
+            .map_err(|e| ConnectError::Resolve(e.to_string()))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(ConnectError::Resolve(format!("{host}: no address")));
+        }
+        let mut last = ConnectError::Timeout;
+        let mut connected = None;
+        for addr in addrs {
+            match self.connect_one(addr) {
+                Ok(s) => {
+                    connected = Some((s, addr));
+                    break;
+                }
+                Err(ConnectError::Cancelled) => return Err(ConnectError::Cancelled),
+                Err(e) => last = e,
+            }
+        }
+        let (stream, remote) = connected.ok_or(last)?;
+        let _ = stream.set_nodelay(true);
+        let deadline = Instant::now() + self.shared.config.handshake_timeout();
+        let metered = MeteredStream::new(stream, Arc::clone(&self.shared));
+        let mut attempt = tungstenite::client::client_with_config(
+            peer.as_str(),
+            metered,
+            Some(self.shared.ws_config),
+        );
+        loop {
+            match attempt {
+                Ok((ws, _response)) => return Ok((ws, remote)),
+                Err(HandshakeError::Interrupted(mid)) => match self.wait(Some(deadline)) {
+                    Wake::Ready => attempt = mid.handshake(),
+                    Wake::Timeout => return Err(ConnectError::HandshakeTimeout),
+                    Wake::Cancel => return Err(ConnectError::Cancelled),
+                },
+                Err(HandshakeError::Failure(e)) => {
+                    return Err(ConnectError::Handshake(e.to_string()))
+                }
+            }
+        }
+    }
+
+    /// A non-blocking TCP connect, waited for up to the connect timeout.
+    fn connect_one(&mut self, addr: SocketAddr) -> Result<TcpStream, ConnectError> {
+        let io_err = |e: io::Error| ConnectError::Io(e.to_string());
+        let mut stream = TcpStream::connect(addr).map_err(io_err)?;
+        self.register(&mut stream).map_err(io_err)?;
+        let deadline = Instant::now() + self.shared.config.connect_timeout();
+        let outcome = loop {
+            // As mio documents: the connect is done when the socket has no
+            // error and a peer address.
+            match stream.take_error() {
+                Ok(Some(e)) | Err(e) => break Err(io_err(e)),
+                Ok(None) => {}
+            }
+            match stream.peer_addr() {
+                Ok(_) => break Ok(()),
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotConnected
+                        || e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                Err(e) => break Err(io_err(e)),
+            }
+            match self.wait(Some(deadline)) {
+                Wake::Ready => {}
+                Wake::Timeout => break Err(ConnectError::Timeout),
+                Wake::Cancel => break Err(ConnectError::Cancelled),
+            }
+        };
+        match outcome {
+            Ok(()) => Ok(stream),
+            Err(e) => {
+                let _ = self.poll.registry().deregister(&mut stream);
+                Err(e)
+            }
+        }
+    }
+
+    // ----- open connection -----
+
+    /// Moves frames both ways until the connection ends, then reports it.
+    fn serve(mut self, mut ws: Ws, remote: SocketAddr) {
+        let idle = self.shared.config.idle_timeout();
+        let mut bucket = TokenBucket::new(self.shared.config.max_messages_per_sec, Instant::now());
+        let mut last_rx = Instant::now();
+        let mut ping_sent = false;
+        let mut pending: Option<String> = None;
+        let reason = loop {
+            if self.shared.is_stopping() {
+                close_quietly(&mut ws, CloseCode::Away, "stopping");
+                break DisconnectReason::Stopped;
+            }
+            if self.ctl.close.load(Ordering::Acquire) {
+                close_quietly(&mut ws, CloseCode::Normal, "closing");
+                break DisconnectReason::ClosedLocally;
+            }
+            if let Err(r) = self.write_pending(&mut ws, &mut pending) {
+                break r;
+            }
+            match self.read_available(&mut ws, &mut bucket, remote) {
+                Ok(true) => {
+                    last_rx = Instant::now();
+                    ping_sent = false;
+                }
+                Ok(false) => {}
+                Err(r) => break r,
+            }
+            let now = Instant::now();
+            if now >= last_rx + idle {
+                close_quietly(&mut ws, CloseCode::Away, "idle");
+                break DisconnectReason::IdleTimeout;
+            }
+            let ping_at = last_rx + idle / 2;
+            if !ping_sent && now >= ping_at {
+                ping_sent = true;
+                match ws
+                    .write(Message::Ping(Default::default()))
+                    .and_then(|_| ws.flush())
+                {
+                    Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
+                    Err(e) => break classify(e),
+                    Ok(()) => {}
+                }
+            }
+            let deadline = if ping_sent { last_rx + idle } else { ping_at };
+            // Any wake-up (socket, waker) just goes round the loop again.
+            let _ = self.wait(Some(deadline));
+        };
+        let peer = self.shared.close_connection(self.id, &self.rx);
+        if let Some(p) = pending {
+            drop(p);
+            bump(&self.shared.stats.dropped_outbound);
+        }
+        log::debug!("connection {} to {remote} ended: {reason:?}", self.id);
+        self.shared.emit(TransportEvent::Disconnected {
+            conn: self.id,
+            remote,
+            peer,
+            reason,
+        });
+    }
+
+    /// Writes queued messages until the queue is empty or the socket's
+    /// buffer (and tungstenite's) is full.
+    fn write_pending(
+        &mut self,
+        ws: &mut Ws,
+        pending: &mut Option<String>,
+    ) -> Result<(), DisconnectReason> {
+        loop {
+            let text = match pending.take() {
+                Some(t) => t,
+                None => match self.rx.try_recv() {
+                    Ok(t) => t,
+                    Err(_) => break,
+                },
+            };
+            match ws.write(Message::Text(text.into())) {
+                // A would-block write stays buffered in tungstenite.
+                Ok(()) => bump(&self.shared.stats.messages_sent),
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => {
+                    bump(&self.shared.stats.messages_sent)
+                }
+                Err(tungstenite::Error::WriteBufferFull(msg)) => {
+                    if let Message::Text(t) = *msg {
+                        *pending = Some(t.as_str().to_owned());
+                    }
+                    break;
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        match ws.flush() {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if would_block(&e) => Ok(()),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// Reads every frame the socket has; `Ok(true)` if any arrived.
+    fn read_available(
+        &mut self,
+        ws: &mut Ws,
+        bucket: &mut TokenBucket,
+        remote: SocketAddr,
+    ) -> Result<bool, DisconnectReason> {
+        let mut any = false;
+        loop {
+            let msg = match ws.read() {
+                Ok(msg) => msg,
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => return Ok(any),
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                    continue
+                }
+                Err(tungstenite::Error::Capacity(_)) => {
+                    return Err(self.reject(ws, remote, RejectReason::MessageTooLarge))
+                }
+                Err(e) => return Err(classify(e)),
+            };
+            any = true;
+            let counted = matches!(
+                msg,
+                Message::Text(_) | Message::Binary(_) | Message::Ping(_)
+            );
+            if counted && !bucket.take(Instant::now()) {
+                return Err(self.reject(ws, remote, RejectReason::RateLimited));
+            }
+            match msg {
+                Message::Text(t) => {
+                    bump(&self.shared.stats.messages_received);
+                    self.shared.emit_lossy(TransportEvent::Received {
+                        conn: self.id,
+                        remote,
+                        text: t.as_str().to_owned(),
+                    });
+                }
+                Message::Binary(_) => {
+                    return Err(self.reject(ws, remote, RejectReason::BinaryFrame))
+                }
+                // Pongs to pings are queued by tungstenite; a close is
+                // answered and the next read reports the end.
+                Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => {}
+            }
+        }
+    }
+
+    /// Cuts off an open connection for a policy reason.
+    fn reject(&self, ws: &mut Ws, remote: SocketAddr, reason: RejectReason) -> DisconnectReason {
+        log::debug!("connection {} to {remote} rejected: {reason}", self.id);
+        let code = match reason {
+            RejectReason::MessageTooLarge => CloseCode::Size,
+            RejectReason::BinaryFrame => CloseCode::Unsupported,
+            _ => CloseCode::Policy,
+        };
+        close_quietly(ws, code, "rejected");
+        bump(&self.shared.stats.rejected);
+        self.shared.emit_lossy(TransportEvent::Rejected {
+            conn: Some(self.id),
+            remote,
+            reason: reason.clone(),
+        });
+        DisconnectReason::Rejected(reason)
+    }
+}
+
+/// Sends a close frame if the socket takes it now; never waits.
+fn close_quietly(ws: &mut Ws, code: CloseCode, reason: &'static str) {
+    let _ = ws.close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = ws.flush();
+    let _ = ws.get_ref().inner.shutdown(std::net::Shutdown::Write);
+}
+
+/// Maps a tungstenite error on an open connection to why it ended.
+fn classify(e: tungstenite::Error) -> DisconnectReason {
+    use tungstenite::Error as E;
+    match e {
+        E::ConnectionClosed | E::AlreadyClosed => DisconnectReason::ClosedByPeer,
+        E::Io(e) => DisconnectReason::Io(e.to_string()),
+        E::Capacity(_) => DisconnectReason::Rejected(RejectReason::MessageTooLarge),
+        other => DisconnectReason::Protocol(other.to_string()),
+    }
+}

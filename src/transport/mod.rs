@@ -1,0 +1,63 @@
+//! A WebSocket transport on std threads: it moves text frames between this
+//! node and its peers and reports connection outcomes. It does not parse
+//! the frames.
+//!
+//! ```no_run
+//! use peerdisc::transport::{Transport, TransportConfig, TransportEvent};
+//! use peerdisc::PeerAddress;
+//!
+//! let (handle, events) = Transport::start(TransportConfig::default())?;
+//! let peer = PeerAddress::new("ws://127.0.0.1:8000/")?;
+//! handle.send(&peer, r#"{"type":"ping"}"#.to_string())?;
+//! while let Ok(ev) = events.recv() {
+//!     if let TransportEvent::Received { conn, text, .. } = ev {
+//!         handle.reply(conn, text)?; // echo it back over the same socket
+//!     }
+//! }
+//! handle.stop()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Threads
+//! One listener thread, plus one thread per connection open or opening
+//! (inbound ones from accept, outbound ones from the first `send` to an
+//! address). A connection thread does the connect, the handshake, and then
+//! both reading and writing, sleeping in `mio::Poll` on its socket and on a
+//! waker the [`TransportHandle`] rings; so nothing polls on a timer, a
+//! queued message goes out at once, and [`TransportHandle::stop`] ends
+//! every thread promptly, even with peers that hang. The threads report
+//! over one crossbeam channel of [`TransportEvent`]s.
+//!
+//! # Limits
+//! Connections in total (`max_connections`) and inbound per remote IP
+//! (`max_connections_per_ip`); a handshake deadline (`handshake_timeout_ms`)
+//! that also cuts off clients that send nothing or one byte at a time;
+//! an idle deadline on open connections (with a ping at half of it);
+//! message and frame sizes; inbound messages per second per connection; a
+//! bounded outbound queue per connection; a bounded event channel.
+//!
+//! # Reconnection
+//! One connection per peer address is reused for every `send` to it. A
+//! failed connect puts the address in backoff (exponential, with jitter and
+//! a cap); `send`s to it fail fast with [`TransportError::Backoff`] until
+//! the delay has run out, and the next success resets it. The transport
+//! does not redial by itself: the node sends again when it needs to.
+
+mod backoff;
+mod config;
+mod connection;
+mod error;
+mod event;
+mod handle;
+mod listener;
+mod ratelimit;
+mod shared;
+mod stats;
+mod stream;
+
+pub use backoff::BackoffPolicy;
+pub use config::TransportConfig;
+pub use error::{ConnectError, TransportError};
+pub use event::{ConnectionId, Direction, DisconnectReason, RejectReason, TransportEvent};
+pub use handle::{ConnectionInfo, Transport, TransportHandle};
+pub use stats::TransportStats;
