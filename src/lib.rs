@@ -28,6 +28,7 @@
 pub mod clock;
 pub mod events;
 pub mod model;
+pub mod node;
 pub mod membership;
 pub mod registry;
 pub mod transport;

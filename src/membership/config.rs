@@ -3,7 +3,8 @@
 /// The defaults aim at a LAN/datacenter cluster of up to about 10,000 nodes
 /// with 200 ms gossip; see PROTOCOL.md for how each value was chosen and
 /// BENCHMARKS-sim.md for what they give.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MembershipConfig {
     /// How often queued updates are pushed to `fanout` peers.
     pub gossip_interval_ms: u64,

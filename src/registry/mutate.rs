@@ -145,6 +145,11 @@ impl PeerRegistry {
             .ok_or_else(|| self.rejected(Self::not_found(node_id)))
     }
 
+    /// Removes a peer for `reason` (the membership protocol's reclaiming).
+    pub(crate) fn remove_for(&self, node_id: &str, reason: RemovalReason) -> Option<Arc<Peer>> {
+        self.remove_if(node_id, reason, |_| true)
+    }
+
     /// Notes that the peer was heard from now (last seen). No event.
     pub fn touch(&self, node_id: &str) -> Result<(), RegistryError> {
         self.modify(node_id, |p, now| {

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tungstenite::protocol::WebSocketConfig;
 
 use super::TransportError;
@@ -13,7 +13,7 @@ use super::TransportError;
 /// Every field has a safe default, so a JSON object naming only the fields
 /// to change is a valid configuration; unknown fields are an error.
 /// Durations are whole milliseconds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TransportConfig {
     /// Where the listener binds. Port 0 picks a free port; the bound address

@@ -1,0 +1,123 @@
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::NodeError;
+use crate::membership::MembershipConfig;
+use crate::model::{Capabilities, NodeId, PeerAddress};
+use crate::registry::RegistryConfig;
+use crate::transport::TransportConfig;
+
+/// Everything a [`Node`](super::Node) needs. Every field has a default, so
+/// a JSON object naming only what differs is a valid configuration:
+///
+/// ```json
+/// {"listen": "0.0.0.0:7400", "advertise": "ws://203.0.113.7:7400/peerdisc",
+///  "bootstrap": ["ws://seed1.example:7400/peerdisc"],
+///  "capabilities": {"agents": ["planner"], "tools": ["search"]}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// This node's id; a random `node-<16 hex digits>` when unset.
+    pub node_id: Option<String>,
+    /// Where the WebSocket listener binds (port 0: any free port).
+    /// Default `127.0.0.1:0`.
+    pub listen: SocketAddr,
+    /// The address other nodes should dial, for nodes behind NAT or in
+    /// containers. Default: `ws://<listen address>:<bound port><ws_path>`.
+    pub advertise: Option<String>,
+    /// The HTTP path of the WebSocket endpoint. Default `/peerdisc`.
+    pub ws_path: String,
+    /// Bootstrap nodes (`ws://host:port/path`).
+    pub bootstrap: Vec<String>,
+    /// How long `discover_bootstrap` waits for answers. Default 5,000 ms.
+    pub bootstrap_timeout_ms: u64,
+    /// While this node knows no live peer, the bootstrap nodes are asked
+    /// again this often (with backoff per unreachable node). Default 2,000 ms.
+    pub rebootstrap_interval_ms: u64,
+    /// Run the gossip/probe protocol. Default on. With it off the node only
+    /// bootstraps and answers.
+    pub enable_gossip: bool,
+    /// Run mDNS/DNS-SD discovery (needs the `mdns` Cargo feature). Default
+    /// off: mDNS multicasts on every interface that is up, so a user turns
+    /// it on knowingly.
+    pub enable_mdns: bool,
+    /// What this node offers.
+    pub capabilities: Capabilities,
+    /// Free-form metadata published in this node's record.
+    pub metadata: BTreeMap<String, String>,
+    /// Protocol tuning.
+    pub membership: MembershipConfig,
+    /// Transport limits and timeouts (its `listen` and `ws_path` are taken
+    /// from the fields above).
+    pub transport: TransportConfig,
+    /// Registry settings.
+    pub registry: RegistryConfig,
+    /// Seed of the protocol's random choices (default: from the OS).
+    pub rng_seed: Option<u64>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            node_id: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: None,
+            ws_path: "/peerdisc".into(),
+            bootstrap: Vec::new(),
+            bootstrap_timeout_ms: 5_000,
+            rebootstrap_interval_ms: 2_000,
+            enable_gossip: true,
+            enable_mdns: false,
+            capabilities: Capabilities::default(),
+            metadata: BTreeMap::new(),
+            membership: MembershipConfig::default(),
+            transport: TransportConfig::default(),
+            registry: RegistryConfig::default(),
+            rng_seed: None,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads a configuration from JSON.
+    pub fn from_json(json: &str) -> Result<Self, NodeError> {
+        serde_json::from_str(json).map_err(|e| NodeError::Config(e.to_string()))
+    }
+
+    /// Checks every part; returns the parsed bootstrap addresses.
+    pub(crate) fn validate(&self) -> Result<Vec<PeerAddress>, NodeError> {
+        if let Some(id) = &self.node_id {
+            NodeId::new(id).map_err(|e| NodeError::Config(e.to_string()))?;
+        }
+        if !self.ws_path.starts_with('/') {
+            return Err(NodeError::Config(format!(
+                "ws_path {:?} must start with '/'",
+                self.ws_path
+            )));
+        }
+        if let Some(a) = &self.advertise {
+            PeerAddress::new(a).map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
+        }
+        self.capabilities
+            .validate()
+            .map_err(|e| NodeError::Config(format!("capabilities: {e}")))?;
+        self.membership
+            .validate()
+            .map_err(|e| NodeError::Config(format!("membership: {e}")))?;
+        self.registry
+            .validate()
+            .map_err(|e| NodeError::Config(format!("registry: {e}")))?;
+        if self.enable_mdns && !cfg!(feature = "mdns") {
+            return Err(NodeError::Config(
+                "enable_mdns is set but peerdisc was built without the `mdns` feature".into(),
+            ));
+        }
+        self.bootstrap
+            .iter()
+            .map(|b| PeerAddress::new(b).map_err(|e| NodeError::Config(format!("bootstrap: {e}"))))
+            .collect()
+    }
+}

@@ -1,0 +1,455 @@
+//! The protocol driver thread: it feeds the sans-IO membership core with
+//! what the transport receives, with commands from the `Node` handle and
+//! with ticks, and carries out what the core returns (frames to send,
+//! registry changes, events).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+
+use super::bootstrap::PendingBootstrap;
+use super::routing::Routing;
+use super::{BootstrapReport, NodeError};
+use crate::events::RemovalReason;
+use crate::membership::{
+    Command, Membership, MembershipEvent, Output, RegistryChange, RemovalReason as CoreRemoval,
+    Target,
+};
+use crate::model::{Capabilities, ConnectionState, NodeId, PeerAddress};
+use crate::registry::PeerRegistry;
+use crate::transport::{ConnectionId, Direction, TransportError, TransportEvent, TransportHandle};
+use crate::wire::{self, Message, StateClaim};
+
+/// Longest sleep between two ticks when the core has nothing scheduled.
+const MAX_IDLE: Duration = Duration::from_millis(500);
+/// How long a graceful stop lets the `leave` announcements go out.
+const LEAVE_FLUSH: Duration = Duration::from_millis(30);
+
+/// What the `Node` handle asks of its driver.
+pub(crate) enum DriverCommand {
+    Bootstrap(Sender<BootstrapReport>),
+    UpdateCapabilities(Capabilities, Sender<Result<(), NodeError>>),
+    Stop,
+}
+
+/// Counters shared with the `Node` handle.
+#[derive(Debug, Default)]
+pub(crate) struct DriverCounters {
+    pub frames_in: AtomicU64,
+    pub frames_out: AtomicU64,
+    pub malformed: AtomicU64,
+    pub unidentified: AtomicU64,
+    pub unroutable: AtomicU64,
+    pub members: AtomicUsize,
+    pub alive_members: AtomicUsize,
+    pub local_health: AtomicUsize,
+}
+
+pub(crate) struct Driver {
+    pub core: Membership,
+    pub me: NodeId,
+    pub transport: Arc<TransportHandle>,
+    pub events: Receiver<TransportEvent>,
+    pub commands: Receiver<DriverCommand>,
+    pub registry: PeerRegistry,
+    pub epoch: Instant,
+    pub bootstrap: Vec<PeerAddress>,
+    pub bootstrap_timeout_ms: u64,
+    pub rebootstrap_interval_ms: u64,
+    pub gossip: bool,
+    pub counters: Arc<DriverCounters>,
+    pub routing: Routing,
+    pub pending: Vec<PendingBootstrap>,
+    pub next_rebootstrap_ms: u64,
+}
+
+impl Driver {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The thread body. Returns when told to stop or when the transport is
+    /// gone.
+    pub fn run(mut self) {
+        let now = self.now();
+        if !self.bootstrap.is_empty() {
+            self.join(now);
+        }
+        loop {
+            let now = self.now();
+            let mut wait = MAX_IDLE;
+            if self.gossip {
+                if let Some(d) = self.core.next_deadline() {
+                    wait = wait.min(Duration::from_millis(d.saturating_sub(now)));
+                }
+            }
+            for p in &self.pending {
+                wait = wait.min(Duration::from_millis(p.deadline_ms().saturating_sub(now)));
+            }
+            select! {
+                recv(self.events) -> ev => match ev {
+                    Ok(ev) => self.on_transport(ev),
+                    Err(_) => break,
+                },
+                recv(self.commands) -> cmd => match cmd {
+                    Ok(DriverCommand::Stop) | Err(_) => {
+                        self.leave();
+                        break;
+                    }
+                    Ok(cmd) => self.on_command(cmd),
+                },
+                default(wait) => {}
+            }
+            // Take whatever else is waiting before ticking.
+            while let Ok(ev) = self.events.try_recv() {
+                self.on_transport(ev);
+            }
+            let now = self.now();
+            if self.gossip {
+                self.core.handle_tick(now);
+            }
+            self.drain();
+            self.finish_bootstraps(now);
+            self.maybe_rebootstrap(now);
+            self.publish_counts();
+        }
+        let _ = self.transport.stop();
+    }
+
+    fn join(&mut self, now: u64) {
+        let seeds = self.bootstrap.iter().cloned().map(Target::Address).collect();
+        if let Err(e) = self.core.handle_command(Command::Join { seeds }, now) {
+            log::warn!("peerdisc: join failed: {e}");
+        }
+        self.next_rebootstrap_ms = now + self.rebootstrap_interval_ms;
+        self.drain();
+    }
+
+    fn maybe_rebootstrap(&mut self, now: u64) {
+        if self.bootstrap.is_empty() || now < self.next_rebootstrap_ms {
+            return;
+        }
+        self.next_rebootstrap_ms = now + self.rebootstrap_interval_ms;
+        if self.core.present() == 0 {
+            log::info!("peerdisc: {} knows no live peer; asking the bootstrap nodes again", self.me);
+            self.join(now);
+        }
+    }
+
+    fn leave(&mut self) {
+        let now = self.now();
+        if self.core.handle_command(Command::Leave, now).is_ok() {
+            self.drain();
+            let deadline = Instant::now() + LEAVE_FLUSH;
+            // Give the connection threads a moment to write the news.
+            while Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        for p in self.pending.drain(..) {
+            p.finish(&self.me);
+        }
+    }
+
+    fn on_command(&mut self, cmd: DriverCommand) {
+        let now = self.now();
+        match cmd {
+            DriverCommand::Bootstrap(reply) => {
+                let p = PendingBootstrap::new(&self.bootstrap, reply, now, self.bootstrap_timeout_ms);
+                self.pending.push(p);
+                self.join(now);
+            }
+            DriverCommand::UpdateCapabilities(caps, reply) => {
+                let r = self
+                    .core
+                    .handle_command(Command::UpdateCapabilities(caps), now)
+                    .map_err(|e| NodeError::Config(e.to_string()));
+                self.drain();
+                let _ = reply.send(r);
+            }
+            DriverCommand::Stop => unreachable!("handled in run"),
+        }
+    }
+
+    fn finish_bootstraps(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].is_done(now) {
+                let p = self.pending.swap_remove(i);
+                p.finish(&self.me);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn publish_counts(&self) {
+        let c = &self.counters;
+        c.members.store(self.core.len(), Ordering::Relaxed);
+        c.alive_members.store(self.core.present(), Ordering::Relaxed);
+        c.local_health
+            .store(self.core.local_health() as usize, Ordering::Relaxed);
+    }
+
+    // ---- transport events ----
+
+    fn on_transport(&mut self, ev: TransportEvent) {
+        let now = self.now();
+        match ev {
+            TransportEvent::Connected {
+                conn,
+                direction,
+                peer,
+                ..
+            } => {
+                let c = self.routing.conn(conn);
+                c.open = true;
+                c.last_used_ms = now;
+                if direction == Direction::Outbound {
+                    c.dialed = peer;
+                }
+                if let Some(id) = self.routing.peer_of(conn) {
+                    self.set_connection_state(&id, ConnectionState::Connected);
+                    self.core.handle_transport_success(&id, now);
+                }
+            }
+            TransportEvent::Received { conn, text, .. } => self.on_frame(conn, &text, now),
+            TransportEvent::Disconnected { conn, reason, .. } => {
+                let id = self.routing.peer_of(conn);
+                self.routing.conns.remove(&conn);
+                if let Some(id) = id {
+                    if !self.routing.has_other_conn(&id, conn) {
+                        self.set_connection_state(&id, ConnectionState::Disconnected);
+                    }
+                    if reason.is_failure() {
+                        self.core.handle_transport_failure(&id, now);
+                    }
+                }
+            }
+            TransportEvent::ConnectFailed { conn, peer, error } => {
+                self.routing.conns.remove(&conn);
+                for p in &mut self.pending {
+                    p.failed(&peer, error.to_string());
+                }
+                if let Some(id) = self.routing.id_at(&peer).cloned() {
+                    self.set_connection_state(&id, ConnectionState::Failed);
+                    self.core.handle_transport_failure(&id, now);
+                }
+            }
+            TransportEvent::Rejected { remote, reason, .. } => {
+                log::debug!("peerdisc: transport refused {remote}: {reason:?}");
+            }
+        }
+    }
+
+    fn on_frame(&mut self, conn: ConnectionId, text: &str, now: u64) {
+        self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
+        self.routing.conn(conn).last_used_ms = now;
+        let known = self.routing.peer_of(conn);
+        let msg = match wire::decode_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                log::debug!("peerdisc: malformed frame on {conn:?}: {e}");
+                if let Some(id) = known {
+                    self.core.handle_malformed(&id, now);
+                    self.drain();
+                }
+                return;
+            }
+        };
+        let from = match (&msg, known) {
+            (_, Some(id)) => id,
+            // The greeting names the sender of this connection.
+            (Message::Alive(claim), None) => {
+                let id = claim.node_id.clone();
+                self.identify(conn, &id);
+                id
+            }
+            (_, None) => {
+                self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        if let Message::PeerList(list) = &msg {
+            if let Some(addr) = self.routing.conns.get(&conn).and_then(|c| c.dialed.clone()) {
+                for p in &mut self.pending {
+                    p.answered(&addr, list.peers.iter().map(|r| r.node_id.clone()));
+                }
+            }
+        }
+        if self.registry.contains(from.as_str()) {
+            let _ = self.registry.touch(from.as_str());
+        }
+        if self.gossip || !matches!(msg, Message::GossipAnnouncement(_)) {
+            self.core.handle_message(&from, msg, now);
+        }
+        self.drain();
+    }
+
+    /// Ties `conn` to `id` and, if `id`'s address is known, makes the
+    /// transport reuse it for sends to that address.
+    fn identify(&mut self, conn: ConnectionId, id: &NodeId) {
+        self.routing.conn(conn).peer = Some(id.clone());
+        if let Some(addr) = self.routing.address_of(id).cloned() {
+            let _ = self.transport.associate(conn, addr);
+        }
+        self.set_connection_state(id, ConnectionState::Connected);
+    }
+
+    /// Sets a listed peer's connection state (a peer not listed yet gets it
+    /// when its record arrives).
+    fn set_connection_state(&self, id: &NodeId, state: ConnectionState) {
+        if self.registry.contains(id.as_str()) {
+            let _ = self.registry.set_connection_state(id.as_str(), state);
+        }
+    }
+
+    // ---- core outputs ----
+
+    fn drain(&mut self) {
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Send { to, message } => self.send(to, &message),
+                Output::Registry(change) => self.apply(change),
+                Output::Event(ev) => log_event(&self.me, &ev),
+            }
+        }
+    }
+
+    fn greeting(&self) -> String {
+        wire::encode(&Message::Alive(StateClaim {
+            node_id: self.me.clone(),
+            incarnation: self.core.incarnation(),
+            version: self.core.record().version,
+            from: None,
+        }))
+    }
+
+    fn send(&mut self, to: Target, message: &Message) {
+        let addr = match &to {
+            Target::Node(id) => match self.routing.address_of(id) {
+                Some(a) => a.clone(),
+                None => {
+                    self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+            Target::Address(a) => a.clone(),
+        };
+        let conn = match self.transport.connect(&addr) {
+            Ok(c) => c,
+            Err(TransportError::ConnectionLimit { .. }) => {
+                // Make room: close the least recently used connection.
+                match self.routing.least_recently_used() {
+                    Some(old) => {
+                        self.transport.close_connection(old);
+                        self.routing.conns.remove(&old);
+                    }
+                    None => return,
+                }
+                match self.transport.connect(&addr) {
+                    Ok(c) => c,
+                    Err(_) => return,
+                }
+            }
+            Err(e) => {
+                log::trace!("peerdisc: no connection to {addr}: {e}");
+                return;
+            }
+        };
+        let now = self.now();
+        let greet = {
+            let c = self.routing.conn(conn);
+            c.last_used_ms = now;
+            if c.dialed.is_none() && c.peer.is_none() {
+                c.dialed = Some(addr.clone());
+            }
+            !std::mem::replace(&mut c.greeted, true)
+        };
+        if greet {
+            let g = self.greeting();
+            if self.transport.reply(conn, g).is_ok() {
+                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if self.transport.reply(conn, wire::encode(message)).is_ok() {
+            self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn apply(&mut self, change: RegistryChange) {
+        match change {
+            RegistryChange::Upsert(record) => {
+                if record.node_id == self.me {
+                    return;
+                }
+                if let Some(addr) = record.addresses.first() {
+                    self.routing.set_address(&record.node_id, addr);
+                    for conn in self.routing.conns_of(&record.node_id) {
+                        let _ = self.transport.associate(conn, addr.clone());
+                    }
+                }
+                let id = record.node_id.clone();
+                match self.registry.upsert((*record).clone()) {
+                    Ok(crate::registry::UpsertOutcome::Added) => {
+                        let open = self
+                            .routing
+                            .conns
+                            .values()
+                            .any(|c| c.open && c.peer.as_ref() == Some(&id));
+                        if open {
+                            self.set_connection_state(&id, ConnectionState::Connected);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => log::debug!("peerdisc: registry refused {id}: {e}"),
+                }
+            }
+            RegistryChange::Liveness {
+                node_id,
+                liveness,
+                incarnation,
+            } => {
+                if !self.registry.contains(node_id.as_str()) {
+                    return;
+                }
+                let _ = self.registry.set_liveness_with_incarnation(
+                    node_id.as_str(),
+                    liveness,
+                    incarnation,
+                );
+            }
+            RegistryChange::Outcome { node_id, success } => {
+                if !self.registry.contains(node_id.as_str()) {
+                    return;
+                }
+                let _ = if success {
+                    self.registry.record_success(node_id.as_str())
+                } else {
+                    self.registry.record_failure(node_id.as_str())
+                };
+            }
+            RegistryChange::Remove { node_id, reason } => {
+                let reason = match reason {
+                    CoreRemoval::LeftReclaimed => RemovalReason::Left,
+                    _ => RemovalReason::Dead,
+                };
+                self.registry.remove_for(node_id.as_str(), reason);
+                self.routing.forget(&node_id);
+            }
+        }
+    }
+}
+
+fn log_event(me: &NodeId, ev: &MembershipEvent) {
+    match ev {
+        MembershipEvent::Suspected { node_id } => log::info!("{me}: suspects {node_id}"),
+        MembershipEvent::Refuted { incarnation } => {
+            log::info!("{me}: refuted a suspicion (incarnation {incarnation})")
+        }
+        other => log::debug!("{me}: {other:?}"),
+    }
+}

@@ -1,0 +1,355 @@
+//! The networked node: the seed system's `PeerDiscovery`, unified. A node
+//! listens on `ws://host:port/path`, reaches its bootstrap nodes, gossips,
+//! probes, keeps its [`PeerRegistry`] true, and stops cleanly.
+//!
+//! ```no_run
+//! use peerdisc::node::{Node, NodeConfig};
+//! use std::time::Duration;
+//!
+//! let seed = Node::builder().tool("search").start()?;
+//! let node = Node::builder()
+//!     .bootstrap(seed.address().as_str())
+//!     .agent("planner")
+//!     .start()?;
+//! node.wait_for_peers(1, Duration::from_secs(5))?;
+//! assert_eq!(node.find_by_tool("search").len(), 1);
+//! node.stop()?;
+//! # Ok::<(), peerdisc::node::NodeError>(())
+//! ```
+//!
+//! Threads per running node: the transport's listener, one per open
+//! connection, and the protocol driver (plus the registry's callback
+//! dispatcher once a callback is registered).
+
+mod bootstrap;
+mod builder;
+mod config;
+mod driver;
+mod error;
+mod routing;
+mod stats;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use parking_lot::Mutex;
+
+pub use builder::NodeBuilder;
+pub use config::NodeConfig;
+pub use error::{BootstrapError, NodeError};
+pub use stats::NodeStats;
+
+use crate::events::PeerEvent;
+use crate::membership::Membership;
+use crate::model::{Capabilities, NodeId, Peer, PeerAddress, PeerRecord};
+use crate::registry::PeerRegistry;
+use crate::transport::{Transport, TransportHandle};
+use driver::{Driver, DriverCommand, DriverCounters};
+use routing::Routing;
+
+/// What [`Node::discover_bootstrap`] learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootstrapReport {
+    /// Peers named in the bootstrap nodes' answers.
+    pub peers: Vec<NodeId>,
+    /// One error per bootstrap node that did not answer.
+    pub errors: Vec<BootstrapError>,
+}
+
+/// A peer discovery node. Cloning gives another handle to the same node;
+/// dropping the last handle stops it.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+struct NodeInner {
+    config: NodeConfig,
+    node_id: NodeId,
+    bootstrap: Vec<PeerAddress>,
+    registry: PeerRegistry,
+    counters: Arc<DriverCounters>,
+    running: Mutex<Option<Running>>,
+}
+
+struct Running {
+    address: PeerAddress,
+    transport: Arc<TransportHandle>,
+    commands: Sender<DriverCommand>,
+    driver: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("node_id", &self.inner.node_id)
+            .field("running", &self.is_running())
+            .finish()
+    }
+}
+
+fn random_node_id() -> NodeId {
+    NodeId::new(format!("node-{:016x}", rand::random::<u64>())).expect("valid id")
+}
+
+impl Node {
+    /// Starts a builder.
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder::default()
+    }
+
+    /// A node with this configuration, not started yet.
+    pub fn new(config: NodeConfig) -> Result<Node, NodeError> {
+        let bootstrap = config.validate()?;
+        let node_id = match &config.node_id {
+            Some(id) => NodeId::new(id).map_err(|e| NodeError::Config(e.to_string()))?,
+            None => random_node_id(),
+        };
+        let registry = PeerRegistry::with_config(config.registry.clone())?;
+        Ok(Node {
+            inner: Arc::new(NodeInner {
+                config,
+                node_id,
+                bootstrap,
+                registry,
+                counters: Arc::new(DriverCounters::default()),
+                running: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Binds the listener and starts the worker threads. Fails with
+    /// [`NodeError::Transport`] if the listen address is taken.
+    pub fn start(&self) -> Result<(), NodeError> {
+        let mut running = self.inner.running.lock();
+        if running.is_some() {
+            return Err(NodeError::AlreadyRunning);
+        }
+        let cfg = &self.inner.config;
+        let mut tcfg = cfg.transport.clone();
+        tcfg.listen = cfg.listen;
+        tcfg.ws_path = cfg.ws_path.clone();
+        let (transport, events) = Transport::start(tcfg)?;
+        let transport = Arc::new(transport);
+        let address = match &cfg.advertise {
+            Some(a) => PeerAddress::new(a).map_err(|e| NodeError::Config(e.to_string()))?,
+            None => {
+                let local = transport.local_addr();
+                if local.ip().is_unspecified() {
+                    let _ = transport.stop();
+                    return Err(NodeError::Config(format!(
+                        "listening on {local} needs `advertise` (the address other nodes should dial)"
+                    )));
+                }
+                PeerAddress::new(format!("ws://{local}{}", cfg.ws_path))
+                    .map_err(|e| NodeError::Config(e.to_string()))?
+            }
+        };
+        let record = PeerRecord {
+            node_id: self.inner.node_id.clone(),
+            addresses: vec![address.clone()],
+            public_key: None,
+            capabilities: cfg.capabilities.clone(),
+            metadata: cfg.metadata.clone(),
+            version: 1,
+        };
+        let seed = cfg.rng_seed.unwrap_or_else(rand::random);
+        let core = Membership::new(record, cfg.membership.clone(), seed)
+            .map_err(|e| NodeError::Config(e.to_string()))?;
+        let (tx, rx) = bounded(64);
+        let driver = Driver {
+            core,
+            me: self.inner.node_id.clone(),
+            transport: Arc::clone(&transport),
+            events,
+            commands: rx,
+            registry: self.inner.registry.clone(),
+            epoch: Instant::now(),
+            bootstrap: self.inner.bootstrap.clone(),
+            bootstrap_timeout_ms: cfg.bootstrap_timeout_ms,
+            rebootstrap_interval_ms: cfg.rebootstrap_interval_ms,
+            gossip: cfg.enable_gossip,
+            counters: Arc::clone(&self.inner.counters),
+            routing: Routing::default(),
+            pending: Vec::new(),
+            next_rebootstrap_ms: 0,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("peerdisc-driver-{}", self.inner.node_id))
+            .spawn(move || driver.run())
+            .map_err(|e| {
+                let _ = transport.stop();
+                NodeError::Thread {
+                    name: "driver",
+                    reason: e.to_string(),
+                }
+            })?;
+        *running = Some(Running {
+            address,
+            transport,
+            commands: tx,
+            driver: handle,
+        });
+        Ok(())
+    }
+
+    /// Leaves gracefully (tells the others), stops every thread and waits
+    /// for them. Idempotent.
+    pub fn stop(&self) -> Result<(), NodeError> {
+        let Some(r) = self.inner.running.lock().take() else {
+            return Ok(());
+        };
+        let _ = r.commands.send(DriverCommand::Stop);
+        // The driver stops the transport on its way out; it never blocks on
+        // the network, so the join is bounded.
+        let _ = r.driver.join();
+        r.transport.stop()?;
+        Ok(())
+    }
+
+    /// Whether the node is running.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.lock().is_some()
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &NodeId {
+        &self.inner.node_id
+    }
+
+    /// The address other nodes dial (`ws://...`); `None` before start.
+    pub fn try_address(&self) -> Option<PeerAddress> {
+        self.inner.running.lock().as_ref().map(|r| r.address.clone())
+    }
+
+    /// The address other nodes dial. Panics if the node is not running;
+    /// see [`try_address`](Self::try_address).
+    pub fn address(&self) -> PeerAddress {
+        self.try_address().expect("the node is running")
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    /// The registry of peers this node knows.
+    pub fn registry(&self) -> &PeerRegistry {
+        &self.inner.registry
+    }
+
+    /// Peers believed alive (alive or suspect), sorted by node id.
+    pub fn peers(&self) -> Vec<Arc<Peer>> {
+        self.inner.registry.list_alive()
+    }
+
+    fn alive_with(&self, found: Vec<Arc<Peer>>) -> Vec<Arc<Peer>> {
+        found.into_iter().filter(|p| p.is_alive()).collect()
+    }
+
+    /// Live peers offering this agent.
+    pub fn find_by_agent(&self, name: &str) -> Vec<Arc<Peer>> {
+        self.alive_with(self.inner.registry.find_by_agent(name))
+    }
+    /// Live peers offering this tool.
+    pub fn find_by_tool(&self, name: &str) -> Vec<Arc<Peer>> {
+        self.alive_with(self.inner.registry.find_by_tool(name))
+    }
+    /// Live peers offering this resource.
+    pub fn find_by_resource(&self, name: &str) -> Vec<Arc<Peer>> {
+        self.alive_with(self.inner.registry.find_by_resource(name))
+    }
+    /// Live peers offering this prompt.
+    pub fn find_by_prompt(&self, name: &str) -> Vec<Arc<Peer>> {
+        self.alive_with(self.inner.registry.find_by_prompt(name))
+    }
+
+    /// Registry events from now on (see [`PeerRegistry::subscribe`]).
+    pub fn subscribe(&self) -> Receiver<PeerEvent> {
+        self.inner.registry.subscribe()
+    }
+
+    /// Blocks until at least `n` peers are alive, or `timeout` passes.
+    /// Returns how many are alive.
+    pub fn wait_for_peers(&self, n: usize, timeout: Duration) -> Result<usize, NodeError> {
+        let deadline = Instant::now() + timeout;
+        let events = self.inner.registry.subscribe_with_capacity(1024);
+        loop {
+            let alive = self.inner.registry.list_alive().len();
+            if alive >= n {
+                return Ok(alive);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(NodeError::Timeout {
+                    wanted: n,
+                    found: alive,
+                });
+            }
+            // Wake on the next event (or re-check every 50 ms).
+            let _ = events.recv_timeout(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    fn command<T>(
+        &self,
+        make: impl FnOnce(Sender<T>) -> DriverCommand,
+        timeout: Duration,
+    ) -> Result<T, NodeError> {
+        let tx = match self.inner.running.lock().as_ref() {
+            Some(r) => r.commands.clone(),
+            None => return Err(NodeError::NotRunning),
+        };
+        let (reply, rx) = bounded(1);
+        tx.send(make(reply)).map_err(|_| NodeError::NotRunning)?;
+        rx.recv_timeout(timeout).map_err(|_| NodeError::NotRunning)
+    }
+
+    /// Asks every bootstrap node for its peers and blocks until each
+    /// answered, failed, or `bootstrap_timeout_ms` passed. Returns the peers
+    /// learned and one error per bootstrap node that did not answer; fails
+    /// with [`NodeError::Bootstrap`] if none answered.
+    pub fn discover_bootstrap(&self) -> Result<BootstrapReport, NodeError> {
+        let timeout = Duration::from_millis(self.inner.config.bootstrap_timeout_ms + 1_000);
+        let report = self.command(DriverCommand::Bootstrap, timeout)?;
+        if !self.inner.bootstrap.is_empty() && report.errors.len() == self.inner.bootstrap.len()
+        {
+            return Err(NodeError::Bootstrap(report.errors));
+        }
+        Ok(report)
+    }
+
+    /// Replaces this node's capabilities; the new record (with a higher
+    /// version) spreads to every node.
+    pub fn update_capabilities(&self, capabilities: Capabilities) -> Result<(), NodeError> {
+        capabilities
+            .validate()
+            .map_err(|e| NodeError::Config(e.to_string()))?;
+        self.command(
+            |reply| DriverCommand::UpdateCapabilities(capabilities, reply),
+            Duration::from_secs(5),
+        )?
+    }
+
+    /// Counts of the node, its registry and its transport.
+    pub fn stats(&self) -> NodeStats {
+        let running = self.inner.running.lock();
+        NodeStats::collect(
+            &self.inner.node_id,
+            running.as_ref().map(|r| (&r.address, &*r.transport)),
+            &self.inner.counters,
+            &self.inner.registry,
+        )
+    }
+}
+
+impl Drop for NodeInner {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.get_mut().take() {
+            let _ = r.commands.send(DriverCommand::Stop);
+            let _ = r.driver.join();
+            let _ = r.transport.stop();
+        }
+    }
+}

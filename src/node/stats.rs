@@ -1,0 +1,61 @@
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+
+use super::driver::DriverCounters;
+use crate::model::{NodeId, PeerAddress};
+use crate::registry::{PeerRegistry, RegistryStats};
+use crate::transport::{TransportHandle, TransportStats};
+
+/// A snapshot of a node's counts.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct NodeStats {
+    pub node_id: NodeId,
+    /// The advertised address (`None` when not running).
+    pub address: Option<PeerAddress>,
+    pub running: bool,
+    /// Members the protocol knows (any liveness).
+    pub members: usize,
+    /// Members alive or suspect.
+    pub alive_members: usize,
+    /// Lifeguard local health (0 = healthy).
+    pub local_health: usize,
+    /// Frames received and sent by the driver.
+    pub frames_in: u64,
+    pub frames_out: u64,
+    /// Frames that did not decode.
+    pub malformed: u64,
+    /// Frames on connections whose sender was not known.
+    pub unidentified: u64,
+    /// Messages for peers with no known address.
+    pub unroutable: u64,
+    pub registry: RegistryStats,
+    /// Transport counts (`None` when not running).
+    pub transport: Option<TransportStats>,
+}
+
+impl NodeStats {
+    pub(crate) fn collect(
+        id: &NodeId,
+        running: Option<(&PeerAddress, &TransportHandle)>,
+        c: &DriverCounters,
+        registry: &PeerRegistry,
+    ) -> Self {
+        NodeStats {
+            node_id: id.clone(),
+            address: running.map(|(a, _)| a.clone()),
+            running: running.is_some(),
+            members: c.members.load(Ordering::Relaxed),
+            alive_members: c.alive_members.load(Ordering::Relaxed),
+            local_health: c.local_health.load(Ordering::Relaxed),
+            frames_in: c.frames_in.load(Ordering::Relaxed),
+            frames_out: c.frames_out.load(Ordering::Relaxed),
+            malformed: c.malformed.load(Ordering::Relaxed),
+            unidentified: c.unidentified.load(Ordering::Relaxed),
+            unroutable: c.unroutable.load(Ordering::Relaxed),
+            registry: registry.stats(),
+            transport: running.map(|(_, t)| t.stats()),
+        }
+    }
+}
