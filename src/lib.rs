@@ -27,9 +27,9 @@
 
 pub mod clock;
 pub mod events;
+pub mod membership;
 pub mod model;
 pub mod node;
-pub mod membership;
 pub mod registry;
 pub mod transport;
 pub mod wire;

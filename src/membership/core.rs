@@ -465,7 +465,10 @@ impl Membership {
         let r = &mut self.rng;
         self.next_probe_ms = now + r.random_range(0..self.config.probe_interval_ms);
         self.next_gossip_ms = now + r.random_range(0..self.config.gossip_interval_ms);
-        let pp = self.config.push_pull_interval(self.members.present() + 1).max(1);
+        let pp = self
+            .config
+            .push_pull_interval(self.members.present() + 1)
+            .max(1);
         self.next_push_pull_ms = now + r.random_range(0..pp);
         self.next_reconnect_ms = now + r.random_range(0..self.config.reconnect_interval_ms.max(1));
         self.next_reclaim_ms = now + 1_000;
@@ -515,7 +518,12 @@ impl Membership {
         } else {
             Liveness::Alive
         };
-        MemberState::new(self.me.node_id.clone(), self.incarnation, l, self.me.version)
+        MemberState::new(
+            self.me.node_id.clone(),
+            self.incarnation,
+            l,
+            self.me.version,
+        )
     }
 
     fn state_of(m: &Member, from: Option<NodeId>) -> MemberState {
@@ -589,7 +597,10 @@ impl Membership {
             }
         }
         if !want.is_empty() {
-            self.send(from, Message::PeerListRequest(PeerListRequest { node_ids: want }));
+            self.send(
+                from,
+                Message::PeerListRequest(PeerListRequest { node_ids: want }),
+            );
         }
     }
 
@@ -659,8 +670,7 @@ impl Membership {
         let accuser = s.from.clone().unwrap_or_else(|| sender.clone());
         if overrides(new, s.incarnation, old, old_inc) {
             self.set_member_state(&s.node_id, new, s.incarnation, accuser, false, now);
-        } else if new == Liveness::Suspect && old == Liveness::Suspect && s.incarnation == old_inc
-        {
+        } else if new == Liveness::Suspect && old == Liveness::Suspect && s.incarnation == old_inc {
             let confirmed = self
                 .suspicions
                 .get_mut(&s.node_id)
@@ -872,7 +882,8 @@ impl Membership {
         let mut pig = self.piggyback(self.config.max_piggyback_bytes);
         if let Some(m) = self.members.get(&target) {
             if m.liveness != Liveness::Alive && !pig.states.iter().any(|s| s.node_id == target) {
-                pig.states.push(Self::state_of(m, Some(self.me.node_id.clone())));
+                pig.states
+                    .push(Self::state_of(m, Some(self.me.node_id.clone())));
             }
         }
         let ping = Ping {
@@ -1164,7 +1175,10 @@ impl Membership {
                 if lacking.len() >= MAX_PEERS_PER_MESSAGE {
                     break;
                 }
-                if m.liveness.is_present() && m.node_id() != from && lacks(m.node_id(), m.record.version) {
+                if m.liveness.is_present()
+                    && m.node_id() != from
+                    && lacks(m.node_id(), m.record.version)
+                {
                     lacking.push(m.record.clone());
                 }
             }
@@ -1258,7 +1272,10 @@ impl Membership {
                 node_id: id.clone(),
                 reason,
             }));
-            self.event(MembershipEvent::Removed { node_id: id, reason });
+            self.event(MembershipEvent::Removed {
+                node_id: id,
+                reason,
+            });
         }
     }
 }

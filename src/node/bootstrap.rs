@@ -33,7 +33,10 @@ impl PendingBootstrap {
             reply,
             deadline_ms: now_ms + timeout_ms,
             timeout_ms,
-            seeds: seeds.iter().map(|s| (s.clone(), SeedState::Waiting)).collect(),
+            seeds: seeds
+                .iter()
+                .map(|s| (s.clone(), SeedState::Waiting))
+                .collect(),
             learned: BTreeSet::new(),
         }
     }

@@ -51,7 +51,9 @@ pub struct NodeConfig {
     /// Protocol tuning.
     pub membership: MembershipConfig,
     /// Transport limits and timeouts (its `listen` and `ws_path` are taken
-    /// from the fields above).
+    /// from the fields above). A node allows 256 connections, 64 of them
+    /// inbound from one IP address (nodes behind one NAT, or many nodes on
+    /// one host, share an address).
     pub transport: TransportConfig,
     /// Registry settings.
     pub registry: RegistryConfig,
@@ -74,7 +76,11 @@ impl Default for NodeConfig {
             capabilities: Capabilities::default(),
             metadata: BTreeMap::new(),
             membership: MembershipConfig::default(),
-            transport: TransportConfig::default(),
+            transport: TransportConfig {
+                max_connections: 256,
+                max_connections_per_ip: 64,
+                ..TransportConfig::default()
+            },
             registry: RegistryConfig::default(),
             rng_seed: None,
         }

@@ -32,6 +32,8 @@ pub(crate) enum DriverCommand {
     Bootstrap(Sender<BootstrapReport>),
     UpdateCapabilities(Capabilities, Sender<Result<(), NodeError>>),
     Stop,
+    /// Stop without telling anyone, as a crash would.
+    Abort,
 }
 
 /// Counters shared with the `Node` handle.
@@ -98,6 +100,7 @@ impl Driver {
                         self.leave();
                         break;
                     }
+                    Ok(DriverCommand::Abort) => break,
                     Ok(cmd) => self.on_command(cmd),
                 },
                 default(wait) => {}
@@ -119,7 +122,12 @@ impl Driver {
     }
 
     fn join(&mut self, now: u64) {
-        let seeds = self.bootstrap.iter().cloned().map(Target::Address).collect();
+        let seeds = self
+            .bootstrap
+            .iter()
+            .cloned()
+            .map(Target::Address)
+            .collect();
         if let Err(e) = self.core.handle_command(Command::Join { seeds }, now) {
             log::warn!("peerdisc: join failed: {e}");
         }
@@ -133,7 +141,10 @@ impl Driver {
         }
         self.next_rebootstrap_ms = now + self.rebootstrap_interval_ms;
         if self.core.present() == 0 {
-            log::info!("peerdisc: {} knows no live peer; asking the bootstrap nodes again", self.me);
+            log::info!(
+                "peerdisc: {} knows no live peer; asking the bootstrap nodes again",
+                self.me
+            );
             self.join(now);
         }
     }
@@ -157,7 +168,8 @@ impl Driver {
         let now = self.now();
         match cmd {
             DriverCommand::Bootstrap(reply) => {
-                let p = PendingBootstrap::new(&self.bootstrap, reply, now, self.bootstrap_timeout_ms);
+                let p =
+                    PendingBootstrap::new(&self.bootstrap, reply, now, self.bootstrap_timeout_ms);
                 self.pending.push(p);
                 self.join(now);
             }
@@ -169,7 +181,7 @@ impl Driver {
                 self.drain();
                 let _ = reply.send(r);
             }
-            DriverCommand::Stop => unreachable!("handled in run"),
+            DriverCommand::Stop | DriverCommand::Abort => unreachable!("handled in run"),
         }
     }
 
@@ -188,7 +200,8 @@ impl Driver {
     fn publish_counts(&self) {
         let c = &self.counters;
         c.members.store(self.core.len(), Ordering::Relaxed);
-        c.alive_members.store(self.core.present(), Ordering::Relaxed);
+        c.alive_members
+            .store(self.core.present(), Ordering::Relaxed);
         c.local_health
             .store(self.core.local_health() as usize, Ordering::Relaxed);
     }

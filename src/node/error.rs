@@ -40,7 +40,10 @@ pub enum BootstrapError {
     /// The connection could not be opened (refused, unreachable, DNS,
     /// handshake).
     #[error("{address}: could not connect: {reason}")]
-    Unreachable { address: PeerAddress, reason: String },
+    Unreachable {
+        address: PeerAddress,
+        reason: String,
+    },
     /// Connected, but no peer list came before the timeout.
     #[error("{address}: no answer within {timeout_ms} ms")]
     NoAnswer {
@@ -49,5 +52,8 @@ pub enum BootstrapError {
     },
     /// It answered with something that is not a peer list.
     #[error("{address}: bad answer: {reason}")]
-    BadAnswer { address: PeerAddress, reason: String },
+    BadAnswer {
+        address: PeerAddress,
+        reason: String,
+    },
 }

@@ -197,10 +197,20 @@ impl Node {
     /// Leaves gracefully (tells the others), stops every thread and waits
     /// for them. Idempotent.
     pub fn stop(&self) -> Result<(), NodeError> {
+        self.halt(DriverCommand::Stop)
+    }
+
+    /// Stops at once without telling the other nodes, as a crash would
+    /// (they find out by probing). For tests and demonstrations.
+    pub fn abort(&self) -> Result<(), NodeError> {
+        self.halt(DriverCommand::Abort)
+    }
+
+    fn halt(&self, how: DriverCommand) -> Result<(), NodeError> {
         let Some(r) = self.inner.running.lock().take() else {
             return Ok(());
         };
-        let _ = r.commands.send(DriverCommand::Stop);
+        let _ = r.commands.send(how);
         // The driver stops the transport on its way out; it never blocks on
         // the network, so the join is bounded.
         let _ = r.driver.join();
@@ -220,7 +230,11 @@ impl Node {
 
     /// The address other nodes dial (`ws://...`); `None` before start.
     pub fn try_address(&self) -> Option<PeerAddress> {
-        self.inner.running.lock().as_ref().map(|r| r.address.clone())
+        self.inner
+            .running
+            .lock()
+            .as_ref()
+            .map(|r| r.address.clone())
     }
 
     /// The address other nodes dial. Panics if the node is not running;
@@ -313,8 +327,7 @@ impl Node {
     pub fn discover_bootstrap(&self) -> Result<BootstrapReport, NodeError> {
         let timeout = Duration::from_millis(self.inner.config.bootstrap_timeout_ms + 1_000);
         let report = self.command(DriverCommand::Bootstrap, timeout)?;
-        if !self.inner.bootstrap.is_empty() && report.errors.len() == self.inner.bootstrap.len()
-        {
+        if !self.inner.bootstrap.is_empty() && report.errors.len() == self.inner.bootstrap.len() {
             return Err(NodeError::Bootstrap(report.errors));
         }
         Ok(report)

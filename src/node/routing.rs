@@ -66,9 +66,11 @@ impl Routing {
     /// listening at the address dialled.
     pub fn peer_of(&self, conn: ConnectionId) -> Option<NodeId> {
         let c = self.conns.get(&conn)?;
-        c.peer
-            .clone()
-            .or_else(|| c.dialed.as_ref().and_then(|a| self.by_address.get(a).cloned()))
+        c.peer.clone().or_else(|| {
+            c.dialed
+                .as_ref()
+                .and_then(|a| self.by_address.get(a).cloned())
+        })
     }
 
     /// Open connections to `id` other than `except`.

@@ -1,0 +1,227 @@
+//! The networked node on loopback: convergence, failure detection, restart,
+//! bootstrap errors and retries, port conflicts, capability updates, and no
+//! thread left behind.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use peerdisc::node::{BootstrapError, Node, NodeError};
+use peerdisc::transport::TransportError;
+use peerdisc::{Capabilities, Capability, Liveness};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+fn seed(id: &str) -> Node {
+    Node::builder().node_id(id).start().unwrap()
+}
+
+fn joiner(id: &str, seed: &Node) -> Node {
+    Node::builder()
+        .node_id(id)
+        .bootstrap(seed.address().as_str())
+        .tool(format!("tool-{id}"))
+        .start()
+        .unwrap()
+}
+
+/// Waits (bounded) until `cond` holds; panics with `what` otherwise.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + BOUND;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("not within {BOUND:?}: {what}");
+}
+
+fn liveness_of(node: &Node, id: &str) -> Option<Liveness> {
+    node.registry().get(id).map(|p| p.liveness)
+}
+
+fn mesh(n: usize) -> Vec<Node> {
+    let first = seed("n00");
+    let mut nodes = vec![first];
+    for i in 1..n {
+        let node = joiner(&format!("n{i:02}"), &nodes[0]);
+        nodes.push(node);
+    }
+    for node in &nodes {
+        node.wait_for_peers(n - 1, BOUND).unwrap();
+    }
+    nodes
+}
+
+#[test]
+fn twenty_nodes_converge_and_find_capabilities() {
+    let nodes = mesh(20);
+    for node in &nodes {
+        assert_eq!(node.peers().len(), 19, "{} peers", node.node_id());
+        // Every other node's tool is found through the index.
+        for other in &nodes[1..] {
+            if other.node_id() != node.node_id() {
+                let tool = format!("tool-{}", other.node_id());
+                assert_eq!(
+                    node.find_by_tool(&tool).len(),
+                    1,
+                    "{tool} at {}",
+                    node.node_id()
+                );
+            }
+        }
+    }
+    for n in &nodes {
+        n.stop().unwrap();
+    }
+}
+
+#[test]
+fn killed_node_is_detected_and_left_node_is_noticed() {
+    let nodes = mesh(6);
+    let victim = nodes[3].node_id().to_string();
+    nodes[3].abort().unwrap();
+    for node in nodes.iter().filter(|n| n.node_id().as_str() != victim) {
+        eventually(&format!("{} marks {victim} dead", node.node_id()), || {
+            liveness_of(node, &victim) == Some(Liveness::Dead)
+        });
+    }
+    // No survivor was declared dead by anyone.
+    for node in nodes.iter().filter(|n| n.is_running()) {
+        for p in node.registry().list() {
+            if p.node_id().as_str() != victim {
+                assert!(
+                    p.is_alive(),
+                    "{} thinks {} is {}",
+                    node.node_id(),
+                    p.node_id(),
+                    p.liveness
+                );
+            }
+        }
+    }
+    // A graceful stop is noticed as "left".
+    let leaver = nodes[4].node_id().to_string();
+    nodes[4].stop().unwrap();
+    eventually("others see the leave", || {
+        liveness_of(&nodes[0], &leaver) == Some(Liveness::Left)
+    });
+    for n in &nodes {
+        n.stop().unwrap();
+    }
+}
+
+#[test]
+fn restarted_node_rejoins() {
+    let nodes = mesh(4);
+    let id = nodes[2].node_id().to_string();
+    nodes[2].abort().unwrap();
+    eventually("the crash is noticed", || {
+        liveness_of(&nodes[0], &id) == Some(Liveness::Dead)
+    });
+    let back = joiner(&id, &nodes[0]);
+    for node in nodes.iter().filter(|n| n.is_running()) {
+        eventually(&format!("{} sees {id} alive again", node.node_id()), || {
+            liveness_of(node, &id) == Some(Liveness::Alive)
+        });
+    }
+    back.wait_for_peers(3, BOUND).unwrap();
+    back.stop().unwrap();
+    for n in &nodes {
+        n.stop().unwrap();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn unreachable_bootstrap_gives_a_clear_error_and_is_retried() {
+    let port = free_port();
+    let url = format!("ws://127.0.0.1:{port}/peerdisc");
+    let node = Node::builder()
+        .node_id("lonely")
+        .bootstrap(url.clone())
+        .configure(|c| {
+            c.bootstrap_timeout_ms = 1_000;
+            c.rebootstrap_interval_ms = 300;
+            c.membership.backoff_base_ms = 100;
+            c.transport.backoff_base_ms = 50;
+            c.transport.backoff_cap_ms = 200;
+        })
+        .start()
+        .unwrap();
+    match node.discover_bootstrap() {
+        Err(NodeError::Bootstrap(errors)) => {
+            assert_eq!(errors.len(), 1);
+            assert!(
+                matches!(&errors[0], BootstrapError::Unreachable { address, .. } if address.as_str() == url)
+                    || matches!(&errors[0], BootstrapError::NoAnswer { .. }),
+                "{errors:?}"
+            );
+            let text = NodeError::Bootstrap(errors).to_string();
+            assert!(text.contains(&url), "{text}");
+        }
+        other => panic!("expected a bootstrap error, got {other:?}"),
+    }
+    // The bootstrap node comes up later on that port: the node retries by
+    // itself and finds it.
+    let late = Node::builder()
+        .node_id("late-seed")
+        .listen(format!("127.0.0.1:{port}").parse().unwrap())
+        .start()
+        .unwrap();
+    node.wait_for_peers(1, BOUND).unwrap();
+    assert!(node.registry().get("late-seed").is_some());
+    node.stop().unwrap();
+    late.stop().unwrap();
+}
+
+#[test]
+fn taken_listen_port_fails_to_start_with_a_clear_error() {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap();
+    let err = Node::builder().listen(addr).start().unwrap_err();
+    assert!(
+        matches!(err, NodeError::Transport(TransportError::Bind { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+#[test]
+fn capability_updates_reach_every_node() {
+    let nodes = mesh(5);
+    let mut caps = Capabilities::new();
+    caps.tools.push(Capability::new("brand-new-tool"));
+    caps.agents.push(Capability::new("brand-new-agent"));
+    nodes[2].update_capabilities(caps).unwrap();
+    for node in nodes.iter().filter(|n| n.node_id() != nodes[2].node_id()) {
+        eventually(&format!("{} sees the update", node.node_id()), || {
+            node.find_by_tool("brand-new-tool").len() == 1
+                && node.find_by_agent("brand-new-agent").len() == 1
+        });
+        // The old tool is gone from the index.
+        assert!(node.find_by_tool("tool-n02").is_empty());
+    }
+    for n in &nodes {
+        n.stop().unwrap();
+    }
+}
+
+#[test]
+fn stop_is_idempotent_and_use_after_stop_is_an_error() {
+    let node = seed("once");
+    node.stop().unwrap();
+    node.stop().unwrap();
+    assert!(matches!(
+        node.update_capabilities(Capabilities::new()),
+        Err(NodeError::NotRunning)
+    ));
+    assert!(matches!(
+        node.discover_bootstrap(),
+        Err(NodeError::NotRunning)
+    ));
+}
