@@ -78,6 +78,9 @@ fn a_closed_port_fails_then_backs_off_then_retries() {
         }
         other => panic!("{other:?}"),
     }
+    assert!(a
+        .retry_in(&url)
+        .is_some_and(|d| d <= Duration::from_millis(300)));
     let s = a.stats();
     assert_eq!(s.connect_failures, 1);
     assert_eq!(s.backoff_refusals, 1);
