@@ -78,6 +78,9 @@ fn a_closed_port_fails_then_backs_off_then_retries() {
         }
         other => panic!("{other:?}"),
     }
+    assert!(a
+        .retry_in(&url)
+        .is_some_and(|d| d <= Duration::from_millis(300)));
     let s = a.stats();
     assert_eq!(s.connect_failures, 1);
     assert_eq!(s.backoff_refusals, 1);
@@ -273,4 +276,54 @@ fn closing_a_connection_while_it_opens_reports_cancelled_without_backoff() {
     );
     assert_eq!(a.stats().connect_failures, 0);
     assert!(a.connect(&url).is_ok(), "no backoff after a cancel");
+}
+
+#[test]
+fn a_connect_that_gets_no_answer_times_out() {
+    // A listener whose accept queue is full: the kernel drops further SYNs,
+    // so a connect hangs as it would towards a host that is down.
+    let full = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = full.local_addr().unwrap();
+    let mut held = Vec::new();
+    let filled = loop {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => held.push(s),
+            Err(_) => break true,
+        }
+        if held.len() > 4096 {
+            break false;
+        }
+    };
+    if !filled {
+        eprintln!("the accept queue never filled here; skipped");
+        return;
+    }
+    let (a, a_ev) = start(TransportConfig {
+        connect_timeout_ms: 200,
+        ..config()
+    });
+    let url = PeerAddress::new(format!("ws://{addr}/")).unwrap();
+    a.send(&url, "anyone?".into()).unwrap();
+    let ev = expect(&a_ev, "connect failed", |e| {
+        matches!(e, TransportEvent::ConnectFailed { .. })
+    });
+    assert!(
+        matches!(
+            ev,
+            TransportEvent::ConnectFailed {
+                error: ConnectError::Timeout,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    // Stopping while a connect hangs is prompt too.
+    let (c, _c_ev) = start(TransportConfig {
+        connect_timeout_ms: 10_000,
+        ..config()
+    });
+    c.send(&url, "anyone?".into()).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(c.stop().is_ok());
+    drop(held);
 }

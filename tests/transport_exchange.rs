@@ -230,3 +230,50 @@ fn a_custom_path_is_served_and_other_paths_are_refused() {
         TransportEvent::Rejected { reason: peerdisc::transport::RejectReason::WrongPath(ref p), .. } if p == "/elsewhere"
     ));
 }
+
+#[test]
+fn a_hub_serves_twenty_peers_with_one_thread_each() {
+    let (hub, hub_ev) = start(peerdisc::transport::TransportConfig {
+        max_connections_per_ip: 32,
+        ..config()
+    });
+    let url = hub.ws_url();
+    let peers: Vec<_> = (0..20).map(|_| start(config())).collect();
+    for (i, (p, _)) in peers.iter().enumerate() {
+        p.send(&url, format!("peer {i}")).unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 20 {
+        match expect(&hub_ev, "received", |e| {
+            matches!(e, TransportEvent::Received { .. })
+        }) {
+            TransportEvent::Received { conn, text, .. } => {
+                hub.reply(conn, format!("ack {text}")).unwrap();
+                seen.insert(text);
+            }
+            _ => unreachable!(),
+        }
+    }
+    for (i, (_, ev)) in peers.iter().enumerate() {
+        let got = expect(ev, "ack", |e| matches!(e, TransportEvent::Received { .. }));
+        assert!(
+            matches!(got, TransportEvent::Received { ref text, .. } if *text == format!("ack peer {i}"))
+        );
+    }
+    assert_eq!(hub.stats().threads, 21, "listener + 20 connections");
+    assert_eq!(hub.stats().open_connections, 20);
+    hub.stop().unwrap();
+    for (p, ev) in &peers {
+        let end = expect(ev, "disconnected", |e| {
+            matches!(e, TransportEvent::Disconnected { .. })
+        });
+        assert!(matches!(
+            end,
+            TransportEvent::Disconnected {
+                reason: DisconnectReason::ClosedByPeer,
+                ..
+            }
+        ));
+        assert!(!p.is_connected(&url));
+    }
+}

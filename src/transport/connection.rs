@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll};
+use tungstenite::error::ProtocolError;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::handshake::HandshakeError;
 use tungstenite::http::StatusCode;
@@ -507,6 +508,12 @@ fn classify(e: tungstenite::Error) -> DisconnectReason {
     use tungstenite::Error as E;
     match e {
         E::ConnectionClosed | E::AlreadyClosed => DisconnectReason::ClosedByPeer,
+        // A write after the remote's close frame: the remote closed.
+        E::Protocol(ProtocolError::SendAfterClosing) => DisconnectReason::ClosedByPeer,
+        // The remote vanished without a close frame (crash, kill, RST).
+        E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            DisconnectReason::Io("connection reset without closing handshake".into())
+        }
         E::Io(e) => DisconnectReason::Io(e.to_string()),
         E::Capacity(_) => DisconnectReason::Rejected(RejectReason::MessageTooLarge),
         other => DisconnectReason::Protocol(other.to_string()),

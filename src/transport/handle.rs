@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mio::{Interest, Poll, Waker};
@@ -243,6 +243,22 @@ impl TransportHandle {
             .get(peer)
             .and_then(|id| st.conns.get(id))
             .is_some_and(|e| e.open)
+    }
+
+    /// Time left before `peer` may be dialled again, if it is in
+    /// reconnection backoff.
+    pub fn retry_in(&self, peer: &PeerAddress) -> Option<Duration> {
+        self.shared
+            .state
+            .lock()
+            .backoff
+            .check(peer, Instant::now())
+            .err()
+    }
+
+    /// The configuration the transport runs with.
+    pub fn config(&self) -> &TransportConfig {
+        &self.shared.config
     }
 
     /// The connections open or opening.

@@ -106,6 +106,9 @@ impl Shared {
     /// Sends an event that must not be lost (connection life cycle): waits
     /// for room in the channel, but never past the start of `stop`.
     pub fn emit(&self, mut ev: TransportEvent) {
+        if self.is_stopping() {
+            return self.emit_lossy(ev);
+        }
         loop {
             match self.events.send_timeout(ev, Duration::from_millis(10)) {
                 Ok(()) | Err(SendTimeoutError::Disconnected(_)) => return,
