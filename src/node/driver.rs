@@ -261,6 +261,12 @@ impl Driver {
         self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
         self.routing.conn(conn).last_used_ms = now;
         let known = self.routing.peer_of(conn);
+        if known.is_none() && super::admin::is_peer_table_request(text) {
+            let max = self.transport.config().max_message_size;
+            let table = super::admin::peer_table(&self.me, &self.registry, max);
+            let _ = self.transport.reply(conn, table);
+            return;
+        }
         let msg = match wire::decode_str(text) {
             Ok(m) => m,
             Err(e) => {

@@ -21,6 +21,7 @@
 //! connection, and the protocol driver (plus the registry's callback
 //! dispatcher once a callback is registered).
 
+mod admin;
 mod bootstrap;
 mod builder;
 mod config;

@@ -1,0 +1,112 @@
+//! Builds the node configuration from a file, `--set` overrides and flags.
+
+use peerdisc::node::NodeConfig;
+use peerdisc::{Capability, CapabilityKind};
+use serde_json::Value;
+
+use crate::args::NodeArgs;
+use crate::Failure;
+
+pub fn build(a: &NodeArgs) -> Result<NodeConfig, Failure> {
+    let mut value = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::config(format!("cannot read {}: {e}", path.display())))?;
+            let cfg = NodeConfig::from_json(&text)
+                .map_err(|e| Failure::config(format!("{}: {e}", path.display())))?;
+            serde_json::to_value(cfg).expect("config serializes")
+        }
+        None => serde_json::to_value(NodeConfig::default()).expect("config serializes"),
+    };
+    for item in &a.set {
+        let (path, raw) = item
+            .split_once('=')
+            .ok_or_else(|| Failure::config(format!("--set {item:?}: expected PATH=VALUE")))?;
+        let new = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        set_path(&mut value, path, new)
+            .map_err(|e| Failure::config(format!("--set {item:?}: {e}")))?;
+    }
+    let mut cfg: NodeConfig = serde_json::from_value(value)
+        .map_err(|e| Failure::config(format!("invalid configuration: {e}")))?;
+    if let Some(v) = &a.node_id {
+        cfg.node_id = Some(v.clone());
+    }
+    if let Some(v) = a.listen {
+        cfg.listen = v;
+    }
+    if let Some(v) = &a.advertise {
+        cfg.advertise = Some(v.clone());
+    }
+    if let Some(v) = &a.ws_path {
+        cfg.ws_path = v.clone();
+    }
+    cfg.bootstrap.extend(a.bootstrap.iter().cloned());
+    for (kind, names) in [
+        (CapabilityKind::Agent, &a.agent),
+        (CapabilityKind::Tool, &a.tool),
+        (CapabilityKind::Resource, &a.resource),
+        (CapabilityKind::Prompt, &a.prompt),
+    ] {
+        for n in names {
+            cfg.capabilities
+                .of_mut(kind)
+                .push(Capability::new(n.clone()));
+        }
+    }
+    for m in &a.metadata {
+        let (k, v) = m
+            .split_once('=')
+            .ok_or_else(|| Failure::config(format!("--metadata {m:?}: expected KEY=VALUE")))?;
+        cfg.metadata.insert(k.into(), v.into());
+    }
+    if a.mdns {
+        cfg.enable_mdns = true;
+    }
+    if a.no_mdns {
+        cfg.enable_mdns = false;
+    }
+    if a.no_gossip {
+        cfg.enable_gossip = false;
+    }
+    let m = &mut cfg.membership;
+    set(&mut m.gossip_interval_ms, a.gossip_interval_ms);
+    set(&mut m.fanout, a.fanout);
+    set(&mut m.probe_interval_ms, a.probe_interval_ms);
+    set(&mut m.probe_timeout_ms, a.probe_timeout_ms);
+    set(&mut m.indirect_probes, a.indirect_probes);
+    set(&mut m.push_pull_interval_ms, a.push_pull_interval_ms);
+    set(&mut m.dead_reclaim_ms, a.dead_reclaim_ms);
+    set(&mut cfg.bootstrap_timeout_ms, a.bootstrap_timeout_ms);
+    set(&mut cfg.transport.max_connections, a.max_connections);
+    set(
+        &mut cfg.transport.max_connections_per_ip,
+        a.max_connections_per_ip,
+    );
+    set(&mut cfg.registry.capacity, a.capacity);
+    Ok(cfg)
+}
+
+fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+fn set_path(root: &mut Value, path: &str, new: Value) -> Result<(), String> {
+    let mut cur = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let obj = cur
+            .as_object_mut()
+            .ok_or_else(|| format!("{} is not an object", parts[..i].join(".")))?;
+        if !obj.contains_key(*part) {
+            return Err(format!("no configuration item {path:?}"));
+        }
+        if i + 1 == parts.len() {
+            obj.insert((*part).to_string(), new);
+            return Ok(());
+        }
+        cur = obj.get_mut(*part).expect("checked");
+    }
+    Err("empty path".into())
+}

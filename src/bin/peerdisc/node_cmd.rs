@@ -1,0 +1,86 @@
+//! `peerdisc node`: runs a node and prints what happens to its peers.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select};
+use peerdisc::node::{Node, NodeError};
+use peerdisc::{ChangedField, PeerEvent};
+
+use crate::args::NodeArgs;
+use crate::Failure;
+
+pub fn run(a: NodeArgs) -> Result<(), Failure> {
+    let cfg = crate::config::build(&a)?;
+    if a.print_config {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&cfg).expect("serializes")
+        );
+        return Ok(());
+    }
+    let node = Node::new(cfg).map_err(|e| Failure::config(e.to_string()))?;
+    node.start().map_err(|e| match e {
+        NodeError::Config(m) => Failure::config(m),
+        other => Failure::start(other.to_string()),
+    })?;
+    let events = node.subscribe();
+    println!(
+        "peerdisc node {} listening at {}",
+        node.node_id(),
+        node.address()
+    );
+    let (stop_tx, stop_rx) = bounded::<()>(1);
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    })
+    .map_err(|e| Failure::other(format!("cannot install the signal handler: {e}")))?;
+    let end = a
+        .duration_secs
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    loop {
+        let wait = end
+            .map(|e| e.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(3600));
+        if wait.is_zero() {
+            break;
+        }
+        select! {
+            recv(events) -> ev => match ev {
+                Ok(ev) => print_event(&ev, a.json_events),
+                Err(_) => break,
+            },
+            recv(stop_rx) -> _ => break,
+            default(wait) => {}
+        }
+    }
+    log::info!("stopping");
+    node.stop()
+        .map_err(|e| Failure::other(format!("stop: {e}")))?;
+    Ok(())
+}
+
+fn print_event(ev: &PeerEvent, json: bool) {
+    if json {
+        println!("{}", ev.to_json());
+        return;
+    }
+    let p = ev.peer();
+    let what = match ev {
+        PeerEvent::Added { .. } => format!(
+            "added     {} at {}",
+            p.node_id(),
+            p.addresses()
+                .first()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        ),
+        // Health moves with every probe; the text view leaves it out (the
+        // JSON view and `peerdisc peers` show it).
+        PeerEvent::Updated { changes, .. } if changes == &[ChangedField::Health] => return,
+        PeerEvent::Updated { changes, .. } => format!("updated   {} {changes:?}", p.node_id()),
+        PeerEvent::Removed { reason, .. } => format!("removed   {} ({reason:?})", p.node_id()),
+        PeerEvent::StateChanged { change, .. } => format!("state     {} {change:?}", p.node_id()),
+        _ => return,
+    };
+    println!("{what}");
+}
