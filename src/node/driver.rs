@@ -223,6 +223,7 @@ impl Driver {
                 if direction == Direction::Outbound {
                     c.dialed = peer;
                 }
+                self.keep_connection_budget(conn);
                 if let Some(id) = self.routing.peer_of(conn) {
                     self.set_connection_state(&id, ConnectionState::Connected);
                     self.core.handle_transport_success(&id, now);
@@ -253,6 +254,28 @@ impl Driver {
             }
             TransportEvent::Rejected { remote, reason, .. } => {
                 log::debug!("peerdisc: transport refused {remote}: {reason:?}");
+            }
+        }
+    }
+
+    /// Keeps the number of connections at most three quarters of the
+    /// transport's limit, closing the least recently used ones, so that
+    /// there is always room for peers that dial in (the transport refuses
+    /// inbound connections at its limit).
+    fn keep_connection_budget(&mut self, keep: ConnectionId) {
+        let budget = (self.transport.config().max_connections * 3 / 4).max(2);
+        while self.routing.conns.len() > budget {
+            let Some(old) = self.routing.least_recently_used(Some(keep)) else {
+                break;
+            };
+            self.transport.close_connection(old);
+            if let Some(id) = self.routing.peer_of(old) {
+                self.routing.conns.remove(&old);
+                if !self.routing.has_other_conn(&id, old) {
+                    self.set_connection_state(&id, ConnectionState::Disconnected);
+                }
+            } else {
+                self.routing.conns.remove(&old);
             }
         }
     }
@@ -362,7 +385,7 @@ impl Driver {
             Ok(c) => c,
             Err(TransportError::ConnectionLimit { .. }) => {
                 // Make room: close the least recently used connection.
-                match self.routing.least_recently_used() {
+                match self.routing.least_recently_used(None) {
                     Some(old) => {
                         self.transport.close_connection(old);
                         self.routing.conns.remove(&old);

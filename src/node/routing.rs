@@ -89,10 +89,12 @@ impl Routing {
             .collect()
     }
 
-    /// The least recently used connection, to close when at the limit.
-    pub fn least_recently_used(&self) -> Option<ConnectionId> {
+    /// The least recently used connection other than `except`, to close
+    /// when over the budget.
+    pub fn least_recently_used(&self, except: Option<ConnectionId>) -> Option<ConnectionId> {
         self.conns
             .iter()
+            .filter(|(c, _)| Some(**c) != except)
             .min_by_key(|(c, s)| (s.last_used_ms, c.0))
             .map(|(c, _)| *c)
     }
