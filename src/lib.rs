@@ -27,6 +27,7 @@
 
 pub mod clock;
 pub mod model;
+pub mod sim;
 pub mod membership;
 pub mod wire;
 
