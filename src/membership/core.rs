@@ -178,6 +178,7 @@ impl Membership {
     ) -> Result<Self, MembershipError> {
         let mut m = Membership::new(identity, config, rng_seed)?;
         m.members = table;
+        m.members.randomize_probe_start(&mut m.rng);
         m.joined = true;
         Ok(m)
     }
@@ -361,12 +362,27 @@ impl Membership {
         if *from == self.me.node_id {
             return;
         }
+        let unknown = self.members.get(from).is_none();
+        let asks_records = matches!(
+            msg,
+            Message::Hello(_) | Message::PeerList(_) | Message::PushPull(_)
+        );
+        if unknown && !asks_records && !self.leaving {
+            // Someone we never heard of talks to us: it exists; get its record.
+            let req = PeerListRequest {
+                node_ids: vec![from.clone()],
+            };
+            self.send(from, Message::PeerListRequest(req));
+        }
         match msg {
             Message::Hello(h) => self.on_hello(from, h, now),
             Message::PeerListRequest(r) => self.on_peer_list_request(from, r),
             Message::PeerList(pl) => {
                 if self.join.take().is_some() || !self.joined {
                     self.joined = true;
+                    // Announce myself too: the seed is not the only source.
+                    let st = self.my_state();
+                    self.broadcasts.push(st, Some(self.me.clone()));
                     // Anti-entropy soon after joining.
                     self.next_push_pull_ms = now + self.config.gossip_interval_ms;
                 }
@@ -579,8 +595,11 @@ impl Membership {
         source: Source,
         now: u64,
     ) {
+        // Records from a bootstrap or anti-entropy list are not news to the
+        // rest of the cluster: they are merged, not re-broadcast.
+        let news = source == Source::Gossip;
         for r in peers {
-            self.apply_record(r, now);
+            self.apply_record(r, news, now);
         }
         let mut want = Vec::new();
         for s in &states {
@@ -595,7 +614,7 @@ impl Membership {
 
     /// Merges a record: a newer version replaces the old one; an unknown
     /// node is added as alive at incarnation 0 (its state follows).
-    fn apply_record(&mut self, rec: Arc<PeerRecord>, now: u64) {
+    fn apply_record(&mut self, rec: Arc<PeerRecord>, news: bool, now: u64) {
         if rec.node_id == self.me.node_id {
             if rec.version >= self.me.version && *rec != *self.me {
                 // Someone holds a record of mine from an earlier life.
@@ -615,7 +634,9 @@ impl Membership {
                 }
                 m.record = rec.clone();
                 let st = Self::state_of(m, None);
-                self.broadcasts.push(st, Some(rec.clone()));
+                if news {
+                    self.broadcasts.push(st, Some(rec.clone()));
+                }
                 self.emit(Output::Registry(RegistryChange::Upsert(rec.clone())));
                 self.event(MembershipEvent::Updated {
                     node_id: rec.node_id.clone(),
@@ -626,7 +647,9 @@ impl Membership {
                 let m = Member::new(rec.clone(), 0, Liveness::Alive, now);
                 let st = Self::state_of(&m, None);
                 self.members.insert(m, &mut self.rng);
-                self.broadcasts.push(st, Some(rec.clone()));
+                if news {
+                    self.broadcasts.push(st, Some(rec.clone()));
+                }
                 self.emit(Output::Registry(RegistryChange::Upsert(rec.clone())));
                 self.emit(Output::Registry(RegistryChange::Liveness {
                     node_id: rec.node_id.clone(),
@@ -789,7 +812,7 @@ impl Membership {
             return;
         }
         let version = h.record.version;
-        self.apply_record(h.record, now);
+        self.apply_record(h.record, true, now);
         let s = MemberState::new(from.clone(), h.incarnation, Liveness::Alive, version);
         self.apply_state(&s, from, Source::Gossip, now);
         // Answer with a random sample and the joiner's own state as known

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub messages_sent: u64,
     /// Messages lost by the network (loss or partition).
     pub messages_dropped: u64,
+    /// Messages and bytes sent, per message type.
+    pub by_type: std::collections::BTreeMap<&'static str, (u64, u64)>,
 }
 
 impl Metrics {

@@ -67,6 +67,7 @@ struct SimNode {
     group: u8,
     timer_at: Option<u64>,
     bytes_sent: u64,
+    received: u64,
 }
 
 /// A deterministic discrete-event simulation of many nodes running the real
@@ -182,6 +183,11 @@ impl Simulator {
         self.nodes[i].bytes_sent
     }
 
+    /// Messages node `i` has received so far.
+    pub fn received(&self, i: usize) -> u64 {
+        self.nodes[i].received
+    }
+
     /// Total bytes sent by all nodes so far.
     pub fn total_bytes_sent(&self) -> u64 {
         self.nodes.iter().map(|n| n.bytes_sent).sum()
@@ -225,6 +231,7 @@ impl Simulator {
             group: 0,
             timer_at: None,
             bytes_sent: 0,
+            received: 0,
         });
         self.up += 1;
         self.metrics.grow(self.nodes.len());
@@ -352,6 +359,7 @@ impl Simulator {
                     if !self.nodes[to].up {
                         continue;
                     }
+                    self.nodes[to].received += 1;
                     let from_id = self.ids[from as usize].clone();
                     let now = self.now;
                     self.nodes[to].core.handle_message(&from_id, msg, now);
@@ -402,6 +410,9 @@ impl Simulator {
         let bytes = wire::encoded_len(&msg) as u64;
         self.nodes[from].bytes_sent += bytes;
         self.metrics.messages_sent += 1;
+        let e = self.metrics.by_type.entry(msg.kind()).or_default();
+        e.0 += 1;
+        e.1 += bytes;
         let Some(&to) = self.index.get(&id) else {
             self.metrics.messages_dropped += 1;
             return;
