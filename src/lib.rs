@@ -31,6 +31,7 @@ pub mod membership;
 pub mod model;
 pub mod node;
 pub mod registry;
+pub mod sim;
 pub mod transport;
 pub mod wire;
 

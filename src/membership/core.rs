@@ -39,6 +39,19 @@ struct Probe {
     nacks: u32,
 }
 
+/// A last probe of a suspect before declaring it dead: direct, then
+/// indirect, carrying the suspicion so a live target refutes it.
+#[derive(Debug, Clone)]
+struct Verify {
+    target: NodeId,
+    seq: u64,
+    incarnation: u64,
+    indirect_at_ms: u64,
+    end_ms: u64,
+    acked: bool,
+    indirect_sent: bool,
+}
+
 #[derive(Debug, Clone)]
 struct Relay {
     seq: u64,
@@ -100,6 +113,7 @@ pub struct Membership {
     probe: Option<Probe>,
     relays: Vec<Relay>,
     reconnects: Vec<Reconnect>,
+    verifications: Vec<Verify>,
     local_health: u32,
     rng: ChaCha8Rng,
     outputs: VecDeque<Output>,
@@ -153,6 +167,7 @@ impl Membership {
             probe: None,
             relays: Vec::new(),
             reconnects: Vec::new(),
+            verifications: Vec::new(),
             local_health: 0,
             rng,
             outputs: VecDeque::new(),
@@ -178,6 +193,7 @@ impl Membership {
     ) -> Result<Self, MembershipError> {
         let mut m = Membership::new(identity, config, rng_seed)?;
         m.members = table;
+        m.members.randomize_probe_start(&mut m.rng);
         m.joined = true;
         Ok(m)
     }
@@ -263,7 +279,16 @@ impl Membership {
             d = d.min(self.next_reconnect_ms).min(self.next_reclaim_ms);
         }
         for s in self.suspicions.values() {
-            d = d.min(s.deadline_ms);
+            if !s.verifying {
+                d = d.min(s.deadline_ms);
+            }
+        }
+        for v in &self.verifications {
+            d = d.min(if v.acked || v.indirect_sent {
+                v.end_ms
+            } else {
+                v.indirect_at_ms
+            });
         }
         for r in &self.relays {
             d = d.min(r.deadline_ms);
@@ -361,12 +386,27 @@ impl Membership {
         if *from == self.me.node_id {
             return;
         }
+        let unknown = self.members.get(from).is_none();
+        let asks_records = matches!(
+            msg,
+            Message::Hello(_) | Message::PeerList(_) | Message::PushPull(_)
+        );
+        if unknown && !asks_records && !self.leaving {
+            // Someone we never heard of talks to us: it exists; get its record.
+            let req = PeerListRequest {
+                node_ids: vec![from.clone()],
+            };
+            self.send(from, Message::PeerListRequest(req));
+        }
         match msg {
             Message::Hello(h) => self.on_hello(from, h, now),
             Message::PeerListRequest(r) => self.on_peer_list_request(from, r),
             Message::PeerList(pl) => {
                 if self.join.take().is_some() || !self.joined {
                     self.joined = true;
+                    // Announce myself too: the seed is not the only source.
+                    let st = self.my_state();
+                    self.broadcasts.push(st, Some(self.me.clone()));
                     // Anti-entropy soon after joining.
                     self.next_push_pull_ms = now + self.config.gossip_interval_ms;
                 }
@@ -431,6 +471,7 @@ impl Membership {
         self.expire_relays(now);
         self.expire_reconnects(now);
         self.expire_suspicions(now);
+        self.run_verifications(now);
         if now >= self.next_gossip_ms {
             self.next_gossip_ms = now + self.config.gossip_interval_ms;
             self.gossip_round(now);
@@ -587,8 +628,11 @@ impl Membership {
         source: Source,
         now: u64,
     ) {
+        // Records from a bootstrap or anti-entropy list are not news to the
+        // rest of the cluster: they are merged, not re-broadcast.
+        let news = source == Source::Gossip;
         for r in peers {
-            self.apply_record(r, now);
+            self.apply_record(r, news, now);
         }
         let mut want = Vec::new();
         for s in &states {
@@ -606,7 +650,7 @@ impl Membership {
 
     /// Merges a record: a newer version replaces the old one; an unknown
     /// node is added as alive at incarnation 0 (its state follows).
-    fn apply_record(&mut self, rec: Arc<PeerRecord>, now: u64) {
+    fn apply_record(&mut self, rec: Arc<PeerRecord>, news: bool, now: u64) {
         if rec.node_id == self.me.node_id {
             if rec.version >= self.me.version && *rec != *self.me {
                 // Someone holds a record of mine from an earlier life.
@@ -626,7 +670,9 @@ impl Membership {
                 }
                 m.record = rec.clone();
                 let st = Self::state_of(m, None);
-                self.broadcasts.push(st, Some(rec.clone()));
+                if news {
+                    self.broadcasts.push(st, Some(rec.clone()));
+                }
                 self.emit(Output::Registry(RegistryChange::Upsert(rec.clone())));
                 self.event(MembershipEvent::Updated {
                     node_id: rec.node_id.clone(),
@@ -637,7 +683,9 @@ impl Membership {
                 let m = Member::new(rec.clone(), 0, Liveness::Alive, now);
                 let st = Self::state_of(&m, None);
                 self.members.insert(m, &mut self.rng);
-                self.broadcasts.push(st, Some(rec.clone()));
+                if news {
+                    self.broadcasts.push(st, Some(rec.clone()));
+                }
                 self.emit(Output::Registry(RegistryChange::Upsert(rec.clone())));
                 self.emit(Output::Registry(RegistryChange::Liveness {
                     node_id: rec.node_id.clone(),
@@ -734,20 +782,30 @@ impl Membership {
             Liveness::Left => !self.leaving,
             Liveness::Alive => false,
         };
-        if accused && s.incarnation >= self.incarnation && !self.leaving {
-            self.incarnation = s.incarnation + 1;
-            let st = self.my_state();
-            self.broadcasts.push(st, None);
+        if accused && !self.leaving {
+            let fresh = s.incarnation >= self.incarnation;
+            if fresh {
+                self.incarnation = s.incarnation + 1;
+                let st = self.my_state();
+                self.broadcasts.push(st, None);
+                self.event(MembershipEvent::Refuted {
+                    incarnation: self.incarnation,
+                });
+            }
+            // Answer the teller and the accuser directly, also when the
+            // accusation is already refuted (they have not heard yet).
             let claim = StateClaim {
                 node_id: self.me.node_id.clone(),
                 incarnation: self.incarnation,
                 version: self.me.version,
                 from: None,
             };
-            self.send(sender, Message::Alive(claim));
-            self.event(MembershipEvent::Refuted {
-                incarnation: self.incarnation,
-            });
+            self.send(sender, Message::Alive(claim.clone()));
+            if let Some(accuser) = &s.from {
+                if accuser != sender && *accuser != self.me.node_id && fresh {
+                    self.send(accuser, Message::Alive(claim));
+                }
+            }
         }
         if s.version > self.me.version {
             let mut mine = (*self.me).clone();
@@ -799,7 +857,7 @@ impl Membership {
             return;
         }
         let version = h.record.version;
-        self.apply_record(h.record, now);
+        self.apply_record(h.record, true, now);
         let s = MemberState::new(from.clone(), h.incarnation, Liveness::Alive, version);
         self.apply_state(&s, from, Source::Gossip, now);
         // Answer with a random sample and the joiner's own state as known
@@ -992,6 +1050,14 @@ impl Membership {
             self.local_health = self.local_health.saturating_sub(1);
             return;
         }
+        if let Some(v) = self
+            .verifications
+            .iter_mut()
+            .find(|v| v.seq == seq && v.target == *node_id)
+        {
+            v.acked = true;
+            return;
+        }
         if let Some(i) = self.relays.iter().position(|r| r.seq == seq) {
             let r = self.relays.swap_remove(i);
             if r.target == *node_id {
@@ -1053,26 +1119,102 @@ impl Membership {
         }
     }
 
+    /// A suspicion whose timeout expired is not believed yet: the suspect
+    /// gets one last full probe (direct and indirect) that carries the
+    /// suspicion, so a live one answers and refutes.
     fn expire_suspicions(&mut self, now: u64) {
-        let due: Vec<NodeId> = self
+        let due: Vec<(NodeId, u64)> = self
             .suspicions
             .iter()
-            .filter(|(_, s)| s.deadline_ms <= now)
-            .map(|(id, _)| id.clone())
+            .filter(|(_, s)| !s.verifying && s.deadline_ms <= now)
+            .map(|(id, s)| (id.clone(), s.incarnation))
             .collect();
-        for id in due {
-            let Some(s) = self.suspicions.remove(&id) else {
-                continue;
-            };
-            let Some(m) = self.members.get(&id) else {
-                continue;
-            };
-            if m.liveness != Liveness::Suspect || m.incarnation != s.incarnation {
+        for (id, inc) in due {
+            let still = self
+                .members
+                .get(&id)
+                .is_some_and(|m| m.liveness == Liveness::Suspect && m.incarnation == inc);
+            if !still {
+                self.suspicions.remove(&id);
                 continue;
             }
-            let me = self.me.node_id.clone();
-            self.set_member_state(&id, Liveness::Dead, s.incarnation, me, false, now);
-            self.event(MembershipEvent::DeclaredDead { node_id: id });
+            if let Some(s) = self.suspicions.get_mut(&id) {
+                s.verifying = true;
+            }
+            let seq = self.next_seq();
+            let mut ping = Ping::new(seq, id.clone());
+            if let Some(m) = self.members.get(&id) {
+                ping.states
+                    .push(Self::state_of(m, Some(self.me.node_id.clone())));
+            }
+            self.send(&id, Message::Ping(ping));
+            let f = self.awareness(self.config.awareness_interval_weight);
+            self.verifications.push(Verify {
+                target: id,
+                seq,
+                incarnation: inc,
+                indirect_at_ms: now + (self.config.probe_timeout_ms as f64 * f) as u64,
+                end_ms: now + (self.config.probe_interval_ms as f64 * f) as u64,
+                acked: false,
+                indirect_sent: false,
+            });
+        }
+    }
+
+    fn run_verifications(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.verifications.len() {
+            let v = &self.verifications[i];
+            if !v.acked && !v.indirect_sent && now >= v.indirect_at_ms && now < v.end_ms {
+                let (seq, target) = (v.seq, v.target.clone());
+                self.verifications[i].indirect_sent = true;
+                let mut helpers: Vec<NodeId> = Vec::new();
+                for _ in 0..self.config.indirect_probes {
+                    let mut exclude: Vec<&NodeId> = helpers.iter().collect();
+                    exclude.push(&target);
+                    if let Some(k) = self.members.random_present(&mut self.rng, &exclude) {
+                        let h = self.members.at(k).node_id().clone();
+                        if !helpers.contains(&h) {
+                            helpers.push(h);
+                        }
+                    }
+                }
+                for h in helpers {
+                    let req = PingReq {
+                        seq,
+                        target: target.clone(),
+                    };
+                    self.send(&h, Message::PingReq(req));
+                }
+            }
+            if now < self.verifications[i].end_ms {
+                i += 1;
+                continue;
+            }
+            let v = self.verifications.swap_remove(i);
+            let still = self
+                .members
+                .get(&v.target)
+                .is_some_and(|m| m.liveness == Liveness::Suspect && m.incarnation == v.incarnation);
+            if !still {
+                continue;
+            }
+            if v.acked {
+                // It answered: wait for its refutation; check again later.
+                let ver = self.members.get(&v.target).map_or(0, |m| m.record.version);
+                let (min, _) = self.config.suspicion_bounds(self.cluster_size());
+                if let Some(s) = self.suspicions.get_mut(&v.target) {
+                    s.verifying = false;
+                    s.deadline_ms = now + min;
+                }
+                let c = self.claim(&v.target, v.incarnation, ver);
+                self.send(&v.target, Message::Suspect(c));
+            } else {
+                self.suspicions.remove(&v.target);
+                let me = self.me.node_id.clone();
+                self.set_member_state(&v.target, Liveness::Dead, v.incarnation, me, false, now);
+                self.event(MembershipEvent::DeclaredDead { node_id: v.target });
+            }
         }
     }
 

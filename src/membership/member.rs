@@ -75,6 +75,14 @@ impl MemberTable {
         self.members.len()
     }
 
+    /// Starts the probe round-robin at a random place (tables cloned from
+    /// one template must not probe in lockstep).
+    pub fn randomize_probe_start(&mut self, rng: &mut ChaCha8Rng) {
+        if !self.members.is_empty() {
+            self.probe_cursor = rng.random_range(0..self.members.len());
+        }
+    }
+
     /// Members alive or suspect.
     pub fn present(&self) -> usize {
         self.members.len() - self.down.len()

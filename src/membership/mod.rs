@@ -44,3 +44,11 @@ pub use gossip::GossipDiscovery;
 pub use output::{Command, MembershipEvent, Output, RegistryChange, RemovalReason, Target};
 
 pub(crate) use member::MemberTable;
+
+/// A member entry for a converged table built by the simulator.
+pub(crate) fn member_for_sim(
+    record: std::sync::Arc<crate::model::PeerRecord>,
+    now: u64,
+) -> member::Member {
+    member::Member::new(record, 0, crate::model::Liveness::Alive, now)
+}

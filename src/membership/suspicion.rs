@@ -13,6 +13,8 @@ pub(crate) struct Suspicion {
     accusers: Vec<NodeId>,
     /// Whether this node started it (its own probe failed).
     pub local: bool,
+    /// Whether the last probe before death is under way.
+    pub verifying: bool,
     pub deadline_ms: u64,
 }
 
@@ -33,6 +35,7 @@ impl Suspicion {
             expected,
             accusers: vec![accuser],
             local,
+            verifying: false,
             deadline_ms: now,
         };
         s.recompute();

@@ -1,0 +1,74 @@
+//! The membership simulator's scenarios, printed with their figures.
+//!
+//! `cargo bench --bench sim` runs the full set (N up to 10,000);
+//! `PEERDISC_SIM_QUICK=1 cargo bench --bench sim` (or `-- --quick`) runs a
+//! small, fast version of each scenario.
+//! `PEERDISC_SIM_ONLY=join,steady,failure,loss10,loss50,partition` picks
+//! scenarios.
+
+use std::time::Instant;
+
+use peerdisc::membership::MembershipConfig;
+use peerdisc::sim::scenario;
+
+fn main() {
+    let quick = std::env::var("PEERDISC_SIM_QUICK").is_ok_and(|v| v != "0")
+        || std::env::args().any(|a| a == "--quick");
+    let only = std::env::var("PEERDISC_SIM_ONLY").unwrap_or_default();
+    let run = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
+    let m = MembershipConfig::default();
+    let seed = 42;
+    let started = Instant::now();
+    println!(
+        "peerdisc membership simulator ({} mode): gossip {} ms, fanout {}, probe {} ms",
+        if quick { "quick" } else { "full" },
+        m.gossip_interval_ms,
+        m.fanout,
+        m.probe_interval_ms
+    );
+    let timed = |label: &str, f: &mut dyn FnMut() -> String| {
+        let t = Instant::now();
+        let line = f();
+        println!("{line}   [{label}: {:.1} s wall]", t.elapsed().as_secs_f64());
+    };
+
+    if run("join") {
+        let sizes: &[usize] = if quick { &[200] } else { &[1_000, 10_000] };
+        for &n in sizes {
+            for loss in [0.0, 0.1] {
+                timed("join", &mut || scenario::join_convergence(n, loss, seed, &m).to_string());
+            }
+        }
+    }
+    if run("steady") {
+        let sizes: &[usize] = if quick { &[50] } else { &[20, 50, 100, 1_000] };
+        for &n in sizes {
+            timed("steady", &mut || scenario::steady_bandwidth(n, seed, &m).to_string());
+        }
+    }
+    if run("failure") {
+        let (n, crashes) = if quick { (50, 3) } else { (100, 9) };
+        timed("failure", &mut || {
+            scenario::failure_detection(n, 0.0, 10_000, crashes, seed, &m).to_string()
+        });
+    }
+    if run("loss10") {
+        let (n, quiet) = if quick { (100, 20_000) } else { (1_000, 600_000) };
+        timed("loss10", &mut || {
+            scenario::failure_detection(n, 0.1, quiet, 3, seed, &m).to_string()
+        });
+    }
+    if run("loss50") {
+        let (n, crashes) = if quick { (100, 3) } else { (1_000, 5) };
+        timed("loss50", &mut || {
+            scenario::failure_detection(n, 0.5, 30_000, crashes, seed, &m).to_string()
+        });
+    }
+    if run("partition") {
+        let n = if quick { 100 } else { 1_000 };
+        timed("partition", &mut || {
+            scenario::partition_remerge(n, 30_000, seed, &m).to_string()
+        });
+    }
+    println!("total wall time {:.1} s", started.elapsed().as_secs_f64());
+}
