@@ -12,10 +12,10 @@
 //! `PEERDISC_FAULT_QUICK=1` shortens the partition to 15 s and the loss
 //! period to 30 s for a quick local run.
 
-#[path = "support/netns.rs"]
-mod netns;
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/netns.rs"]
+mod netns;
 
 use std::time::Duration;
 
@@ -84,7 +84,9 @@ fn partitioned_halves_remerge_after_heal() {
     };
     c.converge(CONVERGE)
         .unwrap_or_else(|| panic!("8 hosts did not converge; logs in {:?}", c.log_dir()));
-    c.lab.partition(&[0, 1, 2, 3], &[4, 5, 6, 7]).expect("partition");
+    c.lab
+        .partition(&[0, 1, 2, 3], &[4, 5, 6, 7])
+        .expect("partition");
     let cut = if quick() { 15 } else { 60 };
     std::thread::sleep(Duration::from_secs(cut));
     // During the cut each half sees the other as gone.

@@ -24,16 +24,23 @@ fn joiner(id: &str, seed: &Node) -> Node {
         .unwrap()
 }
 
-/// Waits (bounded) until `cond` holds; panics with `what` otherwise.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+/// Waits (bounded) until `cond` holds; returns whether it did.
+fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + BOUND;
     while Instant::now() < deadline {
         if cond() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("not within {BOUND:?}: {what}");
+    false
+}
+
+/// Waits (bounded) until `cond` holds; panics with `what` otherwise.
+fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    if !wait_for(cond) {
+        panic!("not within {BOUND:?}: {what}");
+    }
 }
 
 fn liveness_of(node: &Node, id: &str) -> Option<Liveness> {
@@ -199,10 +206,19 @@ fn capability_updates_reach_every_node() {
     caps.agents.push(Capability::new("brand-new-agent"));
     nodes[2].update_capabilities(caps).unwrap();
     for node in nodes.iter().filter(|n| n.node_id() != nodes[2].node_id()) {
-        eventually(&format!("{} sees the update", node.node_id()), || {
+        let seen = || {
             node.find_by_tool("brand-new-tool").len() == 1
                 && node.find_by_agent("brand-new-agent").len() == 1
-        });
+        };
+        if !wait_for(seen) {
+            let held = node.registry().get("n02");
+            panic!(
+                "{} did not see the update within {BOUND:?}: it holds n02 as {:?}; stats {:?}",
+                node.node_id(),
+                held.map(|p| (p.version(), p.liveness, p.capabilities().clone())),
+                node.stats()
+            );
+        }
         // The old tool is gone from the index.
         assert!(node.find_by_tool("tool-n02").is_empty());
     }

@@ -375,7 +375,14 @@ impl Driver {
             Target::Node(id) => match self.routing.address_of(id) {
                 Some(a) => a.clone(),
                 None => {
-                    self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
+                    // No record yet (so no address), but maybe the peer is
+                    // at the other end of a connection: answer over it.
+                    match self.routing.open_conn_to(id) {
+                        Some(conn) => self.send_on(conn, message),
+                        None => {
+                            self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                     return;
                 }
             },
@@ -402,13 +409,21 @@ impl Driver {
                 return;
             }
         };
+        {
+            let c = self.routing.conn(conn);
+            if c.dialed.is_none() && c.peer.is_none() {
+                c.dialed = Some(addr.clone());
+            }
+        }
+        self.send_on(conn, message);
+    }
+
+    /// Sends `message` on `conn`, greeting first if this side has not yet.
+    fn send_on(&mut self, conn: ConnectionId, message: &Message) {
         let now = self.now();
         let greet = {
             let c = self.routing.conn(conn);
             c.last_used_ms = now;
-            if c.dialed.is_none() && c.peer.is_none() {
-                c.dialed = Some(addr.clone());
-            }
             !std::mem::replace(&mut c.greeted, true)
         };
         if greet {

@@ -80,6 +80,16 @@ impl Routing {
             .any(|(c, s)| *c != except && s.open && s.peer.as_ref() == Some(id))
     }
 
+    /// An open connection whose other end is `id` (most recently used
+    /// first).
+    pub fn open_conn_to(&self, id: &NodeId) -> Option<ConnectionId> {
+        self.conns
+            .iter()
+            .filter(|(_, s)| s.open && s.peer.as_ref() == Some(id))
+            .max_by_key(|(c, s)| (s.last_used_ms, c.0))
+            .map(|(c, _)| *c)
+    }
+
     /// Inbound connections of `id` not yet tied to an address.
     pub fn conns_of(&self, id: &NodeId) -> Vec<ConnectionId> {
         self.conns
