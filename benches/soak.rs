@@ -14,7 +14,9 @@ const CHURN_EVERY: Duration = Duration::from_secs(3);
 const SAMPLE_EVERY: Duration = Duration::from_secs(30);
 
 fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn rss_kb() -> u64 {
@@ -29,7 +31,9 @@ fn rss_kb() -> u64 {
 }
 
 fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn builder(id: String) -> NodeBuilder {
@@ -49,11 +53,19 @@ fn main() {
     let seed_url = seed.address().to_string();
     let mut nodes: Vec<Option<Node>> = vec![Some(seed)];
     for i in 1..N {
-        nodes.push(Some(builder(format!("s{i:02}")).bootstrap(&seed_url).start().unwrap()));
+        nodes.push(Some(
+            builder(format!("s{i:02}"))
+                .bootstrap(&seed_url)
+                .start()
+                .unwrap(),
+        ));
     }
     std::thread::sleep(Duration::from_secs(3));
     println!("soak: {N} nodes, churn every {CHURN_EVERY:?}, {secs} s");
-    println!("{:>6} {:>8} {:>9} {:>6} {:>7} {:>8}", "t (s)", "threads", "RSS (MB)", "fds", "running", "churned");
+    println!(
+        "{:>6} {:>8} {:>9} {:>6} {:>7} {:>8}",
+        "t (s)", "threads", "RSS (MB)", "fds", "running", "churned"
+    );
     let start = Instant::now();
     let mut next_churn = start + CHURN_EVERY;
     let mut next_sample = start;
@@ -64,7 +76,13 @@ fn main() {
         let now = Instant::now();
         if now >= next_sample {
             let running = nodes.iter().filter(|n| n.is_some()).count();
-            let s = (start.elapsed().as_secs(), threads(), rss_kb(), fds(), running);
+            let s = (
+                start.elapsed().as_secs(),
+                threads(),
+                rss_kb(),
+                fds(),
+                running,
+            );
             println!(
                 "{:>6} {:>8} {:>9.1} {:>6} {:>7} {:>8}",
                 s.0,
@@ -105,7 +123,8 @@ fn main() {
     }
     // Flatness: compare the second half's samples with the first half's.
     let half = samples.len() / 2;
-    let max_of = |v: &[(u64, usize, u64, usize, usize)], f: fn(&(u64, usize, u64, usize, usize)) -> u64| {
+    let max_of = |v: &[(u64, usize, u64, usize, usize)],
+                  f: fn(&(u64, usize, u64, usize, usize)) -> u64| {
         v.iter().map(f).max().unwrap_or(0)
     };
     if half > 0 {

@@ -64,6 +64,37 @@ impl std::str::FromStr for CapabilityKind {
     }
 }
 
+/// Adds `agent`, `tool`, `resource` and `prompt` shortcuts to a builder
+/// that has `fn capability(self, CapabilityKind, Capability) -> Self`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! capability_shortcuts {
+    () => {
+        /// Adds an agent.
+        pub fn agent(self, name: impl Into<String>) -> Self {
+            self.capability($crate::CapabilityKind::Agent, $crate::Capability::new(name))
+        }
+        /// Adds a tool.
+        pub fn tool(self, name: impl Into<String>) -> Self {
+            self.capability($crate::CapabilityKind::Tool, $crate::Capability::new(name))
+        }
+        /// Adds a resource.
+        pub fn resource(self, name: impl Into<String>) -> Self {
+            self.capability(
+                $crate::CapabilityKind::Resource,
+                $crate::Capability::new(name),
+            )
+        }
+        /// Adds a prompt.
+        pub fn prompt(self, name: impl Into<String>) -> Self {
+            self.capability(
+                $crate::CapabilityKind::Prompt,
+                $crate::Capability::new(name),
+            )
+        }
+    };
+}
+
 /// One named capability with optional small metadata (at most 16 entries).
 ///
 /// In JSON a capability without metadata is a plain string (`"search"`); one

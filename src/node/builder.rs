@@ -51,22 +51,7 @@ impl NodeBuilder {
         self.config.capabilities.of_mut(kind).push(cap);
         self
     }
-    /// Adds an agent.
-    pub fn agent(self, name: impl Into<String>) -> Self {
-        self.capability(CapabilityKind::Agent, Capability::new(name))
-    }
-    /// Adds a tool.
-    pub fn tool(self, name: impl Into<String>) -> Self {
-        self.capability(CapabilityKind::Tool, Capability::new(name))
-    }
-    /// Adds a resource.
-    pub fn resource(self, name: impl Into<String>) -> Self {
-        self.capability(CapabilityKind::Resource, Capability::new(name))
-    }
-    /// Adds a prompt.
-    pub fn prompt(self, name: impl Into<String>) -> Self {
-        self.capability(CapabilityKind::Prompt, Capability::new(name))
-    }
+    crate::capability_shortcuts!();
     /// Adds a metadata entry.
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.metadata.insert(key.into(), value.into());
