@@ -33,7 +33,7 @@
 
 mod error;
 mod gate;
-mod key;
+pub(crate) mod key;
 mod record;
 
 pub use error::{IdentityError, VerifyError};
