@@ -16,7 +16,10 @@ fn node_id_is_derived_from_the_public_key_and_valid() {
     assert_eq!(node_id, node_id_for(&id.verifying_key()));
     let pk = parse_public_key(&id.public_key_text()).unwrap();
     assert_eq!(pk, id.verifying_key());
-    assert_eq!(&node_id.as_str()[3..], &id.public_key_text()["ed25519:".len()..]);
+    assert_eq!(
+        &node_id.as_str()[3..],
+        &id.public_key_text()["ed25519:".len()..]
+    );
     // Two identities, two ids.
     assert_ne!(Identity::generate().node_id(), node_id);
 }
@@ -124,13 +127,49 @@ fn invalid_key_files_are_refused_not_replaced() {
     let cases = [
         ("empty", String::new()),
         ("garbage", "not json".to_string()),
-        ("truncated", format!(r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secr"#)),
-        ("format 2", format!(r#"{{"format":2,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{secret}"}}"#)),
-        ("algorithm", format!(r#"{{"format":1,"algorithm":"rsa","node_id":"{nid}","secret_key":"{secret}"}}"#)),
-        ("unknown field", format!(r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{secret}","x":1}}"#)),
-        ("short secret", format!(r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{}"}}"#, &secret[2..])),
-        ("uppercase", format!(r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{}"}}"#, secret.to_uppercase())),
-        ("wrong node id", format!(r#"{{"format":1,"algorithm":"ed25519","node_id":"pd1{}","secret_key":"{secret}"}}"#, "0".repeat(64))),
+        (
+            "truncated",
+            format!(r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secr"#),
+        ),
+        (
+            "format 2",
+            format!(
+                r#"{{"format":2,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{secret}"}}"#
+            ),
+        ),
+        (
+            "algorithm",
+            format!(
+                r#"{{"format":1,"algorithm":"rsa","node_id":"{nid}","secret_key":"{secret}"}}"#
+            ),
+        ),
+        (
+            "unknown field",
+            format!(
+                r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{secret}","x":1}}"#
+            ),
+        ),
+        (
+            "short secret",
+            format!(
+                r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{}"}}"#,
+                &secret[2..]
+            ),
+        ),
+        (
+            "uppercase",
+            format!(
+                r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{}"}}"#,
+                secret.to_uppercase()
+            ),
+        ),
+        (
+            "wrong node id",
+            format!(
+                r#"{{"format":1,"algorithm":"ed25519","node_id":"pd1{}","secret_key":"{secret}"}}"#,
+                "0".repeat(64)
+            ),
+        ),
         ("huge", " ".repeat(5000)),
     ];
     for (name, text) in cases {
@@ -138,7 +177,10 @@ fn invalid_key_files_are_refused_not_replaced() {
         write_0600(&path, &text);
         let err = Identity::load_or_create(&path).unwrap_err();
         assert!(
-            matches!(err, IdentityError::Invalid { .. } | IdentityError::TooLarge { .. }),
+            matches!(
+                err,
+                IdentityError::Invalid { .. } | IdentityError::TooLarge { .. }
+            ),
             "{name}: {err}"
         );
         // The bad file is left as it was (never silently replaced).
@@ -148,7 +190,9 @@ fn invalid_key_files_are_refused_not_replaced() {
     let path = dir.path().join("ok.key");
     write_0600(
         &path,
-        &format!(r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{secret}"}}"#),
+        &format!(
+            r#"{{"format":1,"algorithm":"ed25519","node_id":"{nid}","secret_key":"{secret}"}}"#
+        ),
     );
     assert_eq!(Identity::load(&path).unwrap().node_id(), nid);
 }

@@ -8,7 +8,8 @@ use peerdisc::{Capability, CapabilityKind, NodeId, PeerAddress, PeerRecord};
 fn record(id: &Identity, version: u64) -> PeerRecord {
     let mut r = PeerRecord::new(id.node_id());
     r.version = version;
-    r.addresses.push(PeerAddress::new("ws://10.0.0.5:8000").unwrap());
+    r.addresses
+        .push(PeerAddress::new("ws://10.0.0.5:8000").unwrap());
     r.capabilities
         .of_mut(CapabilityKind::Tool)
         .push(Capability::new("search"));
@@ -31,7 +32,10 @@ fn signed_record_verifies_and_round_trips_through_json() {
     assert_eq!(back, signed);
     assert!(verify(&back).is_ok());
     // Canonical bytes are stable across a decode/encode round trip.
-    assert_eq!(canonical_bytes(&back.record), canonical_bytes(&signed.record));
+    assert_eq!(
+        canonical_bytes(&back.record),
+        canonical_bytes(&signed.record)
+    );
     assert!(canonical_bytes(&signed.record).starts_with(b"peerdisc-record-v1\n"));
 }
 
@@ -50,11 +54,37 @@ fn a_relay_cannot_change_any_field() {
     let signed = sign(&me, record(&me, 3));
     let edits: Vec<(&str, Box<dyn Fn(&mut PeerRecord)>)> = vec![
         ("version", Box::new(|r| r.version += 1)),
-        ("address", Box::new(|r| r.addresses[0] = PeerAddress::new("ws://6.6.6.6:1").unwrap())),
-        ("extra address", Box::new(|r| r.addresses.push(PeerAddress::new("ws://6.6.6.6:1").unwrap()))),
-        ("capability", Box::new(|r| r.capabilities.of_mut(CapabilityKind::Agent).push(Capability::new("evil")))),
-        ("metadata", Box::new(|r| { r.metadata.insert("zone".into(), "us-1".into()); })),
-        ("metadata removed", Box::new(|r| { r.metadata.remove("arch"); })),
+        (
+            "address",
+            Box::new(|r| r.addresses[0] = PeerAddress::new("ws://6.6.6.6:1").unwrap()),
+        ),
+        (
+            "extra address",
+            Box::new(|r| {
+                r.addresses
+                    .push(PeerAddress::new("ws://6.6.6.6:1").unwrap())
+            }),
+        ),
+        (
+            "capability",
+            Box::new(|r| {
+                r.capabilities
+                    .of_mut(CapabilityKind::Agent)
+                    .push(Capability::new("evil"))
+            }),
+        ),
+        (
+            "metadata",
+            Box::new(|r| {
+                r.metadata.insert("zone".into(), "us-1".into());
+            }),
+        ),
+        (
+            "metadata removed",
+            Box::new(|r| {
+                r.metadata.remove("arch");
+            }),
+        ),
     ];
     for (name, edit) in edits {
         let mut forged = signed.clone();
@@ -67,9 +97,16 @@ fn a_relay_cannot_change_any_field() {
     }
     // A flipped signature bit fails too.
     let mut forged = signed.clone();
-    let c = if forged.signature.starts_with('0') { "1" } else { "0" };
+    let c = if forged.signature.starts_with('0') {
+        "1"
+    } else {
+        "0"
+    };
     forged.signature.replace_range(0..1, c);
-    assert!(matches!(verify(&forged), Err(VerifyError::BadSignature { .. })));
+    assert!(matches!(
+        verify(&forged),
+        Err(VerifyError::BadSignature { .. })
+    ));
 }
 
 #[test]
@@ -79,12 +116,18 @@ fn a_record_claiming_another_nodes_id_is_rejected() {
     // The attacker signs a record with the victim's id but its own key.
     let mut forged = sign(&attacker, record(&attacker, 9));
     forged.record.node_id = victim.node_id();
-    assert!(matches!(verify(&forged), Err(VerifyError::NodeIdMismatch { .. })));
+    assert!(matches!(
+        verify(&forged),
+        Err(VerifyError::NodeIdMismatch { .. })
+    ));
     // Or puts the victim's public key in: the signature then fails.
     let mut forged = sign(&attacker, record(&attacker, 9));
     forged.record.node_id = victim.node_id();
     forged.record.public_key = Some(victim.public_key_text().into());
-    assert!(matches!(verify(&forged), Err(VerifyError::BadSignature { .. })));
+    assert!(matches!(
+        verify(&forged),
+        Err(VerifyError::BadSignature { .. })
+    ));
 }
 
 #[test]
@@ -93,19 +136,34 @@ fn missing_or_malformed_keys_and_signatures_are_typed_errors() {
     let signed = sign(&me, record(&me, 1));
     let mut s = signed.clone();
     s.record.public_key = None;
-    assert!(matches!(verify(&s), Err(VerifyError::MissingPublicKey { .. })));
+    assert!(matches!(
+        verify(&s),
+        Err(VerifyError::MissingPublicKey { .. })
+    ));
     let mut s = signed.clone();
     s.record.public_key = Some("rsa:abcd".into());
-    assert!(matches!(verify(&s), Err(VerifyError::MalformedPublicKey { .. })));
+    assert!(matches!(
+        verify(&s),
+        Err(VerifyError::MalformedPublicKey { .. })
+    ));
     let mut s = signed.clone();
     s.signature.pop();
-    assert!(matches!(verify(&s), Err(VerifyError::MalformedSignature { .. })));
+    assert!(matches!(
+        verify(&s),
+        Err(VerifyError::MalformedSignature { .. })
+    ));
     let mut s = signed.clone();
     s.signature = s.signature.to_uppercase();
-    assert!(matches!(verify(&s), Err(VerifyError::MalformedSignature { .. })));
+    assert!(matches!(
+        verify(&s),
+        Err(VerifyError::MalformedSignature { .. })
+    ));
     let mut s = signed;
     s.signature = "zz".repeat(64);
-    assert!(matches!(verify(&s), Err(VerifyError::MalformedSignature { .. })));
+    assert!(matches!(
+        verify(&s),
+        Err(VerifyError::MalformedSignature { .. })
+    ));
 }
 
 #[test]
@@ -133,13 +191,18 @@ fn gate_keeps_the_newest_and_refuses_replays() {
     let v5 = sign(&me, record(&me, 5));
     assert_eq!(
         gate.offer(v5.clone()).unwrap(),
-        GateOutcome::Replaced { previous_version: 2 }
+        GateOutcome::Replaced {
+            previous_version: 2
+        }
     );
     assert_eq!(gate.version(me.node_id().as_str()), Some(5));
     // A forged newer version is refused and the held one stays.
     let mut forged = sign(&me, record(&me, 6));
     forged.record.metadata.insert("zone".into(), "evil".into());
-    assert!(matches!(gate.offer(forged), Err(VerifyError::BadSignature { .. })));
+    assert!(matches!(
+        gate.offer(forged),
+        Err(VerifyError::BadSignature { .. })
+    ));
     assert_eq!(gate.get(me.node_id().as_str()), Some(&v5));
     assert_eq!(gate.len(), 1);
     // Only forgetting it (dead timeout) lets an older version in again.
@@ -159,7 +222,10 @@ fn gate_holds_many_nodes_independently() {
     assert_eq!(gate.iter().count(), 20);
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(gate.version(id.node_id().as_str()), Some(i as u64 + 1));
-        assert!(gate.check(&sign(id, record(id, i as u64 + 1))).unwrap_err().is_stale());
+        assert!(gate
+            .check(&sign(id, record(id, i as u64 + 1)))
+            .unwrap_err()
+            .is_stale());
     }
 }
 
@@ -170,5 +236,8 @@ fn a_record_beyond_the_model_limits_is_refused() {
     for i in 0..100 {
         signed.record.metadata.insert(format!("k{i}"), "v".into());
     }
-    assert!(matches!(verify(&signed), Err(VerifyError::InvalidRecord(_))));
+    assert!(matches!(
+        verify(&signed),
+        Err(VerifyError::InvalidRecord(_))
+    ));
 }

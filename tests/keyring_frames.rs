@@ -34,14 +34,19 @@ fn plaintext_and_keyed_nodes_refuse_each_other_clearly() {
     let err = r.open(PING).unwrap_err();
     assert_eq!(err, KeyringError::PlaintextRefused);
     assert!(err.to_string().contains("requires the cluster key"));
-    assert_eq!(r.open("not json").unwrap_err(), KeyringError::PlaintextRefused);
+    assert_eq!(
+        r.open("not json").unwrap_err(),
+        KeyringError::PlaintextRefused
+    );
     // Plaintext node, sealed frame.
     let err = check_plaintext(&r.seal(PING)).unwrap_err();
     assert_eq!(err, KeyringError::SealedRefused);
     assert!(err.to_string().contains("cluster key"));
     assert!(check_plaintext(PING).is_ok());
     assert!(!is_sealed(PING));
-    assert!(!is_sealed(r#"{"v":1,"type":"ping","seq":1,"target":"sealed"}"#));
+    assert!(!is_sealed(
+        r#"{"v":1,"type":"ping","seq":1,"target":"sealed"}"#
+    ));
 }
 
 #[test]
@@ -129,7 +134,10 @@ fn rotation_accepts_old_keys_and_sends_with_the_new_one() {
     assert_eq!(a.open(&b_old.seal(PING)).unwrap(), PING);
     let frame = a.seal(PING);
     assert!(frame.contains(&key_id(&new)));
-    assert!(matches!(b_old.open(&frame), Err(KeyringError::UnknownKey { .. })));
+    assert!(matches!(
+        b_old.open(&frame),
+        Err(KeyringError::UnknownKey { .. })
+    ));
     // Step 3: remove the old key; old frames are then refused.
     assert!(matches!(a.remove(&new), Err(KeyringError::CannotRemove(_))));
     a.remove(&old).unwrap();

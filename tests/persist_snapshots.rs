@@ -61,7 +61,10 @@ fn round_trip_of_1000_peers() {
     let p4 = fresh.get("node-00004").unwrap();
     assert_eq!(p4.connection_state, ConnectionState::Disconnected);
     assert_eq!(fresh.get("node-00003").unwrap().liveness, Liveness::Suspect);
-    assert_eq!(fresh.find_by_tool("tool-3").len(), reg.find_by_tool("tool-3").len());
+    assert_eq!(
+        fresh.find_by_tool("tool-3").len(),
+        reg.find_by_tool("tool-3").len()
+    );
 }
 
 #[test]
@@ -94,11 +97,29 @@ fn corrupt_or_truncated_snapshots_are_set_aside() {
         ("truncated", good[..good.len() / 2].to_vec()),
         ("truncated to nothing", Vec::new()),
         ("garbage", b"\x00\xffnot a snapshot at all".to_vec()),
-        ("wrong version", String::from_utf8(good.clone()).unwrap().replacen(r#""format":1"#, r#""format":9"#, 1).into_bytes()),
-        ("unknown field", String::from_utf8(good.clone()).unwrap().replacen('{', r#"{"extra":true,"#, 1).into_bytes()),
+        (
+            "wrong version",
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen(r#""format":1"#, r#""format":9"#, 1)
+                .into_bytes(),
+        ),
+        (
+            "unknown field",
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen('{', r#"{"extra":true,"#, 1)
+                .into_bytes(),
+        ),
         ("not an object", b"[1,2,3]".to_vec()),
-        ("bad peer", br#"{"format":1,"saved_at_ms":1,"peers":[{"node_id":"bad id!"}]}"#.to_vec()),
-        ("duplicate", br#"{"format":1,"saved_at_ms":1,"peers":[{"node_id":"a"},{"node_id":"a"}]}"#.to_vec()),
+        (
+            "bad peer",
+            br#"{"format":1,"saved_at_ms":1,"peers":[{"node_id":"bad id!"}]}"#.to_vec(),
+        ),
+        (
+            "duplicate",
+            br#"{"format":1,"saved_at_ms":1,"peers":[{"node_id":"a"},{"node_id":"a"}]}"#.to_vec(),
+        ),
     ];
     for (name, bytes) in cases {
         let path = dir.path().join(format!("{}.json", name.replace(' ', "_")));
@@ -106,11 +127,20 @@ fn corrupt_or_truncated_snapshots_are_set_aside() {
         let direct = load_snapshot(&path).unwrap_err();
         match name {
             "wrong version" => assert!(
-                matches!(direct, PersistError::UnsupportedFormat { found: 9, supported: 1 }),
+                matches!(
+                    direct,
+                    PersistError::UnsupportedFormat {
+                        found: 9,
+                        supported: 1
+                    }
+                ),
                 "{direct}"
             ),
             "duplicate" => assert!(matches!(direct, PersistError::DuplicatePeer(_)), "{direct}"),
-            _ => assert!(matches!(direct, PersistError::Corrupt(_)), "{name}: {direct}"),
+            _ => assert!(
+                matches!(direct, PersistError::Corrupt(_)),
+                "{name}: {direct}"
+            ),
         }
         let (peers, warning) = load_or_set_aside(&path);
         assert!(peers.is_empty(), "{name}");
@@ -124,7 +154,10 @@ fn corrupt_or_truncated_snapshots_are_set_aside() {
             .to_string_lossy()
             .contains(".json.corrupt-"));
         let text = warning.to_string();
-        assert!(text.contains("could not be loaded") && text.contains("set aside"), "{text}");
+        assert!(
+            text.contains("could not be loaded") && text.contains("set aside"),
+            "{text}"
+        );
         // The node starts anyway, and the next save works.
         save_snapshot(&registry_with(1), &path).unwrap();
         assert_eq!(load_or_set_aside(&path).0.len(), 1);

@@ -273,7 +273,11 @@ impl Keyring {
     pub fn use_key(&mut self, key: [u8; KEY_LEN]) {
         let id = key_id(&key);
         self.install(key);
-        let pos = self.keys.iter().position(|e| e.id == id).expect("installed");
+        let pos = self
+            .keys
+            .iter()
+            .position(|e| e.id == id)
+            .expect("installed");
         let entry = self.keys.remove(pos);
         self.keys.insert(0, entry);
     }
@@ -333,16 +337,18 @@ impl Keyring {
         if !is_sealed(frame) {
             return Err(KeyringError::PlaintextRefused);
         }
-        let s: Sealed = serde_json::from_str(frame)
-            .map_err(|e| KeyringError::Malformed(e.to_string()))?;
+        let s: Sealed =
+            serde_json::from_str(frame).map_err(|e| KeyringError::Malformed(e.to_string()))?;
         if s.v != SEALED_VERSION {
             return Err(KeyringError::UnsupportedVersion(s.v));
         }
-        let entry = self.keys.iter().find(|e| e.id == s.k).ok_or_else(|| {
-            KeyringError::UnknownKey {
-                key_id: s.k.chars().take(16).collect(),
-            }
-        })?;
+        let entry =
+            self.keys
+                .iter()
+                .find(|e| e.id == s.k)
+                .ok_or_else(|| KeyringError::UnknownKey {
+                    key_id: s.k.chars().take(16).collect(),
+                })?;
         let nonce = BASE64
             .decode(s.n.as_bytes())
             .map_err(|e| KeyringError::Malformed(format!("nonce: {e}")))?;
@@ -365,7 +371,8 @@ impl Keyring {
             .map_err(|_| KeyringError::Tampered)?;
         // Authenticated, so it is what a key holder sealed: `seal` takes
         // text, but a key holder could seal other bytes.
-        String::from_utf8(plain).map_err(|_| KeyringError::Malformed("plaintext is not UTF-8".into()))
+        String::from_utf8(plain)
+            .map_err(|_| KeyringError::Malformed("plaintext is not UTF-8".into()))
     }
 }
 

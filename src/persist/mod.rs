@@ -154,7 +154,10 @@ fn now_ms() -> u64 {
 
 /// Saves every peer of `registry` to `path` atomically (see the module
 /// docs). Returns how many peers were written.
-pub fn save_snapshot(registry: &PeerRegistry, path: impl AsRef<Path>) -> Result<usize, PersistError> {
+pub fn save_snapshot(
+    registry: &PeerRegistry,
+    path: impl AsRef<Path>,
+) -> Result<usize, PersistError> {
     save_peers(&registry.list(), path)
 }
 
@@ -172,10 +175,7 @@ pub fn save_peers(peers: &[Arc<Peer>], path: impl AsRef<Path>) -> Result<usize, 
     };
     let tmp = temp_path(path);
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         let mut w = std::io::BufWriter::new(&mut f);
         serde_json::to_writer(&mut w, &snap).map_err(std::io::Error::other)?;
         w.write_all(b"\n")?;
