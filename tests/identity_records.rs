@@ -241,3 +241,28 @@ fn a_record_beyond_the_model_limits_is_refused() {
         Err(VerifyError::InvalidRecord(_))
     ));
 }
+
+/// The `signed_record_verify` fuzz target's seeds are genuine signed
+/// records. `PEERDISC_WRITE_FUZZ_SEEDS=1` writes them anew.
+#[test]
+fn fuzz_seeds_verify() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/signed_record_verify");
+    if std::env::var_os("PEERDISC_WRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let me = Identity::from_secret_bytes(&[3; 32]);
+        std::fs::write(dir.join("full.json"), sign(&me, record(&me, 7)).to_json()).unwrap();
+        std::fs::write(
+            dir.join("empty.json"),
+            sign(&me, PeerRecord::new(me.node_id())).to_json(),
+        )
+        .unwrap();
+    }
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        verify(&SignedRecord::from_json(&text).unwrap()).unwrap();
+        n += 1;
+    }
+    assert!(n >= 2);
+}

@@ -194,3 +194,28 @@ fn oversized_frames_are_refused_before_parsing() {
     assert!(matches!(r.open(&huge), Err(KeyringError::TooLarge { .. })));
     assert!(check_plaintext(&huge).is_err());
 }
+
+/// The `keyring_open` fuzz target's seeds are frames sealed with its keys
+/// (`[1; 32]`, `[2; 32]`). `PEERDISC_WRITE_FUZZ_SEEDS=1` writes them anew.
+#[test]
+fn fuzz_seeds_open_with_the_fuzz_keys() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/keyring_open");
+    let ring = ring(&[[1; 32], [2; 32]]);
+    if std::env::var_os("PEERDISC_WRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let second = Keyring::new(vec![[2; 32]]).unwrap();
+        std::fs::write(dir.join("ping.sealed"), ring.seal(PING)).unwrap();
+        std::fs::write(dir.join("second_key.sealed"), second.seal(PING)).unwrap();
+        std::fs::write(dir.join("empty.sealed"), ring.seal("")).unwrap();
+        std::fs::write(dir.join("plain.json"), PING).unwrap();
+    }
+    let mut opened = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        if is_sealed(&text) {
+            ring.open(&text).unwrap();
+            opened += 1;
+        }
+    }
+    assert!(opened >= 3);
+}

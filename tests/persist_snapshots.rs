@@ -248,3 +248,23 @@ fn save_into_a_missing_directory_is_an_io_error() {
     let err = save_snapshot(&registry_with(1), dir.path().join("nope/peers.json")).unwrap_err();
     assert!(matches!(err, PersistError::Io { .. }), "{err}");
 }
+
+/// The `snapshot_load` fuzz target's seeds are valid snapshots.
+/// `PEERDISC_WRITE_FUZZ_SEEDS=1` writes them anew.
+#[test]
+fn fuzz_seeds_load() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/snapshot_load");
+    if std::env::var_os("PEERDISC_WRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let reg = registry_with(3);
+        reg.mark_dead("node-00001").unwrap();
+        save_snapshot(&reg, dir.join("three.json")).unwrap();
+        save_snapshot(&registry_with(0), dir.join("empty.json")).unwrap();
+    }
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        load_snapshot(e.unwrap().path()).unwrap();
+        n += 1;
+    }
+    assert!(n >= 2);
+}
