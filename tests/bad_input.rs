@@ -360,7 +360,8 @@ fn signed_record_bad_input_table() {
         s.record.node_id = owner.node_id();
         s.to_json()
     };
-    let cases: Vec<(&str, String, fn(&VerifyError) -> bool)> = vec![
+    type Case = (&'static str, String, fn(&VerifyError) -> bool);
+    let cases: Vec<Case> = vec![
         (
             "forged signature",
             tamper(&|v| v["signature"] = "ab".repeat(64).into()),

@@ -52,7 +52,8 @@ fn sign_stamps_the_identity_over_a_foreign_node_id() {
 fn a_relay_cannot_change_any_field() {
     let me = Identity::generate();
     let signed = sign(&me, record(&me, 3));
-    let edits: Vec<(&str, Box<dyn Fn(&mut PeerRecord)>)> = vec![
+    type Edit = Box<dyn Fn(&mut PeerRecord)>;
+    let edits: Vec<(&str, Edit)> = vec![
         ("version", Box::new(|r| r.version += 1)),
         (
             "address",
