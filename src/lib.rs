@@ -27,9 +27,12 @@
 
 pub mod clock;
 pub mod events;
+pub mod identity;
+pub mod keyring;
 pub mod membership;
 pub mod model;
 pub mod node;
+pub mod persist;
 pub mod registry;
 pub mod sim;
 pub mod transport;
