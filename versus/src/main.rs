@@ -81,24 +81,36 @@ struct Figures {
     dead: Option<f64>,
     /// Application bytes per node per second.
     app_bps: f64,
-    /// Loopback bytes per node per second (headers and acks included).
+    /// Loopback bytes and packets per node per second (headers and acks
+    /// included).
     lo_bps: Option<f64>,
+    lo_pps: Option<f64>,
     /// CPU cores busy during the traffic window (whole process).
     cpu: f64,
     false_dead: usize,
     suspect: usize,
+    /// Pairs first seen dead / suspect in each phase: settle and steady,
+    /// join, kill.
+    dead_by_phase: [usize; 3],
+    suspect_by_phase: [usize; 3],
 }
 
 struct Sampler {
     dead: HashSet<(usize, usize)>,
     suspect: HashSet<(usize, usize)>,
     last: Instant,
+    phase: usize,
+    dead_by_phase: [usize; 3],
+    suspect_by_phase: [usize; 3],
 }
 
 impl Sampler {
     fn tick<C: Cluster>(&mut self, c: &C, force: bool) {
         if force || self.last.elapsed() >= SAMPLE {
+            let (d, s) = (self.dead.len(), self.suspect.len());
             c.sample(&mut self.dead, &mut self.suspect);
+            self.dead_by_phase[self.phase] += self.dead.len() - d;
+            self.suspect_by_phase[self.phase] += self.suspect.len() - s;
             self.last = Instant::now();
         }
     }
@@ -148,26 +160,34 @@ fn scenario<C: Cluster>(n: usize, opts: &Options) -> Figures {
         dead: HashSet::new(),
         suspect: HashSet::new(),
         last: Instant::now(),
+        phase: 0,
+        dead_by_phase: [0; 3],
+        suspect_by_phase: [0; 3],
     };
     s.tick(&c, true);
     s.idle(&c, SETTLE);
     // Steady-state traffic.
     let b0 = c.bytes_sent();
-    let lo0 = sys::loopback_tx_bytes();
+    let lo0 = sys::loopback_tx();
     let cpu0 = sys::cpu_seconds();
     let t0 = Instant::now();
     s.idle(&c, opts.steady);
     let secs = t0.elapsed().as_secs_f64();
     let app_bps = (c.bytes_sent() - b0) as f64 / secs / n as f64;
-    let lo_bps = match (opts.private_lo, lo0, sys::loopback_tx_bytes()) {
-        (true, Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / secs / n as f64),
-        _ => None,
+    let (lo_bps, lo_pps) = match (opts.private_lo, lo0, sys::loopback_tx()) {
+        (true, Some(a), Some(b)) => (
+            Some(b.0.saturating_sub(a.0) as f64 / secs / n as f64),
+            Some(b.1.saturating_sub(a.1) as f64 / secs / n as f64),
+        ),
+        _ => (None, None),
     };
     let cpu = (sys::cpu_seconds() - cpu0) / secs;
     // A joining node.
+    s.phase = 1;
     c.start_joiner();
     let join = s.wait(&c, LIMIT, |c| c.joiner_known_by_all());
     // A killed node.
+    s.phase = 2;
     let t = Instant::now();
     c.kill(n / 2);
     let dead = s
@@ -182,9 +202,12 @@ fn scenario<C: Cluster>(n: usize, opts: &Options) -> Figures {
         dead,
         app_bps,
         lo_bps,
+        lo_pps,
         cpu,
         false_dead: s.dead.len(),
         suspect: s.suspect.len(),
+        dead_by_phase: s.dead_by_phase,
+        suspect_by_phase: s.suspect_by_phase,
     };
     c.shutdown();
     f
@@ -246,15 +269,18 @@ fn verdict(ok: bool) -> &'static str {
 fn raw(name: &str, f: &Figures) {
     let t = |x: Option<f64>| x.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
     println!(
-        "    {name:<8} converge {} s, join {} s, dead {} s, app {:.0} B/s/node, lo {} B/s/node, cpu {:.2} cores, false deaths {}, suspect pairs {}",
+        "    {name:<8} converge {} s, join {} s, dead {} s, app {:.0} B/s/node, lo {} B/s/node in {} packets/s/node, cpu {:.2} cores, false deaths {} {:?}, suspect pairs {} {:?} (steady, join, kill)",
         t(f.converge),
         t(f.join),
         t(f.dead),
         f.app_bps,
         f.lo_bps.map(|x| format!("{x:.0}")).unwrap_or_else(|| "n/a".into()),
+        f.lo_pps.map(|x| format!("{x:.0}")).unwrap_or_else(|| "n/a".into()),
         f.cpu,
         f.false_dead,
-        f.suspect
+        f.dead_by_phase,
+        f.suspect,
+        f.suspect_by_phase
     );
 }
 
@@ -299,10 +325,18 @@ fn report(n: usize, pd: &[Figures], cc: &[Figures]) {
     let (pl, cl) = (lo(pd), lo(cc));
     if pl.is_finite() && cl.is_finite() {
         println!(
-            "| bytes per node per second (loopback, headers and acks) | {} | {} | {} | — | |",
+            "| bytes per node per second (loopback: IP/TCP/UDP headers, acks) | {} | {} | {} | ≤ 0.2x | {} |",
             kb(pl),
             kb(cl),
-            ratio(pl, cl)
+            ratio(pl, cl),
+            verdict(pl <= 0.2 * cl)
+        );
+        let pps =
+            |fs: &[Figures]| median(fs.iter().map(|f| f.lo_pps.unwrap_or(f64::NAN)).collect());
+        let (pp, cp) = (pps(pd), pps(cc));
+        println!(
+            "| loopback packets per node per second | {pp:.0} | {cp:.0} | {} | — | |",
+            ratio(pp, cp)
         );
     }
     let (pf, cf) = (

@@ -77,13 +77,14 @@ pub fn set_loopback_loss(pct: u32) -> Result<(), String> {
     )
 }
 
-/// Bytes sent on the loopback interface as the kernel counts them (IP and
-/// TCP/UDP headers, TCP acknowledgements and handshakes included).
-pub fn loopback_tx_bytes() -> Option<u64> {
+/// Bytes and packets sent on the loopback interface as the kernel counts
+/// them (IP and TCP/UDP headers, TCP acknowledgements and handshakes
+/// included).
+pub fn loopback_tx() -> Option<(u64, u64)> {
     let dev = std::fs::read_to_string("/proc/net/dev").ok()?;
     let line = dev.lines().find(|l| l.trim_start().starts_with("lo:"))?;
     let fields: Vec<&str> = line.split(':').nth(1)?.split_whitespace().collect();
-    fields.get(8)?.parse().ok()
+    Some((fields.get(8)?.parse().ok()?, fields.get(9)?.parse().ok()?))
 }
 
 /// CPU time (user + system) used by the whole process so far, in seconds.
