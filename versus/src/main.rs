@@ -339,23 +339,25 @@ fn report(n: usize, pd: &[Figures], cc: &[Figures]) {
             ratio(pp, cp)
         );
     }
+    // False deaths: summed over the runs, so that a rare one shows.
     let (pf, cf) = (
-        med(pd, |f| f.false_dead as f64),
-        med(cc, |f| f.false_dead as f64),
+        pd.iter().map(|f| f.false_dead).sum::<usize>(),
+        cc.iter().map(|f| f.false_dead).sum::<usize>(),
     );
     println!(
-        "| false deaths (observer, node) pairs | {pf} | {cf} | — | fewer | {} |",
+        "| false deaths, (observer, live node) pairs, all runs together | {pf} | {cf} | — | fewer | {} |",
         if pf < cf {
             "met"
-        } else if pf == 0.0 && cf == 0.0 {
+        } else if pf == 0 && cf == 0 {
             "equal (none)"
         } else {
             "NOT met"
         }
     );
     println!(
-        "| peerdisc suspect pairs (refutable) | {} | — | — | — | |",
-        med(pd, |f| f.suspect as f64)
+        "| peerdisc suspect pairs (refutable), all runs together, of {} possible per run | {} | — | — | — | |",
+        n * (n - 1),
+        pd.iter().map(|f| f.suspect).sum::<usize>()
     );
     let (pc, cc2) = (med_time(pd, |f| f.converge), med_time(cc, |f| f.converge));
     println!(
