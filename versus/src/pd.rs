@@ -1,0 +1,156 @@
+//! The scenario's side for peerdisc: N nodes on threads, no async runtime.
+
+use std::collections::HashSet;
+
+use peerdisc::node::{Node, NodeBuilder};
+use peerdisc::Liveness;
+
+use crate::{Cluster, Options};
+
+pub struct Peerdisc {
+    nodes: Vec<Node>,
+    joiner: Option<Node>,
+    victim: Option<usize>,
+    seed: String,
+    interval_ms: u64,
+}
+
+const JOINER: &str = "joiner";
+
+fn id(i: usize) -> String {
+    format!("p{i:03}")
+}
+
+fn index(id: &str) -> Option<usize> {
+    id.strip_prefix('p')?.parse().ok()
+}
+
+/// 200 ms gossip and probes (the defaults), at most 48 connections per node
+/// so that 100 nodes in one process stay within 20,000 open files (each
+/// connection end holds 3).
+fn builder(id: &str, interval_ms: u64) -> NodeBuilder {
+    Node::builder().node_id(id).configure(|c| {
+        c.membership.gossip_interval_ms = interval_ms;
+        c.membership.probe_interval_ms = interval_ms;
+        c.transport.max_connections = 48;
+        c.transport.max_connections_per_ip = 1024;
+    })
+}
+
+impl Peerdisc {
+    fn running(&self) -> impl Iterator<Item = &Node> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != self.victim)
+            .map(|(_, x)| x)
+    }
+}
+
+impl Cluster for Peerdisc {
+    const NAME: &'static str = "peerdisc";
+
+    fn start(n: usize, opts: &Options) -> Self {
+        let first = builder(&id(0), opts.interval_ms)
+            .start()
+            .expect("start node 0");
+        let seed = first.address().as_str().to_string();
+        let mut nodes = vec![first];
+        for i in 1..n {
+            let node = builder(&id(i), opts.interval_ms)
+                .bootstrap(seed.as_str())
+                .start()
+                .expect("start node");
+            nodes.push(node);
+        }
+        Peerdisc {
+            nodes,
+            joiner: None,
+            victim: None,
+            seed,
+            interval_ms: opts.interval_ms,
+        }
+    }
+
+    fn converged(&self) -> bool {
+        let n = self.nodes.len();
+        self.nodes.iter().all(|x| x.peers().len() == n - 1)
+    }
+
+    fn bytes_sent(&self) -> u64 {
+        self.nodes
+            .iter()
+            .chain(self.joiner.iter())
+            .filter_map(|x| x.stats().transport.map(|t| t.bytes_sent))
+            .sum()
+    }
+
+    fn start_joiner(&mut self) {
+        let node = builder(JOINER, self.interval_ms)
+            .bootstrap(self.seed.as_str())
+            .start()
+            .expect("start the joining node");
+        self.joiner = Some(node);
+    }
+
+    fn joiner_known_by_all(&self) -> bool {
+        self.running()
+            .all(|x| x.registry().get(JOINER).is_some_and(|p| p.is_alive()))
+    }
+
+    fn kill(&mut self, i: usize) {
+        // A crash: no leave message.
+        self.nodes[i].abort().expect("abort");
+        self.victim = Some(i);
+    }
+
+    fn victim_dead_at_all(&self) -> bool {
+        let Some(v) = self.victim else { return false };
+        let victim = id(v);
+        self.running().chain(self.joiner.iter()).all(|x| {
+            x.registry()
+                .get(&victim)
+                .is_some_and(|p| p.liveness == Liveness::Dead)
+        })
+    }
+
+    fn sample(&self, dead: &mut HashSet<(usize, usize)>, suspect: &mut HashSet<(usize, usize)>) {
+        for (i, x) in self.nodes.iter().enumerate() {
+            if Some(i) == self.victim {
+                continue;
+            }
+            for p in x.registry().list() {
+                let Some(j) = index(p.node_id().as_str()) else {
+                    continue; // the joiner
+                };
+                if Some(j) == self.victim {
+                    continue;
+                }
+                match p.liveness {
+                    Liveness::Dead | Liveness::Left => {
+                        dead.insert((i, j));
+                    }
+                    Liveness::Suspect => {
+                        suspect.insert((i, j));
+                    }
+                    Liveness::Alive => {}
+                }
+            }
+        }
+    }
+
+    fn shutdown(self) {
+        let all: Vec<Node> = self.nodes.into_iter().chain(self.joiner).collect();
+        // Stop in parallel: a graceful stop waits about 30 ms for its leave
+        // messages.
+        std::thread::scope(|s| {
+            for chunk in all.chunks(10) {
+                s.spawn(move || {
+                    for x in chunk {
+                        let _ = x.stop();
+                    }
+                });
+            }
+        });
+    }
+}
