@@ -241,3 +241,74 @@ fn stop_is_idempotent_and_use_after_stop_is_an_error() {
         Err(NodeError::NotRunning)
     ));
 }
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("node-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn restarted_node_rejoins_from_its_snapshot_without_bootstrap_nodes() {
+    let dir = scratch_dir("snapshot");
+    let snap = dir.join("peers.json");
+    let seed = seed("boot");
+    let other = joiner("other", &seed);
+    let with_snapshot = |id: &str| {
+        Node::builder()
+            .node_id(id)
+            .bootstrap(seed.address().as_str())
+            .configure(|c| {
+                c.snapshot_path = Some(snap.clone());
+                c.snapshot_interval_ms = 200;
+            })
+            .start()
+            .unwrap()
+    };
+    let node = with_snapshot("returning");
+    node.wait_for_peers(2, BOUND).unwrap();
+    other.wait_for_peers(2, BOUND).unwrap();
+    node.stop().unwrap(); // saves the snapshot
+    let saved = peerdisc::persist::load_snapshot(&snap).unwrap();
+    assert!(saved.iter().any(|p| p.node_id().as_str() == "other"));
+    // The bootstrap node goes away for good.
+    let seed_addr = seed.address();
+    seed.abort().unwrap();
+    let node = Node::builder()
+        .node_id("returning")
+        .bootstrap(seed_addr.as_str())
+        .configure(|c| c.snapshot_path = Some(snap.clone()))
+        .start()
+        .unwrap();
+    eventually(
+        "the restarted node finds `other` through its snapshot",
+        || node.registry().get("other").is_some_and(|p| p.is_alive()),
+    );
+    eventually("`other` sees it alive again", || {
+        liveness_of(&other, "returning") == Some(Liveness::Alive)
+    });
+    node.stop().unwrap();
+    other.stop().unwrap();
+}
+
+#[test]
+fn corrupt_snapshot_is_set_aside_and_the_node_starts() {
+    let dir = scratch_dir("corrupt");
+    let snap = dir.join("peers.json");
+    std::fs::write(&snap, b"{\"format\": 1, \"peers\": [trunc").unwrap();
+    let node = Node::builder()
+        .configure(|c| c.snapshot_path = Some(snap.clone()))
+        .start()
+        .unwrap();
+    let aside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the corrupt file is kept aside");
+    node.stop().unwrap();
+    // The stop wrote a fresh, valid snapshot.
+    assert!(peerdisc::persist::load_snapshot(&snap).is_ok());
+}

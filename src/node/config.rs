@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,13 @@ pub struct NodeConfig {
     pub registry: RegistryConfig,
     /// Seed of the protocol's random choices (default: from the OS).
     pub rng_seed: Option<u64>,
+    /// Where the peer table is saved (every `snapshot_interval_ms` and on
+    /// stop) and read at start: a restarted node then rejoins through the
+    /// peers it knew, even when its bootstrap nodes are gone. A corrupt
+    /// snapshot is set aside with a warning. Default: none.
+    pub snapshot_path: Option<PathBuf>,
+    /// How often the snapshot is saved, in ms. Default 30,000.
+    pub snapshot_interval_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -83,6 +91,8 @@ impl Default for NodeConfig {
             },
             registry: RegistryConfig::default(),
             rng_seed: None,
+            snapshot_path: None,
+            snapshot_interval_ms: 30_000,
         }
     }
 }

@@ -58,6 +58,10 @@ pub(crate) struct Driver {
     pub registry: PeerRegistry,
     pub epoch: Instant,
     pub bootstrap: Vec<PeerAddress>,
+    /// Addresses of peers known before a restart (from the snapshot):
+    /// joined through like bootstrap nodes, but not reported on by
+    /// `discover_bootstrap`.
+    pub remembered: Vec<PeerAddress>,
     pub bootstrap_timeout_ms: u64,
     pub rebootstrap_interval_ms: u64,
     pub gossip: bool,
@@ -76,7 +80,7 @@ impl Driver {
     /// gone.
     pub fn run(mut self) {
         let now = self.now();
-        if !self.bootstrap.is_empty() {
+        if !self.bootstrap.is_empty() || !self.remembered.is_empty() {
             self.join(now);
         }
         loop {
@@ -125,6 +129,7 @@ impl Driver {
         let seeds = self
             .bootstrap
             .iter()
+            .chain(&self.remembered)
             .cloned()
             .map(Target::Address)
             .collect();
@@ -136,7 +141,9 @@ impl Driver {
     }
 
     fn maybe_rebootstrap(&mut self, now: u64) {
-        if self.bootstrap.is_empty() || now < self.next_rebootstrap_ms {
+        if (self.bootstrap.is_empty() && self.remembered.is_empty())
+            || now < self.next_rebootstrap_ms
+        {
             return;
         }
         self.next_rebootstrap_ms = now + self.rebootstrap_interval_ms;

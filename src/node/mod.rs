@@ -44,6 +44,7 @@ pub use stats::NodeStats;
 use crate::events::PeerEvent;
 use crate::membership::Membership;
 use crate::model::{Capabilities, NodeId, Peer, PeerAddress, PeerRecord};
+use crate::persist::Snapshotter;
 use crate::registry::PeerRegistry;
 use crate::transport::{Transport, TransportHandle};
 use driver::{Driver, DriverCommand, DriverCounters};
@@ -76,6 +77,7 @@ struct NodeInner {
 
 struct Running {
     address: PeerAddress,
+    snapshots: Option<Snapshotter>,
     transport: Arc<TransportHandle>,
     commands: Sender<DriverCommand>,
     driver: std::thread::JoinHandle<()>,
@@ -158,6 +160,21 @@ impl Node {
         let seed = cfg.rng_seed.unwrap_or_else(rand::random);
         let core = Membership::new(record, cfg.membership.clone(), seed)
             .map_err(|e| NodeError::Config(e.to_string()))?;
+        let remembered = self.remembered_peers();
+        let snapshots = match &cfg.snapshot_path {
+            Some(path) => Some(
+                Snapshotter::start(
+                    self.inner.registry.clone(),
+                    path.clone(),
+                    Duration::from_millis(cfg.snapshot_interval_ms.max(100)),
+                )
+                .map_err(|e| NodeError::Thread {
+                    name: "snapshot",
+                    reason: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
         let (tx, rx) = bounded(64);
         let driver = Driver {
             core,
@@ -168,6 +185,7 @@ impl Node {
             registry: self.inner.registry.clone(),
             epoch: Instant::now(),
             bootstrap: self.inner.bootstrap.clone(),
+            remembered,
             bootstrap_timeout_ms: cfg.bootstrap_timeout_ms,
             rebootstrap_interval_ms: cfg.rebootstrap_interval_ms,
             gossip: cfg.enable_gossip,
@@ -188,11 +206,30 @@ impl Node {
             })?;
         *running = Some(Running {
             address,
+            snapshots,
             transport,
             commands: tx,
             driver: handle,
         });
         Ok(())
+    }
+
+    /// The addresses of the peers in the snapshot (the most healthy first,
+    /// at most 16), to rejoin through.
+    fn remembered_peers(&self) -> Vec<PeerAddress> {
+        let Some(path) = &self.inner.config.snapshot_path else {
+            return Vec::new();
+        };
+        let (mut peers, _warning) = crate::persist::load_or_set_aside(path);
+        peers.retain(|p| p.node_id() != &self.inner.node_id && p.liveness != crate::Liveness::Left);
+        peers.sort_by(|a, b| b.health_score().total_cmp(&a.health_score()));
+        let mut seen = std::collections::HashSet::new();
+        peers
+            .iter()
+            .filter_map(|p| p.addresses().first().cloned())
+            .filter(|a| !self.inner.bootstrap.contains(a) && seen.insert(a.clone()))
+            .take(16)
+            .collect()
     }
 
     /// Leaves gracefully (tells the others), stops every thread and waits
@@ -215,6 +252,11 @@ impl Node {
         // The driver stops the transport on its way out; it never blocks on
         // the network, so the join is bounded.
         let _ = r.driver.join();
+        if let Some(s) = r.snapshots {
+            if let Err(e) = s.stop() {
+                log::warn!("peerdisc: the final peer snapshot failed: {e}");
+            }
+        }
         r.transport.stop()?;
         Ok(())
     }
@@ -363,6 +405,9 @@ impl Drop for NodeInner {
         if let Some(r) = self.running.get_mut().take() {
             let _ = r.commands.send(DriverCommand::Stop);
             let _ = r.driver.join();
+            if let Some(s) = r.snapshots {
+                let _ = s.stop();
+            }
             let _ = r.transport.stop();
         }
     }
