@@ -7,6 +7,8 @@
 //!   within 30 s, with no help from outside.
 //! - 20 % packet loss on every link for 3 minutes: no host marks a live host
 //!   dead.
+//! - A host restarted from its snapshot, with its bootstrap nodes gone,
+//!   rejoins through the peers it knew.
 //!
 //! Needs root (network namespaces); without it each test prints SKIPPED.
 //! `PEERDISC_FAULT_QUICK=1` shortens the partition to 15 s and the loss
@@ -125,4 +127,51 @@ fn twenty_percent_loss_causes_no_false_death() {
     }
     c.lab.set_egress_loss(0).expect("loss off");
     eprintln!("{polls} polls over {period:?} at 20 % loss: no false death");
+}
+
+#[test]
+fn host_restarted_from_its_snapshot_rejoins_without_bootstrap_nodes() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fault-snapshot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let snap = dir.join("h3.json");
+    let snap_arg = format!(
+        "snapshot_path={}",
+        serde_json::json!(snap.to_str().unwrap())
+    );
+    // Hosts 0 and 1 are the bootstrap nodes of everyone.
+    let Some(mut c) = Cluster::start_with("snapshot", 4, |i| {
+        if i == 3 {
+            vec![
+                "--set".into(),
+                snap_arg.clone(),
+                "--set".into(),
+                "snapshot_interval_ms=500".into(),
+            ]
+        } else {
+            Vec::new()
+        }
+    }) else {
+        return;
+    };
+    c.converge(CONVERGE)
+        .unwrap_or_else(|| panic!("4 hosts did not converge; logs in {:?}", c.log_dir()));
+    c.stop(3); // SIGTERM: leaves and writes its snapshot
+    assert!(snap.exists(), "no snapshot written");
+    c.kill(0);
+    c.kill(1);
+    c.restart(3);
+    let took = c
+        .wait_until(
+            Duration::from_secs(30),
+            Duration::from_millis(250),
+            |i, v| {
+                let other = if i == 2 { "h3" } else { "h2" };
+                v.get(other).map(String::as_str) == Some("alive")
+            },
+            |_, _| {},
+        )
+        .unwrap_or_else(|| panic!("h3 did not rejoin through h2: {:?}", c.views()));
+    eprintln!("h3 rejoined from its snapshot in {took:?} with both bootstrap nodes gone");
 }

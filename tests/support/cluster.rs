@@ -20,7 +20,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_peerdisc");
 pub struct Cluster {
     pub lab: Lab,
     procs: Vec<Option<Child>>,
-    extra: Vec<String>,
+    extra: Vec<Vec<String>>,
     logs: PathBuf,
 }
 
@@ -32,6 +32,16 @@ impl Cluster {
     /// and 1. `None` (after a SKIPPED line) where namespaces are not
     /// available.
     pub fn start(label: &str, n: usize, extra: &[&str]) -> Option<Cluster> {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Self::start_with(label, n, |_| extra.clone())
+    }
+
+    /// Like [`start`](Self::start), with extra daemon arguments per host.
+    pub fn start_with(
+        label: &str,
+        n: usize,
+        extra: impl Fn(usize) -> Vec<String>,
+    ) -> Option<Cluster> {
         let lab = Lab::new(n)?;
         let logs = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("fault-logs")
@@ -40,7 +50,7 @@ impl Cluster {
         let mut c = Cluster {
             lab,
             procs: (0..n).map(|_| None).collect(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra: (0..n).map(extra).collect(),
             logs,
         };
         for i in 0..n {
@@ -73,7 +83,7 @@ impl Cluster {
                 cmd.args(["--bootstrap", &self.url(seed)]);
             }
         }
-        cmd.args(&self.extra)
+        cmd.args(&self.extra[i])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
