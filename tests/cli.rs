@@ -138,3 +138,42 @@ fn exit_codes_and_messages() {
     let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cfg["membership"]["probe_interval_ms"], 300);
 }
+
+#[test]
+fn peers_on_a_keyed_node_needs_the_cluster_key() {
+    let port = free_port();
+    let url = format!("ws://127.0.0.1:{port}/peerdisc");
+    let key = peerdisc::keyring::Keyring::key_text(&peerdisc::keyring::Keyring::generate_key());
+    let _node = daemon(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--cluster-key",
+        &key,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = run(&[
+            "peers",
+            &url,
+            "--json",
+            "--cluster-key",
+            &key,
+            "--timeout-ms",
+            "1000",
+        ]);
+        if out.status.success() {
+            let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(t["peers"].is_array());
+            break;
+        }
+        assert!(Instant::now() < deadline, "the keyed node never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = run(&["peers", &url, "--timeout-ms", "1000"]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cluster_key_required") && err.contains("--cluster-key"),
+        "{err}"
+    );
+}

@@ -63,6 +63,16 @@ impl PendingBootstrap {
         }
     }
 
+    /// The bootstrap node at `addr` refused this node (cluster key).
+    pub fn refused(&mut self, addr: &PeerAddress, reason: String) {
+        if let Some(s @ SeedState::Waiting) = self.seeds.get_mut(addr) {
+            *s = SeedState::Failed(BootstrapError::BadAnswer {
+                address: addr.clone(),
+                reason,
+            });
+        }
+    }
+
     /// Whether every seed answered or failed, or time is up.
     pub fn is_done(&self, now_ms: u64) -> bool {
         now_ms >= self.deadline_ms

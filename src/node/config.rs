@@ -67,6 +67,13 @@ pub struct NodeConfig {
     pub snapshot_path: Option<PathBuf>,
     /// How often the snapshot is saved, in ms. Default 30,000.
     pub snapshot_interval_ms: u64,
+    /// Cluster keys (32 bytes each, base64 or hex; see
+    /// `peerdisc::keyring`). When set, every frame is sealed with the first
+    /// and opened with any of them, and plaintext peers are refused; keys
+    /// rotate by installing the new key second everywhere, then first, then
+    /// removing the old. Default: none (plaintext). These are secrets: keep
+    /// the configuration file private.
+    pub cluster_keys: Vec<String>,
 }
 
 impl Default for NodeConfig {
@@ -93,6 +100,7 @@ impl Default for NodeConfig {
             rng_seed: None,
             snapshot_path: None,
             snapshot_interval_ms: 30_000,
+            cluster_keys: Vec::new(),
         }
     }
 }
@@ -126,6 +134,10 @@ impl NodeConfig {
         self.registry
             .validate()
             .map_err(|e| NodeError::Config(format!("registry: {e}")))?;
+        if !self.cluster_keys.is_empty() {
+            crate::keyring::Keyring::from_strings(&self.cluster_keys)
+                .map_err(|e| NodeError::Config(format!("cluster_keys: {e}")))?;
+        }
         if self.enable_mdns && !cfg!(feature = "mdns") {
             return Err(NodeError::Config(
                 "enable_mdns is set but peerdisc was built without the `mdns` feature".into(),

@@ -11,6 +11,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 
 use super::bootstrap::PendingBootstrap;
 use super::routing::Routing;
+use super::sealing;
 use super::{BootstrapReport, NodeError};
 use crate::events::RemovalReason;
 use crate::membership::{
@@ -24,6 +25,8 @@ use crate::wire::{self, Message, StateClaim};
 
 /// Longest sleep between two ticks when the core has nothing scheduled.
 const MAX_IDLE: Duration = Duration::from_millis(500);
+/// How long a refused connection stays open for its notice to go out.
+const REFUSAL_LINGER_MS: u64 = 200;
 /// How long a graceful stop lets the `leave` announcements go out.
 const LEAVE_FLUSH: Duration = Duration::from_millis(30);
 
@@ -44,6 +47,7 @@ pub(crate) struct DriverCounters {
     pub malformed: AtomicU64,
     pub unidentified: AtomicU64,
     pub unroutable: AtomicU64,
+    pub refused: AtomicU64,
     pub members: AtomicUsize,
     pub alive_members: AtomicUsize,
     pub local_health: AtomicUsize,
@@ -65,6 +69,7 @@ pub(crate) struct Driver {
     pub bootstrap_timeout_ms: u64,
     pub rebootstrap_interval_ms: u64,
     pub gossip: bool,
+    pub keyring: Option<crate::keyring::Keyring>,
     pub counters: Arc<DriverCounters>,
     pub routing: Routing,
     pub pending: Vec<PendingBootstrap>,
@@ -94,6 +99,11 @@ impl Driver {
             for p in &self.pending {
                 wait = wait.min(Duration::from_millis(p.deadline_ms().saturating_sub(now)));
             }
+            for c in self.routing.conns.values() {
+                if let Some(t) = c.close_at_ms {
+                    wait = wait.min(Duration::from_millis(t.saturating_sub(now)));
+                }
+            }
             select! {
                 recv(self.events) -> ev => match ev {
                     Ok(ev) => self.on_transport(ev),
@@ -120,6 +130,7 @@ impl Driver {
             self.drain();
             self.finish_bootstraps(now);
             self.maybe_rebootstrap(now);
+            self.close_refused(now);
             self.publish_counts();
         }
         let _ = self.transport.stop();
@@ -289,12 +300,28 @@ impl Driver {
 
     fn on_frame(&mut self, conn: ConnectionId, text: &str, now: u64) {
         self.counters.frames_in.fetch_add(1, Ordering::Relaxed);
+        if self.routing.conn(conn).close_at_ms.is_some() {
+            return;
+        }
         self.routing.conn(conn).last_used_ms = now;
+        if let Some(why) = sealing::parse_notice(text) {
+            self.on_refused_by_peer(conn, why);
+            return;
+        }
+        let text = match sealing::open(self.keyring.as_ref(), text) {
+            Ok(t) => t,
+            Err(why) => {
+                self.refuse(conn, why);
+                return;
+            }
+        };
+        let text = text.as_str();
         let known = self.routing.peer_of(conn);
         if known.is_none() && super::admin::is_peer_table_request(text) {
             let max = self.transport.config().max_message_size;
             let table = super::admin::peer_table(&self.me, &self.registry, max);
-            let _ = self.transport.reply(conn, table);
+            let reply = sealing::seal(self.keyring.as_ref(), table);
+            let _ = self.transport.reply(conn, reply);
             return;
         }
         let msg = match wire::decode_str(text) {
@@ -336,6 +363,63 @@ impl Driver {
             self.core.handle_message(&from, msg, now);
         }
         self.drain();
+    }
+
+    /// Refuses a connection whose frames do not match this node's cluster
+    /// key setting: one plaintext notice, then the connection is closed.
+    fn refuse(&mut self, conn: ConnectionId, why: sealing::Refusal) {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+        let peer = self
+            .routing
+            .peer_of(conn)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "an unnamed peer".into());
+        log::warn!(
+            "peerdisc: {}: refusing {peer}: {}",
+            self.me,
+            why.explain_here()
+        );
+        let _ = self.transport.reply(conn, why.notice());
+        // Closing drops what is queued: close once the notice is written.
+        let at = self.now() + REFUSAL_LINGER_MS;
+        self.routing.conn(conn).close_at_ms = Some(at);
+    }
+
+    /// Closes refused connections whose notice had time to go out.
+    fn close_refused(&mut self, now: u64) {
+        let due: Vec<ConnectionId> = self
+            .routing
+            .conns
+            .iter()
+            .filter(|(_, c)| c.close_at_ms.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in due {
+            self.transport.close_connection(conn);
+            self.routing.conns.remove(&conn);
+        }
+    }
+
+    /// The other side refused this node's frames (cluster key mismatch).
+    fn on_refused_by_peer(&mut self, conn: ConnectionId, why: sealing::Refusal) {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+        let dialed = self.routing.conns.get(&conn).and_then(|c| c.dialed.clone());
+        let whom = dialed
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "a peer".into());
+        log::warn!(
+            "peerdisc: {}: refused by {whom}: {}",
+            self.me,
+            why.explain()
+        );
+        if let Some(addr) = dialed {
+            for p in &mut self.pending {
+                p.refused(&addr, why.explain().to_string());
+            }
+        }
+        self.transport.close_connection(conn);
+        self.routing.conns.remove(&conn);
     }
 
     /// Ties `conn` to `id` and, if `id`'s address is known, makes the
@@ -434,12 +518,13 @@ impl Driver {
             !std::mem::replace(&mut c.greeted, true)
         };
         if greet {
-            let g = self.greeting();
+            let g = sealing::seal(self.keyring.as_ref(), self.greeting());
             if self.transport.reply(conn, g).is_ok() {
                 self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if self.transport.reply(conn, wire::encode(message)).is_ok() {
+        let text = sealing::seal(self.keyring.as_ref(), wire::encode(message));
+        if self.transport.reply(conn, text).is_ok() {
             self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -28,6 +28,7 @@ mod config;
 mod driver;
 mod error;
 mod routing;
+mod sealing;
 mod stats;
 
 use std::sync::Arc;
@@ -189,6 +190,14 @@ impl Node {
             bootstrap_timeout_ms: cfg.bootstrap_timeout_ms,
             rebootstrap_interval_ms: cfg.rebootstrap_interval_ms,
             gossip: cfg.enable_gossip,
+            keyring: if cfg.cluster_keys.is_empty() {
+                None
+            } else {
+                Some(
+                    crate::keyring::Keyring::from_strings(&cfg.cluster_keys)
+                        .map_err(|e| NodeError::Config(format!("cluster_keys: {e}")))?,
+                )
+            },
             counters: Arc::clone(&self.inner.counters),
             routing: Routing::default(),
             pending: Vec::new(),

@@ -22,6 +22,9 @@ pub(crate) struct Conn {
     pub open: bool,
     /// Driver time of the last frame either way.
     pub last_used_ms: u64,
+    /// Refused (cluster key mismatch): frames are ignored and the
+    /// connection is closed at this driver time, once the notice is out.
+    pub close_at_ms: Option<u64>,
 }
 
 /// The driver's view of connections and of peers' addresses.

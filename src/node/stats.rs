@@ -30,6 +30,8 @@ pub struct NodeStats {
     pub unidentified: u64,
     /// Messages for peers with no known address.
     pub unroutable: u64,
+    /// Frames refused for a cluster key mismatch (either way).
+    pub refused: u64,
     pub registry: RegistryStats,
     /// Transport counts (`None` when not running).
     pub transport: Option<TransportStats>,
@@ -54,6 +56,7 @@ impl NodeStats {
             malformed: c.malformed.load(Ordering::Relaxed),
             unidentified: c.unidentified.load(Ordering::Relaxed),
             unroutable: c.unroutable.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
             registry: registry.stats(),
             transport: running.map(|(_, t)| t.stats()),
         }

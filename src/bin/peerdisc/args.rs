@@ -106,6 +106,10 @@ pub struct NodeArgs {
     /// Most peers kept in the registry.
     #[arg(long)]
     pub capacity: Option<usize>,
+    /// A cluster key (base64 or hex, 32 bytes; repeatable: the first seals,
+    /// all open). Nodes without it cannot join or read anything.
+    #[arg(long = "cluster-key", value_name = "KEY")]
+    pub cluster_key: Vec<String>,
     /// Print events as JSON lines instead of text.
     #[arg(long)]
     pub json_events: bool,
@@ -127,4 +131,7 @@ pub struct PeersArgs {
     /// How long to wait for the answer, in ms.
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub timeout_ms: u64,
+    /// The cluster's key, when the node requires one.
+    #[arg(long = "cluster-key", value_name = "KEY")]
+    pub cluster_key: Vec<String>,
 }

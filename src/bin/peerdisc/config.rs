@@ -65,6 +65,7 @@ pub fn build(a: &NodeArgs) -> Result<NodeConfig, Failure> {
     if a.no_mdns {
         cfg.enable_mdns = false;
     }
+    cfg.cluster_keys.extend(a.cluster_key.iter().cloned());
     if a.no_gossip {
         cfg.enable_gossip = false;
     }

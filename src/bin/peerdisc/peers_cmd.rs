@@ -3,6 +3,7 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use peerdisc::keyring::Keyring;
 use peerdisc::{Peer, PeerAddress};
 use serde::Deserialize;
 use tungstenite::Message;
@@ -21,8 +22,15 @@ struct Table {
 pub fn run(a: PeersArgs) -> Result<(), Failure> {
     let addr = PeerAddress::new(&a.url).map_err(|e| Failure::config(e.to_string()))?;
     let timeout = Duration::from_millis(a.timeout_ms.max(1));
-    let table =
-        fetch(&addr, timeout).map_err(|e| Failure::unreachable(format!("{}: {e}", a.url)))?;
+    let ring = if a.cluster_key.is_empty() {
+        None
+    } else {
+        let r = Keyring::from_strings(&a.cluster_key)
+            .map_err(|e| Failure::config(format!("--cluster-key: {e}")))?;
+        Some(r)
+    };
+    let table = fetch(&addr, timeout, ring.as_ref())
+        .map_err(|e| Failure::unreachable(format!("{}: {e}", a.url)))?;
     if a.json {
         let out = serde_json::json!({
             "node_id": table.node_id,
@@ -36,7 +44,7 @@ pub fn run(a: PeersArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn fetch(addr: &PeerAddress, timeout: Duration) -> Result<Table, String> {
+fn fetch(addr: &PeerAddress, timeout: Duration, ring: Option<&Keyring>) -> Result<Table, String> {
     let sock = (addr.host().as_str(), addr.port())
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve: {e}"))?
@@ -52,11 +60,27 @@ fn fetch(addr: &PeerAddress, timeout: Duration) -> Result<Table, String> {
         .map_err(|e| e.to_string())?;
     let (mut ws, _) = tungstenite::client::client(addr.as_str(), stream)
         .map_err(|e| format!("WebSocket handshake failed: {e}"))?;
-    ws.send(Message::text(r#"{"v":1,"type":"peer_table_request"}"#))
+    let request = r#"{"v":1,"type":"peer_table_request"}"#;
+    let request = match ring {
+        Some(r) => r.seal(request),
+        None => request.to_string(),
+    };
+    ws.send(Message::text(request))
         .map_err(|e| format!("cannot send: {e}"))?;
     for _ in 0..16 {
         match ws.read().map_err(|e| format!("no answer: {e}"))? {
             Message::Text(t) => {
+                if t.contains("\"refused\"") {
+                    return Err(format!(
+                        "the node refused the request: {t} (check --cluster-key)"
+                    ));
+                }
+                let t = match ring {
+                    Some(r) => r
+                        .open(&t)
+                        .map_err(|e| format!("cannot open the answer: {e}"))?,
+                    None => t.to_string(),
+                };
                 let v: serde_json::Value =
                     serde_json::from_str(&t).map_err(|e| format!("bad answer: {e}"))?;
                 if v.get("type").and_then(|t| t.as_str()) == Some("peer_table") {
