@@ -312,3 +312,57 @@ fn corrupt_snapshot_is_set_aside_and_the_node_starts() {
     // The stop wrote a fresh, valid snapshot.
     assert!(peerdisc::persist::load_snapshot(&snap).is_ok());
 }
+
+#[test]
+fn identity_file_keeps_the_node_id_across_restarts() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch_dir("identity");
+    let key = dir.join("node.key");
+    let first = Node::builder()
+        .configure(|c| c.identity_path = Some(key.clone()))
+        .start()
+        .unwrap();
+    let id = first.node_id().clone();
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the key file is private");
+    first.stop().unwrap();
+    let again = Node::builder()
+        .configure(|c| c.identity_path = Some(key.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(again.node_id(), &id, "same key, same id");
+    // The id is derived from the public key published in the record.
+    let derived = peerdisc::identity::node_id_for(
+        &peerdisc::identity::Identity::load(&key)
+            .unwrap()
+            .verifying_key(),
+    );
+    assert_eq!(derived, id);
+    // Without a path, every node gets a fresh key and id.
+    let a = Node::builder().build().unwrap();
+    let b = Node::builder().build().unwrap();
+    assert_ne!(a.node_id(), b.node_id());
+    // Choosing an id by hand and an identity at once is refused.
+    let err = Node::builder()
+        .node_id("mine")
+        .configure(|c| c.identity_path = Some(key.clone()))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("identity_path"), "{err}");
+}
+
+#[test]
+fn derived_id_nodes_publish_their_public_key() {
+    let seed = Node::builder().start().unwrap();
+    let node = Node::builder()
+        .bootstrap(seed.address().as_str())
+        .start()
+        .unwrap();
+    node.wait_for_peers(1, BOUND).unwrap();
+    let seen = node.registry().get(seed.node_id().as_str()).unwrap();
+    let key = seen.record.public_key.as_deref().expect("a public key");
+    let parsed = peerdisc::identity::parse_public_key(key).unwrap();
+    assert_eq!(&peerdisc::identity::node_id_for(&parsed), seed.node_id());
+    node.stop().unwrap();
+    seed.stop().unwrap();
+}

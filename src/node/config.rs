@@ -21,8 +21,14 @@ use crate::transport::TransportConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
-    /// This node's id; a random `node-<16 hex digits>` when unset.
+    /// This node's id, chosen by hand. When unset (the default), the id is
+    /// derived from the node's Ed25519 public key (see `identity_path`), and
+    /// the record carries that key.
     pub node_id: Option<String>,
+    /// The file holding this node's Ed25519 key (created with mode 0600
+    /// when missing), so that its id survives restarts. Unset: a new key
+    /// (and so a new id) at every start. Cannot be combined with `node_id`.
+    pub identity_path: Option<PathBuf>,
     /// Where the WebSocket listener binds (port 0: any free port).
     /// Default `127.0.0.1:0`.
     pub listen: SocketAddr,
@@ -80,6 +86,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             node_id: None,
+            identity_path: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,
             ws_path: "/peerdisc".into(),
@@ -115,6 +122,11 @@ impl NodeConfig {
     pub(crate) fn validate(&self) -> Result<Vec<PeerAddress>, NodeError> {
         if let Some(id) = &self.node_id {
             NodeId::new(id).map_err(|e| NodeError::Config(e.to_string()))?;
+            if self.identity_path.is_some() {
+                return Err(NodeError::Config(
+                    "set node_id or identity_path, not both: with an identity the node id is derived from its key".into(),
+                ));
+            }
         }
         if !self.ws_path.starts_with('/') {
             return Err(NodeError::Config(format!(

@@ -43,6 +43,7 @@ pub use error::{BootstrapError, NodeError};
 pub use stats::NodeStats;
 
 use crate::events::PeerEvent;
+use crate::identity::Identity;
 use crate::membership::Membership;
 use crate::model::{Capabilities, NodeId, Peer, PeerAddress, PeerRecord};
 use crate::persist::Snapshotter;
@@ -70,6 +71,8 @@ pub struct Node {
 struct NodeInner {
     config: NodeConfig,
     node_id: NodeId,
+    /// The public key published in the record (derived-id nodes).
+    public_key: Option<Box<str>>,
     bootstrap: Vec<PeerAddress>,
     registry: PeerRegistry,
     counters: Arc<DriverCounters>,
@@ -93,8 +96,28 @@ impl std::fmt::Debug for Node {
     }
 }
 
-fn random_node_id() -> NodeId {
-    NodeId::new(format!("node-{:016x}", rand::random::<u64>())).expect("valid id")
+/// The node's id and, unless the id was chosen by hand, its identity.
+fn node_identity(config: &NodeConfig) -> Result<(NodeId, Option<Identity>), NodeError> {
+    if let Some(id) = &config.node_id {
+        let id = NodeId::new(id).map_err(|e| NodeError::Config(e.to_string()))?;
+        return Ok((id, None));
+    }
+    let identity = match &config.identity_path {
+        Some(path) => {
+            let (identity, created) =
+                Identity::load_or_create(path).map_err(|e| NodeError::Config(e.to_string()))?;
+            if created {
+                log::info!(
+                    "peerdisc: created a new identity {} in {}",
+                    identity.node_id(),
+                    path.display()
+                );
+            }
+            identity
+        }
+        None => Identity::generate(),
+    };
+    Ok((identity.node_id(), Some(identity)))
 }
 
 impl Node {
@@ -106,15 +129,13 @@ impl Node {
     /// A node with this configuration, not started yet.
     pub fn new(config: NodeConfig) -> Result<Node, NodeError> {
         let bootstrap = config.validate()?;
-        let node_id = match &config.node_id {
-            Some(id) => NodeId::new(id).map_err(|e| NodeError::Config(e.to_string()))?,
-            None => random_node_id(),
-        };
+        let (node_id, identity) = node_identity(&config)?;
         let registry = PeerRegistry::with_config(config.registry.clone())?;
         Ok(Node {
             inner: Arc::new(NodeInner {
                 config,
                 node_id,
+                public_key: identity.map(|i| i.public_key_text().into_boxed_str()),
                 bootstrap,
                 registry,
                 counters: Arc::new(DriverCounters::default()),
@@ -153,7 +174,7 @@ impl Node {
         let record = PeerRecord {
             node_id: self.inner.node_id.clone(),
             addresses: vec![address.clone()],
-            public_key: None,
+            public_key: self.inner.public_key.clone(),
             capabilities: cfg.capabilities.clone(),
             metadata: cfg.metadata.clone(),
             version: 1,

@@ -33,9 +33,18 @@ pub struct NodeArgs {
     /// `--set transport.max_connections=512` (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
-    /// This node's id (default: random).
-    #[arg(long)]
+    /// This node's id, chosen by hand (default: derived from its Ed25519
+    /// key; see --identity).
+    #[arg(long, conflicts_with = "identity")]
     pub node_id: Option<String>,
+    /// The node's key file (created with mode 0600 if missing), so its id
+    /// survives restarts.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Save the peer table here (periodically and on stop) and rejoin
+    /// through it after a restart, even without bootstrap nodes.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
     /// Where to listen (default 127.0.0.1:0: any free port on loopback).
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<SocketAddr>,

@@ -31,6 +31,12 @@ pub fn build(a: &NodeArgs) -> Result<NodeConfig, Failure> {
     if let Some(v) = &a.node_id {
         cfg.node_id = Some(v.clone());
     }
+    if let Some(v) = &a.identity {
+        cfg.identity_path = Some(v.clone());
+    }
+    if let Some(v) = &a.snapshot {
+        cfg.snapshot_path = Some(v.clone());
+    }
     if let Some(v) = a.listen {
         cfg.listen = v;
     }
