@@ -366,3 +366,40 @@ fn derived_id_nodes_publish_their_public_key() {
     node.stop().unwrap();
     seed.stop().unwrap();
 }
+
+#[test]
+fn discover_bootstrap_counts_an_answer_over_a_connection_the_seed_opened() {
+    // The node's bootstrap node is down when the node starts; it then comes
+    // up and dials the node itself. The node's discover_bootstrap is
+    // answered over that connection (the node never dialled the seed).
+    let port = free_port();
+    let seed_url = format!("ws://127.0.0.1:{port}/peerdisc");
+    let node = Node::builder()
+        .node_id("asker")
+        .bootstrap(seed_url.clone())
+        .configure(|c| {
+            c.rebootstrap_interval_ms = 60_000;
+            c.membership.backoff_base_ms = 60_000;
+            c.membership.backoff_cap_ms = 60_000;
+            c.transport.backoff_base_ms = 60_000;
+            c.transport.backoff_cap_ms = 60_000;
+        })
+        .start()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200)); // the first join fails
+    let seed = Node::builder()
+        .node_id("seed-dials-in")
+        .listen(format!("127.0.0.1:{port}").parse().unwrap())
+        .bootstrap(node.address().as_str())
+        .start()
+        .unwrap();
+    node.wait_for_peers(1, BOUND).unwrap();
+    let report = node.discover_bootstrap().unwrap();
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert!(
+        report.peers.iter().any(|p| p.as_str() == "seed-dials-in"),
+        "{report:?}"
+    );
+    node.stop().unwrap();
+    seed.stop().unwrap();
+}

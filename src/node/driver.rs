@@ -350,7 +350,21 @@ impl Driver {
             }
         };
         if let Message::PeerList(list) = &msg {
-            if let Some(addr) = self.routing.conns.get(&conn).and_then(|c| c.dialed.clone()) {
+            // The bootstrap node's address: the one dialled, or (when it
+            // dialled in first and the answer came back over that
+            // connection) the one it advertises.
+            let addr = self
+                .routing
+                .conns
+                .get(&conn)
+                .and_then(|c| c.dialed.clone())
+                .or_else(|| self.routing.address_of(&from).cloned())
+                .or_else(|| {
+                    list.peers
+                        .first()
+                        .and_then(|r| r.addresses.first().cloned())
+                });
+            if let Some(addr) = addr {
                 for p in &mut self.pending {
                     p.answered(&addr, list.peers.iter().map(|r| r.node_id.clone()));
                 }
