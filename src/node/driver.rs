@@ -514,10 +514,18 @@ impl Driver {
                 return;
             }
         };
+        let opening = !self.routing.conns.contains_key(&conn);
         {
             let c = self.routing.conn(conn);
             if c.dialed.is_none() && c.peer.is_none() {
                 c.dialed = Some(addr.clone());
+            }
+        }
+        if opening {
+            if let Target::Node(id) = &to {
+                if !self.routing.has_other_conn(id, conn) {
+                    self.set_connection_state(id, ConnectionState::Connecting);
+                }
             }
         }
         self.send_on(conn, message);
