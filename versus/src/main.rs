@@ -87,6 +87,8 @@ struct Figures {
     lo_pps: Option<f64>,
     /// CPU cores busy during the traffic window (whole process).
     cpu: f64,
+    /// The machine's load average at the end of the traffic window.
+    load: f64,
     false_dead: usize,
     suspect: usize,
     /// Pairs first seen dead / suspect in each phase: settle and steady,
@@ -182,6 +184,7 @@ fn scenario<C: Cluster>(n: usize, opts: &Options) -> Figures {
         _ => (None, None),
     };
     let cpu = (sys::cpu_seconds() - cpu0) / secs;
+    let load = sys::load_average();
     // A joining node.
     s.phase = 1;
     c.start_joiner();
@@ -204,6 +207,7 @@ fn scenario<C: Cluster>(n: usize, opts: &Options) -> Figures {
         lo_bps,
         lo_pps,
         cpu,
+        load,
         false_dead: s.dead.len(),
         suspect: s.suspect.len(),
         dead_by_phase: s.dead_by_phase,
@@ -269,7 +273,7 @@ fn verdict(ok: bool) -> &'static str {
 fn raw(name: &str, f: &Figures) {
     let t = |x: Option<f64>| x.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
     println!(
-        "    {name:<8} converge {} s, join {} s, dead {} s, app {:.0} B/s/node, lo {} B/s/node in {} packets/s/node, cpu {:.2} cores, false deaths {} {:?}, suspect pairs {} {:?} (steady, join, kill)",
+        "    {name:<8} converge {} s, join {} s, dead {} s, app {:.0} B/s/node, lo {} B/s/node in {} packets/s/node, cpu {:.2} cores, false deaths {} {:?}, suspect pairs {} {:?} (steady, join, kill), machine load {:.1}",
         t(f.converge),
         t(f.join),
         t(f.dead),
@@ -280,7 +284,8 @@ fn raw(name: &str, f: &Figures) {
         f.false_dead,
         f.dead_by_phase,
         f.suspect,
-        f.suspect_by_phase
+        f.suspect_by_phase,
+        f.load
     );
 }
 
