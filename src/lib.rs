@@ -27,6 +27,7 @@
 
 pub mod clock;
 pub mod events;
+pub mod mdns;
 pub mod membership;
 pub mod model;
 pub mod node;
