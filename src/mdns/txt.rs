@@ -135,7 +135,8 @@ pub fn build(
     Ok(entries)
 }
 
-fn check_path(path: &str) -> Result<(), MdnsError> {
+/// Checks that `path` can be published as the TXT `path` entry.
+pub fn check_path(path: &str) -> Result<(), MdnsError> {
     let bad = |reason: &str| {
         Err(MdnsError::Txt {
             key: KEY_PATH.into(),

@@ -24,9 +24,12 @@
 mod admin;
 mod bootstrap;
 mod builder;
+mod candidates;
 mod config;
 mod driver;
 mod error;
+mod event;
+mod mdns_link;
 mod routing;
 mod stats;
 
@@ -39,6 +42,7 @@ use parking_lot::Mutex;
 pub use builder::NodeBuilder;
 pub use config::NodeConfig;
 pub use error::{BootstrapError, NodeError};
+pub use event::NodeEvent;
 pub use stats::NodeStats;
 
 use crate::events::PeerEvent;
@@ -47,6 +51,8 @@ use crate::model::{Capabilities, NodeId, Peer, PeerAddress, PeerRecord};
 use crate::registry::PeerRegistry;
 use crate::transport::{Transport, TransportHandle};
 use driver::{Driver, DriverCommand, DriverCounters};
+use event::NodeEventSink;
+use mdns_link::MdnsLink;
 use routing::Routing;
 
 /// What [`Node::discover_bootstrap`] learned.
@@ -71,6 +77,8 @@ struct NodeInner {
     bootstrap: Vec<PeerAddress>,
     registry: PeerRegistry,
     counters: Arc<DriverCounters>,
+    events: NodeEventSink,
+    events_rx: Receiver<NodeEvent>,
     running: Mutex<Option<Running>>,
 }
 
@@ -79,6 +87,7 @@ struct Running {
     transport: Arc<TransportHandle>,
     commands: Sender<DriverCommand>,
     driver: std::thread::JoinHandle<()>,
+    mdns: Option<MdnsLink>,
 }
 
 impl std::fmt::Debug for Node {
@@ -108,6 +117,7 @@ impl Node {
             None => random_node_id(),
         };
         let registry = PeerRegistry::with_config(config.registry.clone())?;
+        let (events, events_rx) = NodeEventSink::new();
         Ok(Node {
             inner: Arc::new(NodeInner {
                 config,
@@ -115,6 +125,8 @@ impl Node {
                 bootstrap,
                 registry,
                 counters: Arc::new(DriverCounters::default()),
+                events,
+                events_rx,
                 running: Mutex::new(None),
             }),
         })
@@ -158,6 +170,19 @@ impl Node {
         let seed = cfg.rng_seed.unwrap_or_else(rand::random);
         let core = Membership::new(record, cfg.membership.clone(), seed)
             .map_err(|e| NodeError::Config(e.to_string()))?;
+        // Register and browse at once: mDNS answers take up to a second.
+        let (mdns, mdns_events) = match mdns_link::start(
+            cfg,
+            &self.inner.node_id,
+            transport.local_addr(),
+            &address,
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = transport.stop();
+                return Err(e);
+            }
+        };
         let (tx, rx) = bounded(64);
         let driver = Driver {
             core,
@@ -175,22 +200,32 @@ impl Node {
             routing: Routing::default(),
             pending: Vec::new(),
             next_rebootstrap_ms: 0,
+            mdns: mdns_events,
+            node_events: self.inner.events.clone(),
+            candidates: candidates::Candidates::new(cfg.mdns.hello_timeout_ms),
         };
         let handle = std::thread::Builder::new()
             .name(format!("peerdisc-driver-{}", self.inner.node_id))
-            .spawn(move || driver.run())
-            .map_err(|e| {
+            .spawn(move || driver.run());
+        let handle = match handle {
+            Ok(h) => h,
+            Err(e) => {
                 let _ = transport.stop();
-                NodeError::Thread {
+                if let Some(m) = mdns {
+                    m.stop(false);
+                }
+                return Err(NodeError::Thread {
                     name: "driver",
                     reason: e.to_string(),
-                }
-            })?;
+                });
+            }
+        };
         *running = Some(Running {
             address,
             transport,
             commands: tx,
             driver: handle,
+            mdns,
         });
         Ok(())
     }
@@ -211,10 +246,15 @@ impl Node {
         let Some(r) = self.inner.running.lock().take() else {
             return Ok(());
         };
+        let graceful = matches!(how, DriverCommand::Stop);
         let _ = r.commands.send(how);
         // The driver stops the transport on its way out; it never blocks on
         // the network, so the join is bounded.
         let _ = r.driver.join();
+        // mDNS goodbye (graceful) and the daemon's shutdown, bounded too.
+        if let Some(m) = r.mdns {
+            m.stop(graceful);
+        }
         r.transport.stop()?;
         Ok(())
     }
@@ -278,6 +318,20 @@ impl Node {
     /// Live peers offering this prompt.
     pub fn find_by_prompt(&self, name: &str) -> Vec<Arc<Peer>> {
         self.alive_with(self.inner.registry.find_by_prompt(name))
+    }
+
+    /// Node-level discovery events ([`NodeEvent`]): mDNS candidates, their
+    /// confirmation or failure, services gone, mDNS unavailable. Events
+    /// queue from [`Node::new`] on (up to 256; later ones are dropped and
+    /// counted in [`node_events_dropped`](Self::node_events_dropped)). All
+    /// receivers of one node share that one queue.
+    pub fn node_events(&self) -> Receiver<NodeEvent> {
+        self.inner.events_rx.clone()
+    }
+
+    /// Node events dropped because nobody read them.
+    pub fn node_events_dropped(&self) -> u64 {
+        self.inner.events.dropped()
     }
 
     /// Registry events from now on (see [`PeerRegistry::subscribe`]).
@@ -363,6 +417,9 @@ impl Drop for NodeInner {
         if let Some(r) = self.running.get_mut().take() {
             let _ = r.commands.send(DriverCommand::Stop);
             let _ = r.driver.join();
+            if let Some(m) = r.mdns {
+                m.stop(true);
+            }
             let _ = r.transport.stop();
         }
     }

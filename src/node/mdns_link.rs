@@ -1,0 +1,83 @@
+//! Starting and stopping a node's mDNS worker (feature `mdns`); without the
+//! feature a node never has one (its configuration refuses `enable_mdns`).
+
+use std::net::SocketAddr;
+
+use crossbeam_channel::{never, Receiver};
+
+use super::{NodeConfig, NodeError};
+use crate::mdns::MdnsEvent;
+use crate::model::{NodeId, PeerAddress};
+
+/// A node's running mDNS worker.
+#[derive(Debug)]
+pub(crate) struct MdnsLink {
+    #[cfg(feature = "mdns")]
+    worker: crate::mdns::MdnsWorker,
+}
+
+impl MdnsLink {
+    /// Stops the worker and waits for its threads; `graceful`: goodbye
+    /// packets first.
+    pub fn stop(self, graceful: bool) {
+        #[cfg(feature = "mdns")]
+        {
+            let mut w = self.worker;
+            w.stop(graceful);
+        }
+        #[cfg(not(feature = "mdns"))]
+        let _ = graceful;
+    }
+}
+
+/// Starts the mDNS worker when the configuration asks for it. `local` is
+/// the transport's bound address, `address` the node's own WebSocket
+/// address (its port and host are published when it was given as
+/// `advertise`). Returns the worker and its event receiver (a receiver
+/// that never yields when mDNS is off).
+#[cfg_attr(not(feature = "mdns"), allow(unused_variables))]
+pub(crate) fn start(
+    cfg: &NodeConfig,
+    node_id: &NodeId,
+    local: SocketAddr,
+    address: &PeerAddress,
+) -> Result<(Option<MdnsLink>, Receiver<MdnsEvent>), NodeError> {
+    if !cfg.enable_mdns {
+        return Ok((None, never()));
+    }
+    #[cfg(feature = "mdns")]
+    {
+        use crate::mdns::{txt, LocalService, MdnsWorker};
+        let config_err = |e: crate::mdns::MdnsError| NodeError::Config(e.to_string());
+        // An advertised address names what others should dial: publish its
+        // port (and its IP, when it is one); otherwise the listener's.
+        let (listen, port) = match &cfg.advertise {
+            Some(_) => (
+                address.host().parse().unwrap_or(local.ip()),
+                address.port(),
+            ),
+            None => (local.ip(), local.port()),
+        };
+        let txt = txt::build(
+            node_id,
+            crate::wire::PROTOCOL_VERSION,
+            port,
+            &cfg.ws_path,
+            &cfg.capabilities,
+        )
+        .map_err(config_err)?;
+        let local = LocalService {
+            node_id: node_id.clone(),
+            listen,
+            ws_port: port,
+            path: cfg.ws_path.clone(),
+            txt,
+        };
+        let (worker, rx) = MdnsWorker::start(&cfg.mdns, local).map_err(config_err)?;
+        Ok((Some(MdnsLink { worker }), rx))
+    }
+    #[cfg(not(feature = "mdns"))]
+    Err(NodeError::Config(
+        "enable_mdns is set but peerdisc was built without the `mdns` feature".into(),
+    ))
+}
