@@ -4,7 +4,8 @@
 //!
 //! Every node with mDNS on is started inside a host namespace the lab
 //! created (`mdns_hosts::start_node` asserts it), so no mDNS daemon ever
-//! runs in the test process's own namespace.
+//! runs in the test process's own namespace. The lab removes its
+//! namespaces when dropped, also when a test panics.
 
 #[path = "support/netns.rs"]
 mod netns;
@@ -15,12 +16,14 @@ mod mdns_hosts;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mdns_hosts::{knows, mdns_config, start_node, wait_event, wait_until};
+use mdns_hosts::{
+    assert_no_mdns_threads, knows, mdns_config, mdns_threads, start_node, wait_event, wait_until,
+};
+use peerdisc::mdns::MdnsConfig;
 use peerdisc::node::{Node, NodeEvent};
 use peerdisc::Liveness;
 
-/// The tests share UDP port 5353 inside their own namespaces only, but
-/// they count threads and measure times: one at a time.
+/// The tests count threads and measure times: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -31,30 +34,193 @@ fn liveness(node: &Node, id: &str) -> Option<Liveness> {
     node.registry().get(id).map(|p| p.liveness)
 }
 
+/// Starts `n` mDNS nodes `h0..` (one per host) and waits until all know
+/// each other.
+fn mdns_mesh(lab: &netns::Lab, n: usize) -> Vec<Node> {
+    let nodes: Vec<Node> = (0..n)
+        .map(|i| start_node(lab.host(i), mdns_config(lab.host(i), &format!("h{i}"))))
+        .collect();
+    for (i, node) in nodes.iter().enumerate() {
+        let others: Vec<String> = (0..n).filter(|j| *j != i).map(|j| format!("h{j}")).collect();
+        let took = wait_until(Duration::from_secs(10), || {
+            others.iter().all(|o| knows(node, o))
+        });
+        assert!(took.is_some(), "h{i} knows only {:?}", node.peers());
+    }
+    nodes
+}
+
 #[test]
 fn three_hosts_find_each_other_by_mdns_alone() {
     let _g = serial();
     let Some(lab) = netns::Lab::new(3) else { return };
     let t0 = Instant::now();
-    let nodes: Vec<Node> = (0..3)
-        .map(|i| start_node(lab.host(i), mdns_config(lab.host(i), &format!("h{i}"))))
-        .collect();
-    for (i, n) in nodes.iter().enumerate() {
-        assert!(n.config().bootstrap.is_empty());
-        let others: Vec<String> = (0..3).filter(|j| *j != i).map(|j| format!("h{j}")).collect();
-        let took = wait_until(Duration::from_secs(10), || others.iter().all(|o| knows(n, o)));
-        assert!(took.is_some(), "h{i} knows {:?} only", n.peers());
-    }
-    eprintln!("three hosts know each other after {:?}", t0.elapsed());
-    // Each node saw candidates confirmed by the hello.
+    let nodes = mdns_mesh(&lab, 3);
+    eprintln!("three hosts know each other {:?} after start", t0.elapsed());
     for n in &nodes {
+        assert!(n.config().bootstrap.is_empty(), "no bootstrap URL");
+    }
+    // Each node learned at least one other through an mDNS candidate that
+    // the hello confirmed (the rest may come over the protocol).
+    for (i, n) in nodes.iter().enumerate() {
         let mut seen = Vec::new();
-        assert!(wait_event(n, &mut seen, Duration::from_secs(2), |e| matches!(
-            e,
-            NodeEvent::MdnsPeerConfirmed { .. }
-        )) || seen.iter().any(|e| matches!(e, NodeEvent::MdnsCandidate { .. })));
+        let confirmed = wait_event(n, &mut seen, Duration::from_secs(2), |e| {
+            matches!(e, NodeEvent::MdnsPeerConfirmed { .. })
+        });
+        let candidate = seen.iter().any(|e| {
+            matches!(e, NodeEvent::MdnsCandidate { txt, .. } if txt.get("pv").is_some())
+        });
+        assert!(confirmed || candidate, "h{i} events: {seen:?}");
+        assert!(
+            !seen.iter().any(|e| matches!(e, NodeEvent::MdnsCandidateFailed { .. })),
+            "h{i} events: {seen:?}"
+        );
+    }
+    // Every node's full record (capabilities included) arrived over the
+    // protocol.
+    for n in &nodes {
+        for p in n.peers() {
+            assert!(p.addresses()[0].as_str().starts_with("ws://10."));
+        }
     }
     for n in &nodes {
         n.stop().unwrap();
     }
+    assert_no_mdns_threads();
+}
+
+#[test]
+fn a_host_that_leaves_or_crashes_is_noticed() {
+    let _g = serial();
+    let Some(lab) = netns::Lab::new(3) else { return };
+    let nodes = mdns_mesh(&lab, 3);
+    let mut seen = Vec::new();
+    // Graceful stop: `leave` over the protocol, goodbye over mDNS.
+    let t0 = Instant::now();
+    nodes[2].stop().unwrap();
+    for n in &nodes[..2] {
+        let took = wait_until(Duration::from_secs(5), || !knows(n, "h2"));
+        assert!(took.is_some(), "{} still lists h2", n.node_id());
+    }
+    let left_after = t0.elapsed();
+    assert_eq!(liveness(&nodes[0], "h2"), Some(Liveness::Left));
+    assert!(
+        wait_event(&nodes[0], &mut seen, Duration::from_secs(3), |e| matches!(
+            e,
+            NodeEvent::MdnsGone { node_id } if node_id.as_str() == "h2"
+        )),
+        "no mDNS goodbye seen: {seen:?}"
+    );
+    eprintln!("graceful stop noticed by both after {left_after:?}");
+    assert!(left_after < Duration::from_secs(1), "{left_after:?}");
+    // Crash: no leave, no goodbye; probing finds it.
+    let t0 = Instant::now();
+    nodes[1].abort().unwrap();
+    let took = wait_until(Duration::from_secs(10), || !knows(&nodes[0], "h1"));
+    assert!(took.is_some(), "h0 still lists h1");
+    eprintln!("crash noticed after {:?}", t0.elapsed());
+    let dead = wait_until(Duration::from_secs(5), || {
+        liveness(&nodes[0], "h1") == Some(Liveness::Dead)
+    });
+    assert!(dead.is_some(), "h1 is {:?}", liveness(&nodes[0], "h1"));
+    nodes[0].stop().unwrap();
+    assert_no_mdns_threads();
+}
+
+#[test]
+fn a_host_without_mdns_is_found_through_gossip() {
+    let _g = serial();
+    let Some(lab) = netns::Lab::new(3) else { return };
+    let a = start_node(lab.host(0), mdns_config(lab.host(0), "a"));
+    let b = start_node(lab.host(1), mdns_config(lab.host(1), "b"));
+    // c has mDNS off and only knows a (bootstrap).
+    let mut cfg = mdns_config(lab.host(2), "c");
+    cfg.enable_mdns = false;
+    cfg.bootstrap = vec![a.address().to_string()];
+    let c = start_node(lab.host(2), cfg);
+    for (n, want) in [(&a, ["b", "c"]), (&b, ["a", "c"]), (&c, ["a", "b"])] {
+        let ok = wait_until(Duration::from_secs(10), || want.iter().all(|w| knows(n, w)));
+        assert!(ok.is_some(), "{} knows only {:?}", n.node_id(), n.peers());
+    }
+    // b never saw c over mDNS.
+    let mut seen = Vec::new();
+    wait_event(&b, &mut seen, Duration::from_millis(300), |_| false);
+    assert!(
+        !seen.iter().any(|e| matches!(
+            e,
+            NodeEvent::MdnsCandidate { node_id, .. } if node_id.as_str() == "c"
+        )),
+        "{seen:?}"
+    );
+    for n in [a, b, c] {
+        n.stop().unwrap();
+    }
+    assert_no_mdns_threads();
+}
+
+#[test]
+fn without_usable_multicast_the_node_says_so_once_and_keeps_working() {
+    let _g = serial();
+    let Some(lab) = netns::Lab::new(2) else { return };
+    let seed = start_node(lab.host(0), {
+        let mut c = mdns_config(lab.host(0), "seed");
+        c.enable_mdns = false;
+        c
+    });
+    // 1. No selected interface is up.
+    let mut cfg = mdns_config(lab.host(1), "no-iface");
+    cfg.mdns = MdnsConfig {
+        interfaces: vec!["nosuch0".into()],
+        ..MdnsConfig::default()
+    };
+    cfg.bootstrap = vec![seed.address().to_string()];
+    let n1 = start_node(lab.host(1), cfg);
+    let mut seen = Vec::new();
+    assert!(
+        wait_event(&n1, &mut seen, Duration::from_secs(2), |e| matches!(
+            e,
+            NodeEvent::MdnsUnavailable { reason } if reason.contains("nosuch0")
+        )),
+        "{seen:?}"
+    );
+    assert!(wait_until(Duration::from_secs(5), || knows(&n1, "seed")).is_some());
+    wait_event(&n1, &mut seen, Duration::from_millis(200), |_| false);
+    let unavailable = seen
+        .iter()
+        .filter(|e| matches!(e, NodeEvent::MdnsUnavailable { .. }))
+        .count();
+    assert_eq!(unavailable, 1, "{seen:?}");
+    assert!(mdns_threads().is_empty(), "{:?}", mdns_threads());
+    n1.stop().unwrap();
+    // 2. The mDNS port is held by a socket that does not share it.
+    let holder = lab
+        .host(1)
+        .run_in(|| std::net::UdpSocket::bind("0.0.0.0:5353"))
+        .expect("bind 5353 inside the namespace");
+    let mut cfg = mdns_config(lab.host(1), "no-port");
+    cfg.mdns.ipv6 = false;
+    cfg.bootstrap = vec![seed.address().to_string()];
+    let n2 = start_node(lab.host(1), cfg);
+    let mut seen = Vec::new();
+    assert!(
+        wait_event(&n2, &mut seen, Duration::from_secs(2), |e| matches!(
+            e,
+            NodeEvent::MdnsUnavailable { reason } if reason.contains("5353")
+        )),
+        "{seen:?}"
+    );
+    assert!(wait_until(Duration::from_secs(5), || knows(&n2, "seed")).is_some());
+    drop(holder);
+    n2.stop().unwrap();
+    seed.stop().unwrap();
+    assert_no_mdns_threads();
+}
+
+#[test]
+fn mdns_without_the_lab_is_never_started_here() {
+    // The guard itself: this thread is in the process's namespace, so the
+    // helper must refuse (no lab needed, nothing started).
+    let _g = serial();
+    let r = std::panic::catch_unwind(mdns_hosts::assert_in_private_netns);
+    assert!(r.is_err(), "the guard must refuse the process's own namespace");
 }

@@ -135,3 +135,27 @@ pub fn wait_event(
     }
     false
 }
+
+/// Names of this process's threads that belong to mDNS (mdns-sd's daemon
+/// thread and peerdisc's forwarding thread).
+pub fn mdns_threads() -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for t in dir.flatten() {
+            if let Ok(name) = std::fs::read_to_string(t.path().join("comm")) {
+                let name = name.trim().to_string();
+                if name.starts_with("mDNS_daemon") || name.starts_with("peerdisc-mdns") {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Asserts (waiting at most 2 s for threads that are just ending) that no
+/// mDNS thread is left in this process.
+pub fn assert_no_mdns_threads() {
+    let left = wait_until(Duration::from_secs(2), || mdns_threads().is_empty());
+    assert!(left.is_some(), "mDNS threads left behind: {:?}", mdns_threads());
+}
