@@ -41,7 +41,10 @@ fn mdns_mesh(lab: &netns::Lab, n: usize) -> Vec<Node> {
         .map(|i| start_node(lab.host(i), mdns_config(lab.host(i), &format!("h{i}"))))
         .collect();
     for (i, node) in nodes.iter().enumerate() {
-        let others: Vec<String> = (0..n).filter(|j| *j != i).map(|j| format!("h{j}")).collect();
+        let others: Vec<String> = (0..n)
+            .filter(|j| *j != i)
+            .map(|j| format!("h{j}"))
+            .collect();
         let took = wait_until(Duration::from_secs(10), || {
             others.iter().all(|o| knows(node, o))
         });
@@ -53,7 +56,9 @@ fn mdns_mesh(lab: &netns::Lab, n: usize) -> Vec<Node> {
 #[test]
 fn three_hosts_find_each_other_by_mdns_alone() {
     let _g = serial();
-    let Some(lab) = netns::Lab::new(3) else { return };
+    let Some(lab) = netns::Lab::new(3) else {
+        return;
+    };
     let t0 = Instant::now();
     let nodes = mdns_mesh(&lab, 3);
     eprintln!("three hosts know each other {:?} after start", t0.elapsed());
@@ -67,12 +72,14 @@ fn three_hosts_find_each_other_by_mdns_alone() {
         let confirmed = wait_event(n, &mut seen, Duration::from_secs(2), |e| {
             matches!(e, NodeEvent::MdnsPeerConfirmed { .. })
         });
-        let candidate = seen.iter().any(|e| {
-            matches!(e, NodeEvent::MdnsCandidate { txt, .. } if txt.get("pv").is_some())
-        });
+        let candidate = seen
+            .iter()
+            .any(|e| matches!(e, NodeEvent::MdnsCandidate { txt, .. } if txt.get("pv").is_some()));
         assert!(confirmed || candidate, "h{i} events: {seen:?}");
         assert!(
-            !seen.iter().any(|e| matches!(e, NodeEvent::MdnsCandidateFailed { .. })),
+            !seen
+                .iter()
+                .any(|e| matches!(e, NodeEvent::MdnsCandidateFailed { .. })),
             "h{i} events: {seen:?}"
         );
     }
@@ -92,7 +99,9 @@ fn three_hosts_find_each_other_by_mdns_alone() {
 #[test]
 fn a_host_that_leaves_or_crashes_is_noticed() {
     let _g = serial();
-    let Some(lab) = netns::Lab::new(3) else { return };
+    let Some(lab) = netns::Lab::new(3) else {
+        return;
+    };
     let nodes = mdns_mesh(&lab, 3);
     let mut seen = Vec::new();
     // Graceful stop: `leave` over the protocol, goodbye over mDNS.
@@ -130,7 +139,9 @@ fn a_host_that_leaves_or_crashes_is_noticed() {
 #[test]
 fn a_host_without_mdns_is_found_through_gossip() {
     let _g = serial();
-    let Some(lab) = netns::Lab::new(3) else { return };
+    let Some(lab) = netns::Lab::new(3) else {
+        return;
+    };
     let a = start_node(lab.host(0), mdns_config(lab.host(0), "a"));
     let b = start_node(lab.host(1), mdns_config(lab.host(1), "b"));
     // c has mDNS off and only knows a (bootstrap).
@@ -161,7 +172,9 @@ fn a_host_without_mdns_is_found_through_gossip() {
 #[test]
 fn without_usable_multicast_the_node_says_so_once_and_keeps_working() {
     let _g = serial();
-    let Some(lab) = netns::Lab::new(2) else { return };
+    let Some(lab) = netns::Lab::new(2) else {
+        return;
+    };
     let seed = start_node(lab.host(0), {
         let mut c = mdns_config(lab.host(0), "seed");
         c.enable_mdns = false;
@@ -222,5 +235,8 @@ fn mdns_without_the_lab_is_never_started_here() {
     // helper must refuse (no lab needed, nothing started).
     let _g = serial();
     let r = std::panic::catch_unwind(mdns_hosts::assert_in_private_netns);
-    assert!(r.is_err(), "the guard must refuse the process's own namespace");
+    assert!(
+        r.is_err(),
+        "the guard must refuse the process's own namespace"
+    );
 }

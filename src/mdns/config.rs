@@ -81,7 +81,9 @@ impl MdnsConfig {
         };
         if label.is_empty()
             || label.len() > MAX_SERVICE_NAME_LEN
-            || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             || label.starts_with('-')
             || label.ends_with('-')
         {
@@ -95,7 +97,8 @@ impl MdnsConfig {
         for i in &self.interfaces {
             if i.is_empty()
                 || i.len() > MAX_INTERFACE_NAME_LEN
-                || i.bytes().any(|b| b.is_ascii_whitespace() || b == b'/' || !b.is_ascii())
+                || i.bytes()
+                    .any(|b| b.is_ascii_whitespace() || b == b'/' || !b.is_ascii())
             {
                 return bad(format!("interface name {i:?} is not a valid name"));
             }
@@ -118,8 +121,8 @@ mod tests {
 
     #[test]
     fn json_round_trip_and_unknown_fields() {
-        let c: MdnsConfig = serde_json::from_str(r#"{"ipv6": false, "interfaces": ["eth0"]}"#)
-            .unwrap();
+        let c: MdnsConfig =
+            serde_json::from_str(r#"{"ipv6": false, "interfaces": ["eth0"]}"#).unwrap();
         assert!(!c.ipv6 && c.ipv4);
         assert_eq!(c.service_type, DEFAULT_SERVICE_TYPE);
         assert!(serde_json::from_str::<MdnsConfig>(r#"{"ipv7": true}"#).is_err());

@@ -86,7 +86,10 @@ impl Resolutions {
                 self.refused += 1;
                 let reason = e.to_string();
                 if entry.refused.as_deref() != Some(reason.as_str()) {
-                    log::debug!("mdns: {} is not a usable peerdisc service: {reason}", r.fullname);
+                    log::debug!(
+                        "mdns: {} is not a usable peerdisc service: {reason}",
+                        r.fullname
+                    );
                     entry.refused = Some(reason);
                 }
                 return None;
@@ -195,15 +198,25 @@ mod tests {
         assert!(c.addresses[0].is_ipv4(), "IPv4 first");
         assert_eq!(c.port, 7400);
         assert_eq!(c.txt["id"], "a");
-        assert!(r.resolved(res("a", "a", &["10.0.0.2", "fe80::1"])).is_none());
-        assert!(r.resolved(res("A", "a", &["10.0.0.2"])).is_none(), "names are case-insensitive");
+        assert!(r
+            .resolved(res("a", "a", &["10.0.0.2", "fe80::1"]))
+            .is_none());
+        assert!(
+            r.resolved(res("A", "a", &["10.0.0.2"])).is_none(),
+            "names are case-insensitive"
+        );
     }
 
     #[test]
     fn families_filter_and_own_service_is_ignored() {
         let mut r = Resolutions::new(TY, &format!("me.{TY}"), true, false);
         assert!(r.resolved(res("a", "a", &["fe80::1"])).is_none());
-        assert_eq!(cand(r.resolved(res("a", "a", &["10.0.0.2", "fe80::1"]))).addresses.len(), 1);
+        assert_eq!(
+            cand(r.resolved(res("a", "a", &["10.0.0.2", "fe80::1"])))
+                .addresses
+                .len(),
+            1
+        );
         assert!(r.resolved(res("me", "me", &["10.0.0.1"])).is_none());
     }
 

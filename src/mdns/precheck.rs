@@ -23,7 +23,8 @@ pub(crate) struct Selected {
 /// rule as mdns-sd: operationally up, not point-to-point, loopback
 /// included).
 pub(crate) fn selected_interfaces(config: &MdnsConfig) -> Result<Vec<Selected>, String> {
-    let all = if_addrs::get_if_addrs().map_err(|e| format!("cannot list network interfaces: {e}"))?;
+    let all =
+        if_addrs::get_if_addrs().map_err(|e| format!("cannot list network interfaces: {e}"))?;
     Ok(all
         .into_iter()
         .filter(|i| i.is_oper_up() && !i.is_p2p())

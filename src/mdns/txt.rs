@@ -104,7 +104,10 @@ pub fn build(
     }
     let mut entries = vec![
         (KEY_ID.to_string(), node_id.as_str().to_string()),
-        (KEY_PROTOCOL_VERSION.to_string(), protocol_version.to_string()),
+        (
+            KEY_PROTOCOL_VERSION.to_string(),
+            protocol_version.to_string(),
+        ),
         (KEY_WS_PORT.to_string(), ws_port.to_string()),
         (KEY_PATH.to_string(), path.to_string()),
     ];
@@ -334,7 +337,9 @@ pub fn entries_to_map<'a>(
     }
     // Senders may pad with other keys; refuse only what is far off.
     if total > 2 * MAX_RECORD_BYTES {
-        return Err(MdnsError::TxtTooLarge(format!("the record is {total} bytes")));
+        return Err(MdnsError::TxtTooLarge(format!(
+            "the record is {total} bytes"
+        )));
     }
     Ok(map)
 }
@@ -428,7 +433,9 @@ mod tests {
                 (CapabilityKind::Prompt, "résumé".into()),
             ]
         );
-        assert!(e.iter().any(|(k, v)| k == "caps" && v.contains("web%20search%2C%20fast")));
+        assert!(e
+            .iter()
+            .any(|(k, v)| k == "caps" && v.contains("web%20search%2C%20fast")));
     }
 
     #[test]
@@ -509,7 +516,9 @@ mod tests {
         for bad in ["", "a b", "é", &"x".repeat(129)] {
             assert!(with(KEY_ID, Some(bad)).is_err(), "id {bad:?}");
         }
-        for bad in ["x/a", "t", "t/", "t/a b", "t/%zz", "t/%", "+1,t/a", "+0", "t/%FF"] {
+        for bad in [
+            "x/a", "t", "t/", "t/a b", "t/%zz", "t/%", "+1,t/a", "+0", "t/%FF",
+        ] {
             assert!(with(KEY_CAPS, Some(bad)).is_err(), "caps {bad:?}");
         }
         // Unknown keys are kept but do not matter.

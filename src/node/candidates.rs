@@ -92,9 +92,8 @@ impl Candidates {
             txt: c.txt.clone(),
         };
         let prev = self.by_node.get(&c.node_id);
-        let dialing_same = prev.is_some_and(|p| {
-            p.address == address && matches!(p.state, State::Dialing { .. })
-        });
+        let dialing_same =
+            prev.is_some_and(|p| p.address == address && matches!(p.state, State::Dialing { .. }));
         if known {
             self.by_node.insert(
                 c.node_id.clone(),
@@ -126,8 +125,7 @@ impl Candidates {
     /// A `peer_list` came from `from` on a connection dialled to `dialed`.
     pub fn answered(&mut self, dialed: Option<&PeerAddress>, from: &NodeId) -> Option<NodeEvent> {
         let (claimed, c) = self.by_node.iter_mut().find(|(id, c)| {
-            matches!(c.state, State::Dialing { .. })
-                && (Some(&c.address) == dialed || *id == from)
+            matches!(c.state, State::Dialing { .. }) && (Some(&c.address) == dialed || *id == from)
         })?;
         if claimed != from {
             log::warn!(
@@ -145,9 +143,10 @@ impl Candidates {
 
     /// The `hello` to `address` failed.
     pub fn failed(&mut self, address: &PeerAddress, reason: &str, now: u64) -> Option<NodeEvent> {
-        let (id, c) = self.by_node.iter_mut().find(|(_, c)| {
-            c.address == *address && matches!(c.state, State::Dialing { .. })
-        })?;
+        let (id, c) = self
+            .by_node
+            .iter_mut()
+            .find(|(_, c)| c.address == *address && matches!(c.state, State::Dialing { .. }))?;
         Some(Self::fail(id, c, reason.to_string(), now))
     }
 
@@ -248,7 +247,10 @@ mod tests {
             pick(&["fe80::1", "2001:db8::2"]).as_deref(),
             Some("ws://[2001:db8::2]:7400/peerdisc")
         );
-        assert_eq!(pick(&["127.0.0.1"]).as_deref(), Some("ws://127.0.0.1:7400/peerdisc"));
+        assert_eq!(
+            pick(&["127.0.0.1"]).as_deref(),
+            Some("ws://127.0.0.1:7400/peerdisc")
+        );
     }
 
     #[test]
@@ -274,8 +276,13 @@ mod tests {
         let a = cand("a", &["10.0.0.2"]);
         let addr = c.offer(&a, false, 0).1.unwrap();
         let ev = c.failed(&addr, "refused", 5).unwrap();
-        assert!(matches!(ev, NodeEvent::MdnsCandidateFailed { ref reason, .. } if reason == "refused"));
-        assert!(c.failed(&addr, "again", 6).is_none(), "only a dialling candidate fails");
+        assert!(
+            matches!(ev, NodeEvent::MdnsCandidateFailed { ref reason, .. } if reason == "refused")
+        );
+        assert!(
+            c.failed(&addr, "again", 6).is_none(),
+            "only a dialling candidate fails"
+        );
         assert_eq!(c.next_deadline(), Some(1_005));
         let (ev, dial) = c.tick(1_005, |_| false);
         assert!(ev.is_empty());

@@ -217,7 +217,9 @@ impl Driver {
     // ---- mDNS ----
 
     fn is_present_member(&self, id: &NodeId) -> bool {
-        self.core.member(id).is_some_and(|m| m.liveness.is_present())
+        self.core
+            .member(id)
+            .is_some_and(|m| m.liveness.is_present())
     }
 
     fn on_mdns(&mut self, ev: MdnsEvent) {
@@ -233,7 +235,11 @@ impl Driver {
                     self.node_events.emit(ev);
                 }
                 if let Some(addr) = dial {
-                    log::debug!("{}: mDNS found {} at {addr}; saying hello", self.me, c.node_id);
+                    log::debug!(
+                        "{}: mDNS found {} at {addr}; saying hello",
+                        self.me,
+                        c.node_id
+                    );
                     self.say_hello(addr);
                 }
             }
@@ -268,9 +274,9 @@ impl Driver {
 
     fn tick_candidates(&mut self, now: u64) {
         let core = &self.core;
-        let (events, dial) = self
-            .candidates
-            .tick(now, |id| core.member(id).is_some_and(|m| m.liveness.is_present()));
+        let (events, dial) = self.candidates.tick(now, |id| {
+            core.member(id).is_some_and(|m| m.liveness.is_present())
+        });
         for ev in events {
             self.node_events.emit(ev);
         }

@@ -52,10 +52,7 @@ pub(crate) fn start(
         // An advertised address names what others should dial: publish its
         // port (and its IP, when it is one); otherwise the listener's.
         let (listen, port) = match &cfg.advertise {
-            Some(_) => (
-                address.host().parse().unwrap_or(local.ip()),
-                address.port(),
-            ),
+            Some(_) => (address.host().parse().unwrap_or(local.ip()), address.port()),
             None => (local.ip(), local.port()),
         };
         let txt = txt::build(

@@ -171,18 +171,14 @@ impl Node {
         let core = Membership::new(record, cfg.membership.clone(), seed)
             .map_err(|e| NodeError::Config(e.to_string()))?;
         // Register and browse at once: mDNS answers take up to a second.
-        let (mdns, mdns_events) = match mdns_link::start(
-            cfg,
-            &self.inner.node_id,
-            transport.local_addr(),
-            &address,
-        ) {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = transport.stop();
-                return Err(e);
-            }
-        };
+        let (mdns, mdns_events) =
+            match mdns_link::start(cfg, &self.inner.node_id, transport.local_addr(), &address) {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = transport.stop();
+                    return Err(e);
+                }
+            };
         let (tx, rx) = bounded(64);
         let driver = Driver {
             core,

@@ -157,5 +157,9 @@ pub fn mdns_threads() -> Vec<String> {
 /// mDNS thread is left in this process.
 pub fn assert_no_mdns_threads() {
     let left = wait_until(Duration::from_secs(2), || mdns_threads().is_empty());
-    assert!(left.is_some(), "mDNS threads left behind: {:?}", mdns_threads());
+    assert!(
+        left.is_some(),
+        "mDNS threads left behind: {:?}",
+        mdns_threads()
+    );
 }
