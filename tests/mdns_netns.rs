@@ -7,6 +7,8 @@
 //! runs in the test process's own namespace. The lab removes its
 //! namespaces when dropped, also when a test panics.
 
+#![cfg(feature = "mdns")]
+
 #[path = "support/netns.rs"]
 mod netns;
 

@@ -7,6 +7,8 @@
 //! PyPI is unavailable, the tests print a `SKIPPED:` line; with
 //! `PEERDISC_NETNS_REQUIRE=1` (CI) they fail instead.
 
+#![cfg(feature = "mdns")]
+
 #[path = "support/netns.rs"]
 mod netns;
 
