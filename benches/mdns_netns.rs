@@ -135,11 +135,18 @@ fn two_host_runs(runs: usize, probe: bool, with_stops: bool) {
         if with_stops && done.is_some() {
             let t1 = Instant::now();
             if run % 2 == 0 {
-                b.stop().unwrap();
-                stop_call.push(ms(t1.elapsed()));
+                // Stop on another thread; watch A meanwhile.
+                let stopper = {
+                    let b = b.clone();
+                    std::thread::spawn(move || {
+                        b.stop().unwrap();
+                        t1.elapsed()
+                    })
+                };
                 if let Some(d) = until(t1, || !knows(a, &idb)) {
                     graceful.push(ms(d));
                 }
+                stop_call.push(ms(stopper.join().expect("stop thread")));
             } else {
                 b.abort().unwrap();
                 if let Some(d) = until(t1, || !knows(a, &idb)) {
@@ -167,7 +174,7 @@ fn two_host_runs(runs: usize, probe: bool, with_stops: bool) {
     );
     if with_stops {
         summary(
-            "graceful stop -> gone at the other host (from stop() call)",
+            "graceful stop -> not alive (left) at the other host",
             &mut graceful,
         );
         summary(
@@ -182,6 +189,44 @@ fn two_host_runs(runs: usize, probe: bool, with_stops: bool) {
     if failures > 0 {
         println!("  {failures} run(s) did not converge within {LIMIT:?}");
     }
+}
+
+/// A starts, B starts `delay` later (A has announced and answered
+/// already): time from B's start until both know each other.
+fn late_joiner_runs(runs: usize, delay: Duration) {
+    let mut both = Vec::new();
+    for run in 0..runs {
+        let Some(lab) = netns::Lab::new(2) else {
+            return;
+        };
+        let (first, _) = start_together(&lab, vec![mdns_config(lab.host(0), &format!("l{run}-a"))]);
+        std::thread::sleep(delay);
+        let late = {
+            let cfg = mdns_config(lab.host(1), &format!("l{run}-b"));
+            let h = lab.host(1).spawn_thread(move || {
+                assert_in_private_netns();
+                let node = Node::new(cfg).expect("config");
+                let t0 = Instant::now();
+                node.start().expect("start");
+                (node, t0)
+            });
+            h.join().expect("start thread")
+        };
+        let (b, t0) = late;
+        let (ida, idb) = (first[0].node_id().to_string(), b.node_id().to_string());
+        if let Some(d) = until(t0, || knows(&first[0], &idb) && knows(&b, &ida)) {
+            both.push(ms(d));
+        }
+        b.stop().unwrap();
+        first[0].stop().unwrap();
+    }
+    summary(
+        &format!(
+            "late joiner ({} ms after the first), both know each other",
+            delay.as_millis()
+        ),
+        &mut both,
+    );
 }
 
 fn mesh_runs(runs: usize, n: usize) {
@@ -226,6 +271,8 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     two_host_runs(runs, false, true);
+    late_joiner_runs(runs.min(10), Duration::from_millis(300));
+    late_joiner_runs(runs.min(10), Duration::from_millis(1500));
     two_host_runs(runs.min(10), true, false);
     mesh_runs(runs.min(5), 5);
 }
