@@ -232,13 +232,77 @@ fn without_usable_multicast_the_node_says_so_once_and_keeps_working() {
 }
 
 #[test]
-fn mdns_without_the_lab_is_never_started_here() {
-    // The guard itself: this thread is in the process's namespace, so the
-    // helper must refuse (no lab needed, nothing started).
+fn the_guard_refuses_the_process_namespace() {
+    // This thread is in the process's namespace: the guard must say no
+    // (no lab needed, nothing started).
+    assert!(!mdns_hosts::in_private_netns());
+    if let Some(lab) = netns::Lab::new(1) {
+        assert!(lab.host(0).run_in(mdns_hosts::in_private_netns));
+    }
+}
+
+#[test]
+fn a_restarted_host_is_found_again_by_mdns() {
     let _g = serial();
-    let r = std::panic::catch_unwind(mdns_hosts::assert_in_private_netns);
+    let Some(lab) = netns::Lab::new(2) else {
+        return;
+    };
+    let nodes = mdns_mesh(&lab, 2);
+    nodes[1].stop().unwrap();
+    assert!(wait_until(Duration::from_secs(3), || !knows(&nodes[0], "h1")).is_some());
+    // Same id, new port: a new resolution, a new hello, back in.
+    let again = start_node(lab.host(1), mdns_config(lab.host(1), "h1"));
+    let t0 = Instant::now();
+    let back = wait_until(Duration::from_secs(10), || {
+        knows(&nodes[0], "h1") && knows(&again, "h0")
+    });
     assert!(
-        r.is_err(),
-        "the guard must refuse the process's own namespace"
+        back.is_some(),
+        "h0 has h1 as {:?}",
+        liveness(&nodes[0], "h1")
     );
+    eprintln!("restarted host known again after {:?}", t0.elapsed());
+    let p = nodes[0].registry().get("h1").unwrap();
+    assert_eq!(p.addresses()[0], again.address());
+    again.stop().unwrap();
+    nodes[0].stop().unwrap();
+    assert_no_mdns_threads();
+}
+
+#[test]
+fn hosts_find_each_other_under_packet_loss() {
+    let _g = serial();
+    if !netns::has_nft() {
+        netns::skip("`nft` is not installed (apt-get install -y nftables)");
+        return;
+    }
+    let Some(lab) = netns::Lab::new(3) else {
+        return;
+    };
+    // Every packet (multicast queries and answers, TCP) is dropped with
+    // 20 % at its sender.
+    lab.set_egress_loss(20).unwrap();
+    let t0 = Instant::now();
+    let nodes: Vec<Node> = (0..3)
+        .map(|i| start_node(lab.host(i), mdns_config(lab.host(i), &format!("h{i}"))))
+        .collect();
+    for (i, n) in nodes.iter().enumerate() {
+        let others: Vec<String> = (0..3)
+            .filter(|j| *j != i)
+            .map(|j| format!("h{j}"))
+            .collect();
+        let ok = wait_until(Duration::from_secs(20), || {
+            others.iter().all(|o| knows(n, o))
+        });
+        assert!(ok.is_some(), "h{i} knows only {:?}", n.peers());
+    }
+    eprintln!(
+        "three hosts at 20 % loss know each other after {:?}",
+        t0.elapsed()
+    );
+    lab.set_egress_loss(0).unwrap();
+    for n in &nodes {
+        n.stop().unwrap();
+    }
+    assert_no_mdns_threads();
 }
