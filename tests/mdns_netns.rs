@@ -306,3 +306,34 @@ fn hosts_find_each_other_under_packet_loss() {
     }
     assert_no_mdns_threads();
 }
+
+#[test]
+fn a_capability_update_republishes_the_txt_summary() {
+    let _g = serial();
+    let Some(lab) = netns::Lab::new(2) else {
+        return;
+    };
+    let nodes = mdns_mesh(&lab, 2);
+    let mut caps = peerdisc::Capabilities::default();
+    caps.tools.push(peerdisc::Capability::new("search"));
+    nodes[0].update_capabilities(caps).unwrap();
+    // Over the protocol (the full record) ...
+    let ok = wait_until(Duration::from_secs(5), || {
+        nodes[1].find_by_tool("search").len() == 1
+    });
+    assert!(ok.is_some());
+    // ... and in the TXT summary other DNS-SD browsers see.
+    let mut seen = Vec::new();
+    assert!(
+        wait_event(&nodes[1], &mut seen, Duration::from_secs(5), |e| matches!(
+            e,
+            NodeEvent::MdnsCandidate { node_id, txt, .. }
+                if node_id.as_str() == "h0" && txt.get("caps").map(String::as_str) == Some("t/search")
+        )),
+        "{seen:?}"
+    );
+    for n in &nodes {
+        n.stop().unwrap();
+    }
+    assert_no_mdns_threads();
+}

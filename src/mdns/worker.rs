@@ -52,6 +52,8 @@ pub struct MdnsWorker {
 struct Running {
     daemon: ServiceDaemon,
     fullname: String,
+    /// What was registered, to register again with new TXT entries.
+    service: Service,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
@@ -148,16 +150,15 @@ impl MdnsWorker {
                 .map_err(err("interface selection"))?;
         }
         let monitor = daemon.monitor().map_err(err("monitor"))?;
-        let mut info = ServiceInfo::new(
-            &config.service_type,
-            &instance_name(&local.node_id),
-            &host_name(&local.node_id),
-            addresses,
-            local.ws_port,
-            local.txt.as_slice(),
-        )
-        .map_err(err("service"))?;
-        info.set_requires_probe(config.probe);
+        let service = Service {
+            service_type: config.service_type.clone(),
+            instance: instance_name(&local.node_id),
+            host: host_name(&local.node_id),
+            addresses: addresses.to_vec(),
+            port: local.ws_port,
+            probe: config.probe,
+        };
+        let info = service.info(&local.txt).map_err(err("service"))?;
         let fullname = info.get_fullname().to_string();
         // Browse first so that answers to our own queries are never missed,
         // then register: both go out at once.
@@ -185,6 +186,7 @@ impl MdnsWorker {
         Ok(Running {
             daemon: daemon.clone(),
             fullname,
+            service,
             stop,
             thread,
         })
@@ -194,6 +196,22 @@ impl MdnsWorker {
     /// unavailable, or after stop).
     pub fn is_running(&self) -> bool {
         self.running.is_some()
+    }
+
+    /// Publishes new TXT entries (for example after the capabilities
+    /// changed): the service is registered again and announced. Does
+    /// nothing when the worker is not running.
+    pub fn update_txt(&self, txt: &[(String, String)]) -> Result<(), MdnsError> {
+        let Some(r) = &self.running else {
+            return Ok(());
+        };
+        let info = r
+            .service
+            .info(txt)
+            .map_err(|e| MdnsError::Daemon(e.to_string()))?;
+        r.daemon
+            .register(info)
+            .map_err(|e| MdnsError::Daemon(e.to_string()))
     }
 
     /// Stops the worker and waits for its threads. `graceful`: send
@@ -223,6 +241,32 @@ impl MdnsWorker {
 impl Drop for MdnsWorker {
     fn drop(&mut self) {
         self.stop(true);
+    }
+}
+
+/// The registered service, TXT aside.
+#[derive(Debug, Clone)]
+struct Service {
+    service_type: String,
+    instance: String,
+    host: String,
+    addresses: Vec<IpAddr>,
+    port: u16,
+    probe: bool,
+}
+
+impl Service {
+    fn info(&self, txt: &[(String, String)]) -> Result<ServiceInfo, mdns_sd::Error> {
+        let mut info = ServiceInfo::new(
+            &self.service_type,
+            &self.instance,
+            &self.host,
+            self.addresses.as_slice(),
+            self.port,
+            txt,
+        )?;
+        info.set_requires_probe(self.probe);
+        Ok(info)
     }
 }
 

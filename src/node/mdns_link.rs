@@ -14,9 +14,26 @@ use crate::model::{NodeId, PeerAddress};
 pub(crate) struct MdnsLink {
     #[cfg(feature = "mdns")]
     worker: crate::mdns::MdnsWorker,
+    /// What the TXT record is built from, besides the capabilities.
+    #[cfg(feature = "mdns")]
+    txt_base: (NodeId, u16, String),
 }
 
 impl MdnsLink {
+    /// Publishes a new capability summary.
+    #[cfg_attr(not(feature = "mdns"), allow(unused_variables))]
+    pub fn update_capabilities(&self, caps: &crate::model::Capabilities) {
+        #[cfg(feature = "mdns")]
+        {
+            let (id, port, path) = &self.txt_base;
+            let r = crate::mdns::txt::build(id, crate::wire::PROTOCOL_VERSION, *port, path, caps)
+                .and_then(|txt| self.worker.update_txt(&txt));
+            if let Err(e) = r {
+                log::warn!("peerdisc: {id}: could not update the mDNS TXT record: {e}");
+            }
+        }
+    }
+
     /// Stops the worker and waits for its threads; `graceful`: goodbye
     /// packets first.
     pub fn stop(self, graceful: bool) {
@@ -71,7 +88,8 @@ pub(crate) fn start(
             txt,
         };
         let (worker, rx) = MdnsWorker::start(&cfg.mdns, local).map_err(config_err)?;
-        Ok((Some(MdnsLink { worker }), rx))
+        let txt_base = (node_id.clone(), port, cfg.ws_path.clone());
+        Ok((Some(MdnsLink { worker, txt_base }), rx))
     }
     #[cfg(not(feature = "mdns"))]
     Err(NodeError::Config(

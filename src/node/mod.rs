@@ -391,9 +391,19 @@ impl Node {
             .validate()
             .map_err(|e| NodeError::Config(e.to_string()))?;
         self.command(
-            |reply| DriverCommand::UpdateCapabilities(capabilities, reply),
+            |reply| DriverCommand::UpdateCapabilities(capabilities.clone(), reply),
             Duration::from_secs(5),
-        )?
+        )??;
+        if let Some(m) = self
+            .inner
+            .running
+            .lock()
+            .as_ref()
+            .and_then(|r| r.mdns.as_ref())
+        {
+            m.update_capabilities(&capabilities);
+        }
+        Ok(())
     }
 
     /// Counts of the node, its registry and its transport.
