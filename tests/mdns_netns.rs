@@ -337,3 +337,36 @@ fn a_capability_update_republishes_the_txt_summary() {
     }
     assert_no_mdns_threads();
 }
+
+#[test]
+fn service_type_interfaces_and_address_family_are_honoured() {
+    let _g = serial();
+    let Some(lab) = netns::Lab::new(3) else {
+        return;
+    };
+    let custom = |i: usize| {
+        let mut c = mdns_config(lab.host(i), &format!("h{i}"));
+        c.mdns = MdnsConfig {
+            service_type: "_pdtest._tcp.local.".into(),
+            interfaces: vec!["eth0".into()],
+            ipv6: false,
+            ..MdnsConfig::default()
+        };
+        c
+    };
+    let a = start_node(lab.host(0), custom(0));
+    let b = start_node(lab.host(1), custom(1));
+    let other = start_node(lab.host(2), mdns_config(lab.host(2), "h2"));
+    let ok = wait_until(Duration::from_secs(10), || {
+        knows(&a, "h1") && knows(&b, "h0")
+    });
+    assert!(ok.is_some(), "a knows {:?}", a.peers());
+    // The node browsing the default type sees neither, and they do not see it.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(other.peers().is_empty(), "{:?}", other.peers());
+    assert!(!knows(&a, "h2") && !knows(&b, "h2"));
+    for n in [a, b, other] {
+        n.stop().unwrap();
+    }
+    assert_no_mdns_threads();
+}
