@@ -19,7 +19,8 @@
 //!
 //! Threads per running node: the transport's listener, one per open
 //! connection, and the protocol driver (plus the registry's callback
-//! dispatcher once a callback is registered).
+//! dispatcher once a callback is registered, and with mDNS on the mdns-sd
+//! daemon and its forwarding thread; see [`crate::mdns`]).
 
 mod admin;
 mod bootstrap;
