@@ -29,6 +29,7 @@ pub mod clock;
 pub mod events;
 pub mod identity;
 pub mod keyring;
+pub mod mdns;
 pub mod membership;
 pub mod model;
 pub mod node;

@@ -57,6 +57,12 @@ impl Suspicion {
     }
 
     fn recompute(&mut self) {
+        // Nobody else can confirm (K = 0): the floor, as memberlist does;
+        // otherwise a two-node cluster always waited for the ceiling.
+        if self.expected == 0 {
+            self.deadline_ms = self.start_ms + self.min_ms;
+            return;
+        }
         let c = f64::from(self.confirmations());
         let k = f64::from(self.expected.max(1));
         let frac = ((c + 1.0).ln() / (k + 1.0).ln()).min(1.0);

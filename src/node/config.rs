@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::NodeError;
+use crate::mdns::MdnsConfig;
 use crate::membership::MembershipConfig;
 use crate::model::{Capabilities, NodeId, PeerAddress};
 use crate::registry::RegistryConfig;
@@ -51,6 +52,9 @@ pub struct NodeConfig {
     /// off: mDNS multicasts on every interface that is up, so a user turns
     /// it on knowingly.
     pub enable_mdns: bool,
+    /// mDNS settings (service type, address families, interfaces), used
+    /// when `enable_mdns` is on.
+    pub mdns: MdnsConfig,
     /// What this node offers.
     pub capabilities: Capabilities,
     /// Free-form metadata published in this node's record.
@@ -95,6 +99,7 @@ impl Default for NodeConfig {
             rebootstrap_interval_ms: 2_000,
             enable_gossip: true,
             enable_mdns: false,
+            mdns: MdnsConfig::default(),
             capabilities: Capabilities::default(),
             metadata: BTreeMap::new(),
             membership: MembershipConfig::default(),
@@ -154,6 +159,13 @@ impl NodeConfig {
             return Err(NodeError::Config(
                 "enable_mdns is set but peerdisc was built without the `mdns` feature".into(),
             ));
+        }
+        if self.enable_mdns {
+            self.mdns
+                .validate()
+                .map_err(|e| NodeError::Config(e.to_string()))?;
+            crate::mdns::txt::check_path(&self.ws_path)
+                .map_err(|e| NodeError::Config(format!("ws_path with mDNS: {e}")))?;
         }
         self.bootstrap
             .iter()

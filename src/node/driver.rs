@@ -7,13 +7,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{never, select, Receiver, Sender};
 
 use super::bootstrap::PendingBootstrap;
+use super::candidates::Candidates;
+use super::event::{NodeEvent, NodeEventSink};
 use super::routing::Routing;
 use super::sealing;
 use super::{BootstrapReport, NodeError};
 use crate::events::RemovalReason;
+use crate::mdns::MdnsEvent;
 use crate::membership::{
     Command, Membership, MembershipEvent, Output, RegistryChange, RemovalReason as CoreRemoval,
     Target,
@@ -21,7 +24,7 @@ use crate::membership::{
 use crate::model::{Capabilities, ConnectionState, NodeId, PeerAddress};
 use crate::registry::PeerRegistry;
 use crate::transport::{ConnectionId, Direction, TransportError, TransportEvent, TransportHandle};
-use crate::wire::{self, Message, StateClaim};
+use crate::wire::{self, Hello, Message, StateClaim};
 
 /// Longest sleep between two ticks when the core has nothing scheduled.
 const MAX_IDLE: Duration = Duration::from_millis(500);
@@ -74,6 +77,11 @@ pub(crate) struct Driver {
     pub routing: Routing,
     pub pending: Vec<PendingBootstrap>,
     pub next_rebootstrap_ms: u64,
+    /// What the mDNS worker finds (never yields when mDNS is off).
+    pub mdns: Receiver<MdnsEvent>,
+    pub node_events: NodeEventSink,
+    /// mDNS candidates waiting for their `hello` answer.
+    pub candidates: Candidates,
 }
 
 impl Driver {
@@ -104,6 +112,9 @@ impl Driver {
                     wait = wait.min(Duration::from_millis(t.saturating_sub(now)));
                 }
             }
+            if let Some(d) = self.candidates.next_deadline() {
+                wait = wait.min(Duration::from_millis(d.saturating_sub(now)));
+            }
             select! {
                 recv(self.events) -> ev => match ev {
                     Ok(ev) => self.on_transport(ev),
@@ -117,6 +128,11 @@ impl Driver {
                     Ok(DriverCommand::Abort) => break,
                     Ok(cmd) => self.on_command(cmd),
                 },
+                recv(self.mdns) -> ev => match ev {
+                    Ok(ev) => self.on_mdns(ev),
+                    // The worker stopped: nothing more will come.
+                    Err(_) => self.mdns = never(),
+                },
                 default(wait) => {}
             }
             // Take whatever else is waiting before ticking.
@@ -129,6 +145,7 @@ impl Driver {
             }
             self.drain();
             self.finish_bootstraps(now);
+            self.tick_candidates(now);
             self.maybe_rebootstrap(now);
             self.close_refused(now);
             self.publish_counts();
@@ -215,6 +232,77 @@ impl Driver {
         }
     }
 
+    // ---- mDNS ----
+
+    fn is_present_member(&self, id: &NodeId) -> bool {
+        self.core
+            .member(id)
+            .is_some_and(|m| m.liveness.is_present())
+    }
+
+    fn on_mdns(&mut self, ev: MdnsEvent) {
+        let now = self.now();
+        match ev {
+            MdnsEvent::Candidate(c) => {
+                if c.node_id == self.me {
+                    return;
+                }
+                let known = self.is_present_member(&c.node_id);
+                let (ev, dial) = self.candidates.offer(&c, known, now);
+                if let Some(ev) = ev {
+                    self.node_events.emit(ev);
+                }
+                if let Some(addr) = dial {
+                    log::debug!(
+                        "{}: mDNS found {} at {addr}; saying hello",
+                        self.me,
+                        c.node_id
+                    );
+                    self.say_hello(addr);
+                }
+            }
+            MdnsEvent::Gone { node_id, .. } => {
+                // Not removed: probing decides (a goodbye is also sent by a
+                // node that only restarts, and the gossip `leave` arrives
+                // on its own).
+                log::debug!("{}: mDNS service of {node_id} is gone", self.me);
+                self.candidates.gone(&node_id);
+                self.node_events.emit(NodeEvent::MdnsGone { node_id });
+            }
+            MdnsEvent::Unavailable { reason } => {
+                log::warn!(
+                    "peerdisc: {}: mDNS discovery is unavailable ({reason}); \
+                     continuing with bootstrap nodes and gossip",
+                    self.me
+                );
+                self.node_events.emit(NodeEvent::MdnsUnavailable { reason });
+            }
+        }
+    }
+
+    /// Sends our `hello` to a candidate's address; its `peer_list` answer
+    /// makes it a member (the membership core merges it like any answer).
+    fn say_hello(&mut self, addr: PeerAddress) {
+        let hello = Message::Hello(Hello {
+            record: self.core.record().clone(),
+            incarnation: self.core.incarnation(),
+        });
+        self.send(Target::Address(addr), &hello);
+    }
+
+    fn tick_candidates(&mut self, now: u64) {
+        let core = &self.core;
+        let (events, dial) = self.candidates.tick(now, |id| {
+            core.member(id).is_some_and(|m| m.liveness.is_present())
+        });
+        for ev in events {
+            self.node_events.emit(ev);
+        }
+        for addr in dial {
+            self.say_hello(addr);
+        }
+    }
+
     fn publish_counts(&self) {
         let c = &self.counters;
         c.members.store(self.core.len(), Ordering::Relaxed);
@@ -250,7 +338,14 @@ impl Driver {
             TransportEvent::Received { conn, text, .. } => self.on_frame(conn, &text, now),
             TransportEvent::Disconnected { conn, reason, .. } => {
                 let id = self.routing.peer_of(conn);
-                self.routing.conns.remove(&conn);
+                if let Some(c) = self.routing.conns.remove(&conn) {
+                    if let Some(addr) = c.dialed {
+                        let why = format!("connection closed before the answer ({reason:?})");
+                        if let Some(ev) = self.candidates.failed(&addr, &why, now) {
+                            self.node_events.emit(ev);
+                        }
+                    }
+                }
                 if let Some(id) = id {
                     if !self.routing.has_other_conn(&id, conn) {
                         self.set_connection_state(&id, ConnectionState::Disconnected);
@@ -264,6 +359,9 @@ impl Driver {
                 self.routing.conns.remove(&conn);
                 for p in &mut self.pending {
                     p.failed(&peer, error.to_string());
+                }
+                if let Some(ev) = self.candidates.failed(&peer, &error.to_string(), now) {
+                    self.node_events.emit(ev);
                 }
                 if let Some(id) = self.routing.id_at(&peer).cloned() {
                     self.set_connection_state(&id, ConnectionState::Failed);
@@ -350,24 +448,25 @@ impl Driver {
             }
         };
         if let Message::PeerList(list) = &msg {
+            let dialed = self.routing.conns.get(&conn).and_then(|c| c.dialed.clone());
             // The bootstrap node's address: the one dialled, or (when it
             // dialled in first and the answer came back over that
             // connection) the one it advertises.
-            let addr = self
-                .routing
-                .conns
-                .get(&conn)
-                .and_then(|c| c.dialed.clone())
+            let addr = dialed
+                .clone()
                 .or_else(|| self.routing.address_of(&from).cloned())
                 .or_else(|| {
                     list.peers
                         .first()
                         .and_then(|r| r.addresses.first().cloned())
                 });
-            if let Some(addr) = addr {
+            if let Some(addr) = &addr {
                 for p in &mut self.pending {
-                    p.answered(&addr, list.peers.iter().map(|r| r.node_id.clone()));
+                    p.answered(addr, list.peers.iter().map(|r| r.node_id.clone()));
                 }
+            }
+            if let Some(ev) = self.candidates.answered(dialed.as_ref(), &from) {
+                self.node_events.emit(ev);
             }
         }
         if self.registry.contains(from.as_str()) {

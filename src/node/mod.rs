@@ -19,14 +19,18 @@
 //!
 //! Threads per running node: the transport's listener, one per open
 //! connection, and the protocol driver (plus the registry's callback
-//! dispatcher once a callback is registered).
+//! dispatcher once a callback is registered, and with mDNS on the mdns-sd
+//! daemon and its forwarding thread; see [`crate::mdns`]).
 
 mod admin;
 mod bootstrap;
 mod builder;
+mod candidates;
 mod config;
 mod driver;
 mod error;
+mod event;
+mod mdns_link;
 mod routing;
 mod sealing;
 mod stats;
@@ -40,6 +44,7 @@ use parking_lot::Mutex;
 pub use builder::NodeBuilder;
 pub use config::NodeConfig;
 pub use error::{BootstrapError, NodeError};
+pub use event::NodeEvent;
 pub use stats::NodeStats;
 
 use crate::events::PeerEvent;
@@ -50,6 +55,8 @@ use crate::persist::Snapshotter;
 use crate::registry::PeerRegistry;
 use crate::transport::{Transport, TransportHandle};
 use driver::{Driver, DriverCommand, DriverCounters};
+use event::NodeEventSink;
+use mdns_link::MdnsLink;
 use routing::Routing;
 
 /// What [`Node::discover_bootstrap`] learned.
@@ -76,6 +83,8 @@ struct NodeInner {
     bootstrap: Vec<PeerAddress>,
     registry: PeerRegistry,
     counters: Arc<DriverCounters>,
+    events: NodeEventSink,
+    events_rx: Receiver<NodeEvent>,
     running: Mutex<Option<Running>>,
 }
 
@@ -85,6 +94,7 @@ struct Running {
     transport: Arc<TransportHandle>,
     commands: Sender<DriverCommand>,
     driver: std::thread::JoinHandle<()>,
+    mdns: Option<MdnsLink>,
 }
 
 impl std::fmt::Debug for Node {
@@ -131,6 +141,7 @@ impl Node {
         let bootstrap = config.validate()?;
         let (node_id, identity) = node_identity(&config)?;
         let registry = PeerRegistry::with_config(config.registry.clone())?;
+        let (events, events_rx) = NodeEventSink::new();
         Ok(Node {
             inner: Arc::new(NodeInner {
                 config,
@@ -139,6 +150,8 @@ impl Node {
                 bootstrap,
                 registry,
                 counters: Arc::new(DriverCounters::default()),
+                events,
+                events_rx,
                 running: Mutex::new(None),
             }),
         })
@@ -182,6 +195,15 @@ impl Node {
         let seed = cfg.rng_seed.unwrap_or_else(rand::random);
         let core = Membership::new(record, cfg.membership.clone(), seed)
             .map_err(|e| NodeError::Config(e.to_string()))?;
+        // Register and browse at once: mDNS answers take up to a second.
+        let (mdns, mdns_events) =
+            match mdns_link::start(cfg, &self.inner.node_id, transport.local_addr(), &address) {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = transport.stop();
+                    return Err(e);
+                }
+            };
         let remembered = self.remembered_peers();
         let snapshots = match &cfg.snapshot_path {
             Some(path) => Some(
@@ -223,23 +245,33 @@ impl Node {
             routing: Routing::default(),
             pending: Vec::new(),
             next_rebootstrap_ms: 0,
+            mdns: mdns_events,
+            node_events: self.inner.events.clone(),
+            candidates: candidates::Candidates::new(cfg.mdns.hello_timeout_ms),
         };
         let handle = std::thread::Builder::new()
             .name(format!("peerdisc-driver-{}", self.inner.node_id))
-            .spawn(move || driver.run())
-            .map_err(|e| {
+            .spawn(move || driver.run());
+        let handle = match handle {
+            Ok(h) => h,
+            Err(e) => {
                 let _ = transport.stop();
-                NodeError::Thread {
+                if let Some(m) = mdns {
+                    m.stop(false);
+                }
+                return Err(NodeError::Thread {
                     name: "driver",
                     reason: e.to_string(),
-                }
-            })?;
+                });
+            }
+        };
         *running = Some(Running {
             address,
             snapshots,
             transport,
             commands: tx,
             driver: handle,
+            mdns,
         });
         Ok(())
     }
@@ -278,10 +310,15 @@ impl Node {
         let Some(r) = self.inner.running.lock().take() else {
             return Ok(());
         };
+        let graceful = matches!(how, DriverCommand::Stop);
         let _ = r.commands.send(how);
         // The driver stops the transport on its way out; it never blocks on
         // the network, so the join is bounded.
         let _ = r.driver.join();
+        // mDNS goodbye (graceful) and the daemon's shutdown, bounded too.
+        if let Some(m) = r.mdns {
+            m.stop(graceful);
+        }
         if let Some(s) = r.snapshots {
             if let Err(e) = s.stop() {
                 log::warn!("peerdisc: the final peer snapshot failed: {e}");
@@ -352,6 +389,20 @@ impl Node {
         self.alive_with(self.inner.registry.find_by_prompt(name))
     }
 
+    /// Node-level discovery events ([`NodeEvent`]): mDNS candidates, their
+    /// confirmation or failure, services gone, mDNS unavailable. Events
+    /// queue from [`Node::new`] on (up to 256; later ones are dropped and
+    /// counted in [`node_events_dropped`](Self::node_events_dropped)). All
+    /// receivers of one node share that one queue.
+    pub fn node_events(&self) -> Receiver<NodeEvent> {
+        self.inner.events_rx.clone()
+    }
+
+    /// Node events dropped because nobody read them.
+    pub fn node_events_dropped(&self) -> u64 {
+        self.inner.events.dropped()
+    }
+
     /// Registry events from now on (see [`PeerRegistry::subscribe`]).
     pub fn subscribe(&self) -> Receiver<PeerEvent> {
         self.inner.registry.subscribe()
@@ -413,9 +464,19 @@ impl Node {
             .validate()
             .map_err(|e| NodeError::Config(e.to_string()))?;
         self.command(
-            |reply| DriverCommand::UpdateCapabilities(capabilities, reply),
+            |reply| DriverCommand::UpdateCapabilities(capabilities.clone(), reply),
             Duration::from_secs(5),
-        )?
+        )??;
+        if let Some(m) = self
+            .inner
+            .running
+            .lock()
+            .as_ref()
+            .and_then(|r| r.mdns.as_ref())
+        {
+            m.update_capabilities(&capabilities);
+        }
+        Ok(())
     }
 
     /// Counts of the node, its registry and its transport.
@@ -435,6 +496,9 @@ impl Drop for NodeInner {
         if let Some(r) = self.running.get_mut().take() {
             let _ = r.commands.send(DriverCommand::Stop);
             let _ = r.driver.join();
+            if let Some(m) = r.mdns {
+                m.stop(true);
+            }
             if let Some(s) = r.snapshots {
                 let _ = s.stop();
             }
