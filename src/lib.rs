@@ -27,6 +27,7 @@
 
 pub mod clock;
 pub mod events;
+pub mod ffi;
 pub mod model;
 pub mod registry;
 
