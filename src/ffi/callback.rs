@@ -44,6 +44,9 @@ unsafe impl Sync for UserData {}
 struct GateState {
     closed: bool,
     running: usize,
+    /// Threads inside `close` waiting for calls to return: the finalizer is
+    /// theirs to run, so that it has run when `close` returns.
+    waiting: usize,
     finalizer: Option<(unsafe extern "C" fn(*mut c_void), UserData)>,
 }
 
@@ -64,6 +67,7 @@ impl Gate {
             state: Mutex::new(GateState {
                 closed: false,
                 running: 0,
+                waiting: 0,
                 finalizer: finalizer.map(|f| (f, user_data)),
             }),
             idle: Condvar::new(),
@@ -101,7 +105,7 @@ impl Gate {
         s.running -= 1;
         let fin = if s.running == 0 {
             self.idle.notify_all();
-            if s.closed {
+            if s.closed && s.waiting == 0 {
                 s.finalizer.take()
             } else {
                 None
@@ -125,9 +129,11 @@ impl Gate {
         });
         let mut s = self.state.lock();
         s.closed = true;
+        s.waiting += 1;
         while s.running > own {
             self.idle.wait(&mut s);
         }
+        s.waiting -= 1;
         let fin = if s.running == 0 {
             s.finalizer.take()
         } else {
