@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "peerdisc.h"
 
@@ -24,7 +25,8 @@ static void check(peerdisc_status st, const char *what) {
 
 static void on_event(void *user_data, const char *event_json) {
   int *count = (int *)user_data;
-  (*count)++; /* one event at a time, on the registry's event thread */
+  /* One event at a time, on the registry's event thread. */
+  __atomic_add_fetch(count, 1, __ATOMIC_SEQ_CST);
   printf("event: %.60s...\n", event_json);
 }
 
@@ -68,6 +70,12 @@ int main(void) {
   while (peerdisc_subscription_next_event(sub, 100, &json) == PEERDISC_OK) {
     printf("pulled: %.40s...\n", json);
     peerdisc_string_free(json);
+  }
+
+  /* Freeing the registry drops events not delivered yet: wait for ours. */
+  for (int i = 0; i < 500 && __atomic_load_n(&count, __ATOMIC_SEQ_CST) < 2; i++) {
+    struct timespec ts = {0, 10 * 1000000L};
+    nanosleep(&ts, NULL);
   }
 
   check(peerdisc_registry_stats(reg, &json), "stats");

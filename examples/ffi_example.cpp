@@ -6,10 +6,12 @@
 // (one line).
 //   ./ffi_example_cpp
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "peerdisc.h"
 
@@ -90,6 +92,10 @@ int main() {
       reg.add(R"({"node_id": "cpp-node", "capabilities": {"prompts": ["summarize"]}})");
       std::printf("%zu peer(s); prompt 'summarize': %s\n", reg.size(),
                   reg.find(PEERDISC_CAPABILITY_PROMPT, "summarize").c_str());
+      // Events are delivered on the registry's thread; freeing the registry
+      // drops those not delivered yet, so wait for ours.
+      for (int i = 0; i < 500 && events.load() < 1; i++)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       try {
         reg.add(R"({"node_id": "cpp-node"})");
       } catch (const Error &e) {

@@ -7,6 +7,7 @@ Run from the repository root after `cargo build`:
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
@@ -40,6 +41,11 @@ def main() -> int:
             print("expected error:", e)
         for ev in sub.events(timeout=0.1):
             print("pulled:", ev["type"], ev["peer"]["node_id"])
+        # Freeing the registry drops events not delivered yet: wait for ours.
+        for _ in range(500):
+            if len(seen) >= 2:
+                break
+            time.sleep(0.01)
         print("stats:", reg.stats())
     assert done.is_set(), "the finalizer has run when the registry is closed"
     print("callback saw", len(seen), "events")
