@@ -203,16 +203,19 @@ const char *peerdisc_status_str(int32_t status);
 // `PEERDISC_OK`, or NULL if there was none (or it was cleared). Borrowed:
 // valid until the next failing `peerdisc_*` call or
 // `peerdisc_last_error_clear` on this thread; do not free it.
+// Thread-local: each thread sees its own last error.
 const char *peerdisc_last_error(void);
 
 // The status of the last call on this thread that did not return
-// `PEERDISC_OK`, or `PEERDISC_OK` if there was none.
+// `PEERDISC_OK`, or `PEERDISC_OK` if there was none. Thread-local.
 int32_t peerdisc_last_error_status(void);
 
-// Forgets this thread's last error.
+// Forgets this thread's last error (thread-local; other threads keep
+// theirs).
 void peerdisc_last_error_clear(void);
 
 // Frees a string handed out by this library. NULL is accepted and ignored.
+// Any thread may free a string, once.
 //
 // # Safety
 // `s` is NULL or a string returned by a `peerdisc_*` call as owned by the

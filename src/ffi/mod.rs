@@ -93,6 +93,7 @@ pub extern "C" fn peerdisc_status_str(status: i32) -> *const c_char {
 /// `PEERDISC_OK`, or NULL if there was none (or it was cleared). Borrowed:
 /// valid until the next failing `peerdisc_*` call or
 /// `peerdisc_last_error_clear` on this thread; do not free it.
+/// Thread-local: each thread sees its own last error.
 #[no_mangle]
 pub extern "C" fn peerdisc_last_error() -> *const c_char {
     status::guard_value(
@@ -103,7 +104,7 @@ pub extern "C" fn peerdisc_last_error() -> *const c_char {
 }
 
 /// The status of the last call on this thread that did not return
-/// `PEERDISC_OK`, or `PEERDISC_OK` if there was none.
+/// `PEERDISC_OK`, or `PEERDISC_OK` if there was none. Thread-local.
 #[no_mangle]
 pub extern "C" fn peerdisc_last_error_status() -> i32 {
     status::guard_value("peerdisc_last_error_status", 0, || {
@@ -111,13 +112,15 @@ pub extern "C" fn peerdisc_last_error_status() -> i32 {
     })
 }
 
-/// Forgets this thread's last error.
+/// Forgets this thread's last error (thread-local; other threads keep
+/// theirs).
 #[no_mangle]
 pub extern "C" fn peerdisc_last_error_clear() {
     status::guard_value("peerdisc_last_error_clear", (), status::clear_last_error)
 }
 
 /// Frees a string handed out by this library. NULL is accepted and ignored.
+/// Any thread may free a string, once.
 ///
 /// # Safety
 /// `s` is NULL or a string returned by a `peerdisc_*` call as owned by the

@@ -103,7 +103,7 @@ fn connection_state(v: i32) -> FfiResult<ConnectionState> {
 
 /// A list of peers as a JSON array, byte for byte what serializing the
 /// `Vec<Arc<Peer>>` gives, but without cloning each peer (`Peer`
-/// serializes through an owned copy; see [`PeerView`]).
+/// serializes through an owned copy; see `PeerView`).
 pub fn peers_json(peers: &[Arc<Peer>]) -> String {
     // About 550 bytes per typical peer: one allocation, rarely two.
     let mut buf = Vec::with_capacity(64 + peers.len() * 640);
