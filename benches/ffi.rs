@@ -7,6 +7,8 @@
 //! The exports are called through function pointers hidden from the
 //! optimizer, as a C caller would call them (no inlining across the ABI).
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, CStr};
 use std::hint::black_box;
 use std::ptr;

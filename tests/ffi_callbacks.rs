@@ -3,6 +3,8 @@
 //! another thread and from inside the callback), each time checking that
 //! the finalizer ran exactly once and no call came after free.
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, c_void, CString};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -59,10 +61,8 @@ fn round(free_inside: bool, peers: usize) {
     });
     let mut reg = ptr::null_mut();
     // SAFETY: valid out pointer.
-    assert_eq!(
-        unsafe { ffi::peerdisc_registry_new(ptr::null(), &mut reg) },
-        PEERDISC_OK
-    );
+    let st = unsafe { ffi::peerdisc_registry_new(ptr::null(), &mut reg) };
+    assert_eq!(st, PEERDISC_OK);
     ctx.reg.store(reg, Ordering::SeqCst);
     let ud = &*ctx as *const Ctx as *mut c_void;
     // SAFETY: live handle; ctx outlives the registration (checked below).
@@ -125,10 +125,8 @@ fn registering_on_a_closed_handle_is_refused_without_finalizing() {
     let ctx = Ctx::default();
     let mut reg = ptr::null_mut();
     // SAFETY: valid out pointer.
-    assert_eq!(
-        unsafe { ffi::peerdisc_registry_new(ptr::null(), &mut reg) },
-        PEERDISC_OK
-    );
+    let st = unsafe { ffi::peerdisc_registry_new(ptr::null(), &mut reg) };
+    assert_eq!(st, PEERDISC_OK);
     let ud = &ctx as *const Ctx as *mut c_void;
     // SAFETY: live handle.
     let st =

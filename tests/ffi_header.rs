@@ -1,6 +1,8 @@
 //! The C header: up to date with what the pinned cbindgen generates, and
 //! its version macros equal to the Cargo version.
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;

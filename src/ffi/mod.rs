@@ -17,6 +17,10 @@
 //! committed header is up to date.
 
 #![allow(non_camel_case_types)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 
 mod args;
 mod callback;
