@@ -34,10 +34,8 @@ unsafe extern "C" fn on_event(ud: *mut c_void, _json: *const c_char) {
     let reg = ctx.reg.load(Ordering::SeqCst);
     let mut n = 0usize;
     // SAFETY: the handle stays valid while this callback runs (free waits).
-    assert_eq!(
-        unsafe { ffi::peerdisc_registry_len(reg, &mut n) },
-        PEERDISC_OK
-    );
+    let st = unsafe { ffi::peerdisc_registry_len(reg, &mut n) };
+    assert_eq!(st, PEERDISC_OK);
     if ctx.free_inside {
         ctx.freed.store(1, Ordering::SeqCst);
         // SAFETY: freeing our own registry from inside its callback is
