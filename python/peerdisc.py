@@ -270,7 +270,7 @@ _IN_CALLBACK = threading.local()
 def _trampoline(user_data: int, event_json: bytes) -> None:
     with _CALLBACKS_LOCK:
         entry = _CALLBACKS.get(user_data)
-    if entry is None:
+    if entry is None or not entry[2]:
         return
     _IN_CALLBACK.depth = getattr(_IN_CALLBACK, "depth", 0) + 1
     try:
@@ -309,6 +309,8 @@ class _Handle:
     other threads and frees it once."""
 
     _free = None  # the C free function
+    _ptr = None
+    _cv = None
 
     def __init__(self, ptr: c_void_p):
         self._ptr = ptr
@@ -355,6 +357,8 @@ class _Handle:
         inside a library callback: then the last of them frees the handle
         (waiting there could deadlock with a call that waits for the
         callback)."""
+        if self._cv is None:  # __init__ failed: nothing to free
+            return
         with self._cv:
             ptr = self._ptr
             if ptr is None:
@@ -442,6 +446,19 @@ class Registry(_Handle):
         ptr = c_void_p()
         _check(_lib.peerdisc_registry_new(_json_arg(config), ctypes.byref(ptr)))
         super().__init__(ptr)
+        self._tokens: list = []
+
+    def close(self) -> None:
+        """Frees the registry (idempotent). No callback of this registry is
+        called once this returns, even when the C free is deferred (closing
+        from inside a callback while another thread is in a call); each
+        ``on_finalize`` runs once, after the last call."""
+        with _CALLBACKS_LOCK:
+            for token in getattr(self, "_tokens", ()):
+                entry = _CALLBACKS.get(token)
+                if entry is not None:
+                    entry[2] = False
+        super().close()
 
     def _string_call(self, fn, *args) -> str:
         out = c_void_p()
@@ -528,7 +545,9 @@ class Registry(_Handle):
         id for :meth:`remove_callback`."""
         token = next(_TOKENS)
         with _CALLBACKS_LOCK:
-            _CALLBACKS[token] = (callback, on_finalize)
+            # [callable, finalizer, enabled]
+            _CALLBACKS[token] = [callback, on_finalize, True]
+            self._tokens.append(token)
         out = c_uint64()
         try:
             self._call(
