@@ -192,7 +192,7 @@ const char *peerdisc_version(void);
 
 // The library's ABI version (`PEERDISC_ABI_VERSION` of the header it was
 // built with). A program should check that it equals the header's.
-// Thread-safe.
+// Ownership: returns a plain integer, nothing to free. Thread-safe.
 uint32_t peerdisc_abi_version(void);
 
 // The name of a status code (`"PEERDISC_ERR_NOT_FOUND"`), or
@@ -207,11 +207,13 @@ const char *peerdisc_status_str(int32_t status);
 const char *peerdisc_last_error(void);
 
 // The status of the last call on this thread that did not return
-// `PEERDISC_OK`, or `PEERDISC_OK` if there was none. Thread-local.
+// `PEERDISC_OK`, or `PEERDISC_OK` if there was none. Ownership: a plain
+// integer, nothing to free. Thread-local.
 int32_t peerdisc_last_error_status(void);
 
 // Forgets this thread's last error (thread-local; other threads keep
-// theirs).
+// theirs). Ownership: invalidates the pointer `peerdisc_last_error`
+// returned on this thread; nothing to free.
 void peerdisc_last_error_clear(void);
 
 // Frees a string handed out by this library. NULL is accepted and ignored.
@@ -297,7 +299,8 @@ peerdisc_status peerdisc_registry_get(const peerdisc_registry *registry,
                                       char **json_out);
 
 // Whether a peer with this node id is listed: writes `true` or `false` to
-// `*contains_out`. Thread-safe; no allocation.
+// `*contains_out`. Ownership: `node_id` is borrowed for the call; nothing
+// is allocated, nothing to free. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -307,15 +310,16 @@ peerdisc_status peerdisc_registry_contains(const peerdisc_registry *registry,
                                            bool *contains_out);
 
 // The number of peers listed (in any state), written to `*len_out`.
-// Thread-safe; no allocation.
+// Ownership: nothing is allocated, nothing to free. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `len_out` is valid.
 peerdisc_status peerdisc_registry_len(const peerdisc_registry *registry, size_t *len_out);
 
 // The health score (0.0 to 1.0) of the peer with this node id, written to
-// `*health_out`. `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe; no
-// allocation.
+// `*health_out`. `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+// `node_id` is borrowed for the call; nothing is allocated, nothing to
+// free. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -368,7 +372,8 @@ peerdisc_status peerdisc_registry_remove(const peerdisc_registry *registry,
 
 // Sets a listed peer's liveness (`liveness_value`: a `peerdisc_liveness`;
 // emits a `state_changed` event when it
-// changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe.
+// changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership: `node_id`
+// is borrowed for the call; nothing to free. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `node_id` is a NUL-terminated string.
@@ -378,8 +383,8 @@ peerdisc_status peerdisc_registry_set_liveness(const peerdisc_registry *registry
 
 // Sets a listed peer's connection state (`state`: a
 // `peerdisc_connection_state`; emits a `state_changed` event
-// when it changes). `PEERDISC_ERR_NOT_FOUND` if no such peer.
-// Thread-safe.
+// when it changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+// `node_id` is borrowed for the call; nothing to free. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `node_id` is a NUL-terminated string.
@@ -441,7 +446,8 @@ peerdisc_status peerdisc_registry_on_event(const peerdisc_registry *registry,
 // starts; calls running on other threads have returned; the finalizer has
 // run (or, when called from inside that very callback, runs when it
 // returns). `PEERDISC_ERR_NOT_FOUND` if no callback has this id.
-// Thread-safe.
+// Ownership: after the finalizer the library holds no reference to the
+// callback's `user_data`; the caller may free it. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle.
@@ -480,6 +486,9 @@ peerdisc_status peerdisc_subscription_next_event(const peerdisc_subscription *su
                                                  char **json_out);
 
 // Frees a subscription (unsubscribes). NULL is accepted and ignored.
+// Strings already returned by `peerdisc_subscription_next_event` stay
+// valid (the caller frees them). Threading: from any thread, but not while
+// another call on this subscription is in progress.
 //
 // # Safety
 // `subscription` is NULL or a live handle, not in use by another call.

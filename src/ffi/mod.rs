@@ -66,7 +66,7 @@ pub extern "C" fn peerdisc_version() -> *const c_char {
 
 /// The library's ABI version (`PEERDISC_ABI_VERSION` of the header it was
 /// built with). A program should check that it equals the header's.
-/// Thread-safe.
+/// Ownership: returns a plain integer, nothing to free. Thread-safe.
 #[no_mangle]
 pub extern "C" fn peerdisc_abi_version() -> u32 {
     PEERDISC_ABI_VERSION
@@ -108,7 +108,8 @@ pub extern "C" fn peerdisc_last_error() -> *const c_char {
 }
 
 /// The status of the last call on this thread that did not return
-/// `PEERDISC_OK`, or `PEERDISC_OK` if there was none. Thread-local.
+/// `PEERDISC_OK`, or `PEERDISC_OK` if there was none. Ownership: a plain
+/// integer, nothing to free. Thread-local.
 #[no_mangle]
 pub extern "C" fn peerdisc_last_error_status() -> i32 {
     status::guard_value("peerdisc_last_error_status", 0, || {
@@ -117,7 +118,8 @@ pub extern "C" fn peerdisc_last_error_status() -> i32 {
 }
 
 /// Forgets this thread's last error (thread-local; other threads keep
-/// theirs).
+/// theirs). Ownership: invalidates the pointer `peerdisc_last_error`
+/// returned on this thread; nothing to free.
 #[no_mangle]
 pub extern "C" fn peerdisc_last_error_clear() {
     status::guard_value("peerdisc_last_error_clear", (), status::clear_last_error)

@@ -355,7 +355,8 @@ fn not_found(id: &str) -> FfiError {
 }
 
 /// Whether a peer with this node id is listed: writes `true` or `false` to
-/// `*contains_out`. Thread-safe; no allocation.
+/// `*contains_out`. Ownership: `node_id` is borrowed for the call; nothing
+/// is allocated, nothing to free. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -380,7 +381,7 @@ pub unsafe extern "C" fn peerdisc_registry_contains(
 }
 
 /// The number of peers listed (in any state), written to `*len_out`.
-/// Thread-safe; no allocation.
+/// Ownership: nothing is allocated, nothing to free. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `len_out` is valid.
@@ -400,8 +401,9 @@ pub unsafe extern "C" fn peerdisc_registry_len(
 }
 
 /// The health score (0.0 to 1.0) of the peer with this node id, written to
-/// `*health_out`. `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe; no
-/// allocation.
+/// `*health_out`. `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+/// `node_id` is borrowed for the call; nothing is allocated, nothing to
+/// free. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -527,7 +529,8 @@ pub unsafe extern "C" fn peerdisc_registry_remove(
 
 /// Sets a listed peer's liveness (`liveness_value`: a `peerdisc_liveness`;
 /// emits a `state_changed` event when it
-/// changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe.
+/// changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership: `node_id`
+/// is borrowed for the call; nothing to free. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `node_id` is a NUL-terminated string.
@@ -550,8 +553,8 @@ pub unsafe extern "C" fn peerdisc_registry_set_liveness(
 
 /// Sets a listed peer's connection state (`state`: a
 /// `peerdisc_connection_state`; emits a `state_changed` event
-/// when it changes). `PEERDISC_ERR_NOT_FOUND` if no such peer.
-/// Thread-safe.
+/// when it changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+/// `node_id` is borrowed for the call; nothing to free. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `node_id` is a NUL-terminated string.
@@ -678,7 +681,8 @@ pub unsafe extern "C" fn peerdisc_registry_on_event(
 /// starts; calls running on other threads have returned; the finalizer has
 /// run (or, when called from inside that very callback, runs when it
 /// returns). `PEERDISC_ERR_NOT_FOUND` if no callback has this id.
-/// Thread-safe.
+/// Ownership: after the finalizer the library holds no reference to the
+/// callback's `user_data`; the caller may free it. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle.

@@ -75,6 +75,9 @@ pub unsafe extern "C" fn peerdisc_subscription_next_event(
 }
 
 /// Frees a subscription (unsubscribes). NULL is accepted and ignored.
+/// Strings already returned by `peerdisc_subscription_next_event` stay
+/// valid (the caller frees them). Threading: from any thread, but not while
+/// another call on this subscription is in progress.
 ///
 /// # Safety
 /// `subscription` is NULL or a live handle, not in use by another call.
