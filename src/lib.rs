@@ -27,6 +27,7 @@
 
 pub mod clock;
 pub mod events;
+pub mod ffi;
 pub mod identity;
 pub mod keyring;
 pub mod mdns;

@@ -1,0 +1,687 @@
+"""Python bindings for peerdisc, over its C ABI with ctypes.
+
+    from peerdisc import Registry
+
+    with Registry({"capacity": 1000}) as reg:
+        reg.add({"node_id": "a", "addresses": ["ws://10.0.0.1:8000"],
+                 "capabilities": {"tools": ["search"]}})
+        print(reg.find_by_capability("tool", "search"))
+
+The shared library is looked up in this order: the ``PEERDISC_LIB``
+environment variable (a path), ``target/release`` then ``target/debug`` of
+the source tree this file sits in, then the system's library path
+(``ctypes.util.find_library("peerdisc")``). At load time the library's ABI
+version must equal :data:`ABI_VERSION`, or ``ImportError`` is raised.
+
+Errors are raised as :class:`PeerdiscError` with the status and the
+library's message. Handles are context managers; :meth:`Registry.close` is
+idempotent and also runs when the object is garbage-collected. Callbacks
+registered with :meth:`Registry.on_event` are kept alive for as long as they
+are registered and released once the library has finalized them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import enum
+import itertools
+import json
+import os
+import threading
+import traceback
+from ctypes import (
+    POINTER,
+    c_bool,
+    c_char_p,
+    c_double,
+    c_int32,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Union
+
+__all__ = [
+    "ABI_VERSION",
+    "CapabilityKind",
+    "ConnectionState",
+    "Liveness",
+    "PeerdiscError",
+    "Registry",
+    "Status",
+    "Subscription",
+    "UpsertOutcome",
+    "abi_version",
+    "library_path",
+    "version",
+]
+
+#: The ABI version this module speaks (``PEERDISC_ABI_VERSION``).
+ABI_VERSION = 1
+
+
+class Status(enum.IntEnum):
+    """``peerdisc_status`` codes."""
+
+    OK = 0
+    ERR_NULL_ARGUMENT = -1
+    ERR_INVALID_UTF8 = -2
+    ERR_INVALID_JSON = -3
+    ERR_INVALID_ARGUMENT = -4
+    ERR_TOO_LARGE = -5
+    ERR_NOT_FOUND = -6
+    ERR_ALREADY_EXISTS = -7
+    ERR_FULL = -8
+    ERR_INVALID_STATE = -9
+    ERR_PANIC = -10
+    ERR_INTERNAL = -11
+    ERR_NETWORK = -12
+    TIMEOUT = 1
+    CLOSED = 2
+
+
+class CapabilityKind(enum.IntEnum):
+    AGENT = 0
+    TOOL = 1
+    RESOURCE = 2
+    PROMPT = 3
+
+
+class Liveness(enum.IntEnum):
+    ALIVE = 0
+    SUSPECT = 1
+    DEAD = 2
+    LEFT = 3
+
+
+class ConnectionState(enum.IntEnum):
+    DISCONNECTED = 0
+    CONNECTING = 1
+    CONNECTED = 2
+    FAILED = 3
+
+
+class UpsertOutcome(enum.IntEnum):
+    ADDED = 0
+    UPDATED = 1
+    IGNORED = 2
+
+
+class PeerdiscError(Exception):
+    """A call failed. ``status`` is a :class:`Status` (or the raw int for a
+    code this module does not know); ``message`` is the library's text."""
+
+    def __init__(self, status: int, message: str):
+        try:
+            status = Status(status)
+        except ValueError:
+            pass
+        self.status = status
+        self.message = message
+        name = status.name if isinstance(status, Status) else str(status)
+        super().__init__(f"{name}: {message}")
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _candidates() -> list:
+    env = os.environ.get("PEERDISC_LIB")
+    if env:
+        return [env]
+    root = Path(__file__).resolve().parent.parent
+    names = ["libpeerdisc.so", "libpeerdisc.dylib", "peerdisc.dll"]
+    out = [str(root / "target" / p / n) for p in ("release", "debug") for n in names]
+    found = ctypes.util.find_library("peerdisc")
+    if found:
+        out.append(found)
+    out.append("libpeerdisc.so")
+    return out
+
+
+def _load() -> ctypes.CDLL:
+    errors = []
+    for c in _candidates():
+        if os.sep in c and not os.path.exists(c):
+            continue
+        try:
+            return ctypes.CDLL(c)
+        except OSError as e:  # pragma: no cover - depends on the system
+            errors.append(f"{c}: {e}")
+    raise ImportError(
+        "could not load the peerdisc library (build it with `cargo build`, or set "
+        "PEERDISC_LIB to its path): " + "; ".join(errors)
+    )
+
+
+_lib = _load()
+
+_EVENT_CB = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
+_FINALIZER = ctypes.CFUNCTYPE(None, c_void_p)
+_S = c_int32  # peerdisc_status
+_P = c_void_p  # opaque handles
+_OUT_STR = POINTER(c_void_p)  # char ** (kept as an address, freed by us)
+
+_SIGNATURES = {
+    "peerdisc_version": ([], c_char_p),
+    "peerdisc_abi_version": ([], c_uint32),
+    "peerdisc_status_str": ([c_int32], c_char_p),
+    "peerdisc_last_error": ([], c_char_p),
+    "peerdisc_last_error_status": ([], c_int32),
+    "peerdisc_last_error_clear": ([], None),
+    "peerdisc_string_free": ([c_void_p], None),
+    "peerdisc_registry_new": ([c_char_p, POINTER(_P)], _S),
+    "peerdisc_registry_free": ([_P], None),
+    "peerdisc_registry_add": ([_P, c_char_p], _S),
+    "peerdisc_registry_upsert": ([_P, c_char_p, POINTER(c_int32)], _S),
+    "peerdisc_registry_get": ([_P, c_char_p, _OUT_STR], _S),
+    "peerdisc_registry_contains": ([_P, c_char_p, POINTER(c_bool)], _S),
+    "peerdisc_registry_len": ([_P, POINTER(c_size_t)], _S),
+    "peerdisc_registry_peer_health": ([_P, c_char_p, POINTER(c_double)], _S),
+    "peerdisc_registry_list": ([_P, c_char_p, _OUT_STR], _S),
+    "peerdisc_registry_find_by_capability": ([_P, c_int32, c_char_p, _OUT_STR], _S),
+    "peerdisc_registry_remove": ([_P, c_char_p, _OUT_STR], _S),
+    "peerdisc_registry_set_liveness": ([_P, c_char_p, c_int32], _S),
+    "peerdisc_registry_set_connection_state": ([_P, c_char_p, c_int32], _S),
+    "peerdisc_registry_cleanup": ([_P, POINTER(c_size_t), _OUT_STR], _S),
+    "peerdisc_registry_stats": ([_P, _OUT_STR], _S),
+    "peerdisc_registry_on_event": (
+        [_P, _EVENT_CB, c_void_p, _FINALIZER, POINTER(c_uint64)],
+        _S,
+    ),
+    "peerdisc_registry_remove_callback": ([_P, c_uint64], _S),
+    "peerdisc_registry_subscribe": ([_P, POINTER(_P)], _S),
+    "peerdisc_node_new": ([c_char_p, POINTER(_P)], _S),
+    "peerdisc_node_start": ([_P], _S),
+    "peerdisc_node_stop": ([_P], _S),
+    "peerdisc_node_free": ([_P], None),
+    "peerdisc_node_id": ([_P, _OUT_STR], _S),
+    "peerdisc_node_address": ([_P, _OUT_STR], _S),
+    "peerdisc_node_discover_bootstrap": ([_P, _OUT_STR], _S),
+    "peerdisc_node_wait_for_peers": ([_P, c_uint32, c_int32, POINTER(c_uint32)], _S),
+    "peerdisc_node_peers": ([_P, _OUT_STR], _S),
+    "peerdisc_node_find_by_capability": ([_P, c_int32, c_char_p, _OUT_STR], _S),
+    "peerdisc_node_update_capabilities": ([_P, c_char_p], _S),
+    "peerdisc_node_stats": ([_P, _OUT_STR], _S),
+    "peerdisc_node_on_event": (
+        [_P, _EVENT_CB, c_void_p, _FINALIZER, POINTER(c_uint64)],
+        _S,
+    ),
+    "peerdisc_node_remove_callback": ([_P, c_uint64], _S),
+    "peerdisc_node_subscribe": ([_P, POINTER(_P)], _S),
+    "peerdisc_subscription_next_event": ([_P, c_int32, _OUT_STR], _S),
+    "peerdisc_subscription_free": ([_P], None),
+}
+
+for _name, (_args, _res) in _SIGNATURES.items():
+    _f = getattr(_lib, _name)
+    _f.argtypes = _args
+    _f.restype = _res
+
+if _lib.peerdisc_abi_version() != ABI_VERSION:
+    raise ImportError(
+        f"peerdisc library ABI version {_lib.peerdisc_abi_version()} does not match "
+        f"this module's ABI version {ABI_VERSION} (library {_lib._name})"
+    )
+
+
+def library_path() -> str:
+    """The path of the loaded library."""
+    return _lib._name
+
+
+def version() -> str:
+    """The library's version (``peerdisc_version()``)."""
+    return _lib.peerdisc_version().decode()
+
+
+def abi_version() -> int:
+    """The library's ABI version (``peerdisc_abi_version()``)."""
+    return int(_lib.peerdisc_abi_version())
+
+
+def _check(status: int) -> int:
+    if status != Status.OK:
+        msg = _lib.peerdisc_last_error()
+        raise PeerdiscError(status, msg.decode("utf-8", "replace") if msg else "")
+    return status
+
+
+def _take_string(ptr: c_void_p) -> str:
+    try:
+        return ctypes.string_at(ptr.value).decode()
+    finally:
+        _lib.peerdisc_string_free(ptr)
+
+
+def _text(value: Union[str, bytes]) -> bytes:
+    """str is encoded as UTF-8; bytes pass unchanged (so invalid UTF-8 can
+    reach the library and be refused there)."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _json_arg(value: Any) -> Optional[bytes]:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)):
+        return _text(value)
+    return json.dumps(value).encode()
+
+
+# ---------------------------------------------------------------- callbacks
+#
+# One static trampoline and one static finalizer for every callback: the
+# user_data is a token into _CALLBACKS, so no ctypes thunk is ever freed
+# while the library might call it. A callable stays in _CALLBACKS (alive)
+# from registration until the library runs its finalizer.
+
+_CALLBACKS: dict = {}
+_CALLBACKS_LOCK = threading.Lock()
+_TOKENS = itertools.count(1)
+
+
+_IN_CALLBACK = threading.local()
+
+
+def _trampoline(user_data: int, event_json: bytes) -> None:
+    with _CALLBACKS_LOCK:
+        entry = _CALLBACKS.get(user_data)
+    if entry is None or not entry[2]:
+        return
+    _IN_CALLBACK.depth = getattr(_IN_CALLBACK, "depth", 0) + 1
+    try:
+        entry[0](json.loads(event_json))
+    except BaseException:  # noqa: BLE001 - never unwind into C
+        traceback.print_exc()
+    finally:
+        _IN_CALLBACK.depth -= 1
+
+
+def _finalize(user_data: int) -> None:
+    with _CALLBACKS_LOCK:
+        entry = _CALLBACKS.pop(user_data, None)
+    if entry is not None and entry[1] is not None:
+        try:
+            entry[1]()
+        except BaseException:  # noqa: BLE001
+            traceback.print_exc()
+
+
+_TRAMPOLINE = _EVENT_CB(_trampoline)
+_FINALIZE = _FINALIZER(_finalize)
+
+
+def registered_callbacks() -> int:
+    """How many Python callbacks the library still holds (for tests)."""
+    with _CALLBACKS_LOCK:
+        return len(_CALLBACKS)
+
+
+# ---------------------------------------------------------------- handles
+
+
+class _Handle:
+    """An owned C handle: calls hold it in use; close waits for calls on
+    other threads and frees it once."""
+
+    _free = None  # the C free function
+    _ptr = None
+    _cv = None
+
+    def __init__(self, ptr: c_void_p):
+        self._ptr = ptr
+        self._cv = threading.Condition()
+        self._active = 0
+        self._local = threading.local()
+        self._pending_free = None
+
+    def _enter(self) -> c_void_p:
+        with self._cv:
+            if self._ptr is None:
+                raise PeerdiscError(
+                    Status.ERR_INVALID_STATE, f"this {type(self).__name__} is closed"
+                )
+            self._active += 1
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+        return self._ptr
+
+    def _exit(self) -> None:
+        self._local.depth -= 1
+        with self._cv:
+            self._active -= 1
+            self._cv.notify_all()
+            pending = self._pending_free if self._active == 0 else None
+            if pending is not None:
+                self._pending_free = None
+        if pending is not None:
+            type(self)._free(pending)
+
+    def _call(self, fn, *args) -> int:
+        ptr = self._enter()
+        try:
+            return _check(fn(ptr, *args))
+        finally:
+            self._exit()
+
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None
+
+    def close(self) -> None:
+        """Frees the handle (idempotent). No new call may start; calls in
+        progress on other threads are waited for, except when closing from
+        inside a library callback: then the last of them frees the handle
+        (waiting there could deadlock with a call that waits for the
+        callback)."""
+        if self._cv is None:  # __init__ failed: nothing to free
+            return
+        with self._cv:
+            ptr = self._ptr
+            if ptr is None:
+                return
+            self._ptr = None
+            own = getattr(self._local, "depth", 0)
+            if self._active > own:
+                if getattr(_IN_CALLBACK, "depth", 0) > 0:
+                    self._pending_free = ptr
+                    return
+                while self._active > own:
+                    self._cv.wait()
+        type(self)._free(ptr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+class Subscription(_Handle):
+    """Pulled events of a registry. Iterate over :meth:`events`, or call
+    :meth:`next_event`. It may outlive its registry: queued events are still
+    read, then the stream ends."""
+
+    _free = _lib.peerdisc_subscription_free
+
+    def next_event(self, timeout: Optional[float] = None) -> Optional[dict]:
+        """The next event as a dict; ``None`` if none came within
+        ``timeout`` seconds (``None`` waits without limit). Raises
+        :class:`PeerdiscError` with ``Status.CLOSED`` once the registry is
+        gone and every event was read."""
+        if timeout is None:
+            while True:  # in slices, so that Ctrl-C works
+                ev = self.next_event(0.2)
+                if ev is not None:
+                    return ev
+        ms = max(0, min(int(timeout * 1000), 2**31 - 1))
+        out = c_void_p()
+        ptr = self._enter()
+        try:
+            st = _lib.peerdisc_subscription_next_event(ptr, ms, ctypes.byref(out))
+            if st == Status.TIMEOUT:
+                return None
+            _check(st)
+            return json.loads(_take_string(out))
+        finally:
+            self._exit()
+
+    def events(self, timeout: Optional[float] = None) -> Iterator[dict]:
+        """Yields events until none comes within ``timeout`` seconds
+        (``None``: until the registry is gone) or the stream is closed."""
+        while True:
+            try:
+                ev = self.next_event(timeout)
+            except PeerdiscError as e:
+                if e.status == Status.CLOSED:
+                    return
+                raise
+            if ev is None:
+                return
+            yield ev
+
+    def __iter__(self) -> Iterator[dict]:
+        return self.events(None)
+
+
+class _EventSource(_Handle):
+    """A handle with events: callbacks and subscriptions (shared by
+    :class:`Registry` and :class:`Node`)."""
+
+    _on_event_fn: Any = None
+    _remove_callback_fn: Any = None
+    _subscribe_fn: Any = None
+
+    def close(self) -> None:
+        """Frees the handle (idempotent). No callback of this handle is
+        called once this returns, even when the C free is deferred (closing
+        from inside a callback while another thread is in a call); each
+        ``on_finalize`` runs once, after the last call."""
+        with _CALLBACKS_LOCK:
+            for token in getattr(self, "_tokens", ()):
+                entry = _CALLBACKS.get(token)
+                if entry is not None:
+                    entry[2] = False
+        super().close()
+
+    def _string_call(self, fn, *args) -> str:
+        out = c_void_p()
+        self._call(fn, *args, ctypes.byref(out))
+        return _take_string(out)
+
+    def on_event(
+        self,
+        callback: Callable[[dict], None],
+        on_finalize: Optional[Callable[[], None]] = None,
+    ) -> int:
+        """Calls ``callback(event_dict)`` for every event, on the library's
+        event thread. The callback may use this handle, and even close it.
+        ``on_finalize()`` runs once after its last call. Exceptions in
+        either are printed, never propagated into the library. Returns an
+        id for :meth:`remove_callback`."""
+        token = next(_TOKENS)
+        with _CALLBACKS_LOCK:
+            # [callable, finalizer, enabled]
+            _CALLBACKS[token] = [callback, on_finalize, True]
+            self._tokens.append(token)
+        out = c_uint64()
+        try:
+            self._call(
+                self._on_event_fn,
+                _TRAMPOLINE,
+                c_void_p(token),
+                _FINALIZE,
+                ctypes.byref(out),
+            )
+        except BaseException:
+            # On failure the library never calls the finalizer.
+            with _CALLBACKS_LOCK:
+                _CALLBACKS.pop(token, None)
+            raise
+        return int(out.value)
+
+    def remove_callback(self, callback_id: int) -> None:
+        """Unregisters a callback; its finalizer has run when this returns
+        (unless called from inside that callback)."""
+        self._call(self._remove_callback_fn, c_uint64(callback_id))
+
+    def subscribe(self) -> Subscription:
+        out = c_void_p()
+        self._call(self._subscribe_fn, ctypes.byref(out))
+        return Subscription(out)
+
+
+class Registry(_EventSource):
+    """A thread-safe peer registry (``peerdisc_registry``).
+
+    ``config``: ``None``, a dict or a JSON string with any of ``capacity``,
+    ``dead_retention_ms``, ``stale_after_ms``, ``subscriber_capacity``.
+    """
+
+    _free = _lib.peerdisc_registry_free
+    _on_event_fn = _lib.peerdisc_registry_on_event
+    _remove_callback_fn = _lib.peerdisc_registry_remove_callback
+    _subscribe_fn = _lib.peerdisc_registry_subscribe
+
+    def __init__(self, config: Union[None, dict, str] = None):
+        ptr = c_void_p()
+        _check(_lib.peerdisc_registry_new(_json_arg(config), ctypes.byref(ptr)))
+        super().__init__(ptr)
+        self._tokens: list = []
+
+    def add(self, peer: Union[dict, str, bytes]) -> None:
+        """Adds a peer (peer JSON, as a dict or a string)."""
+        self._call(_lib.peerdisc_registry_add, _json_arg(peer))
+
+    def upsert(self, record: Union[dict, str, bytes]) -> UpsertOutcome:
+        """Adds a record, or replaces the listed one if its version is
+        higher."""
+        out = c_int32()
+        self._call(_lib.peerdisc_registry_upsert, _json_arg(record), ctypes.byref(out))
+        return UpsertOutcome(out.value)
+
+    def get(self, node_id: Union[str, bytes]) -> dict:
+        """The peer with this id; raises ``ERR_NOT_FOUND``."""
+        return json.loads(self._string_call(_lib.peerdisc_registry_get, _text(node_id)))
+
+    def __contains__(self, node_id: Union[str, bytes]) -> bool:
+        out = c_bool()
+        self._call(_lib.peerdisc_registry_contains, _text(node_id), ctypes.byref(out))
+        return bool(out.value)
+
+    def __len__(self) -> int:
+        out = c_size_t()
+        self._call(_lib.peerdisc_registry_len, ctypes.byref(out))
+        return int(out.value)
+
+    def peer_health(self, node_id: Union[str, bytes]) -> float:
+        out = c_double()
+        self._call(_lib.peerdisc_registry_peer_health, _text(node_id), ctypes.byref(out))
+        return float(out.value)
+
+    def list(self, filter: Union[None, dict, str] = None) -> list:
+        """Peers passing ``filter`` (``liveness``, ``connection_state``,
+        ``min_health``, ``capability``, ``limit``), sorted by node id."""
+        return json.loads(self._string_call(_lib.peerdisc_registry_list, _json_arg(filter)))
+
+    def list_json(self, filter: Union[None, dict, str] = None) -> str:
+        """Like :meth:`list`, as the JSON text."""
+        return self._string_call(_lib.peerdisc_registry_list, _json_arg(filter))
+
+    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> list:
+        if isinstance(kind, str):
+            kind = CapabilityKind[kind.upper().rstrip("S")]
+        return json.loads(
+            self._string_call(
+                _lib.peerdisc_registry_find_by_capability, int(kind), _text(name)
+            )
+        )
+
+    def remove(self, node_id: Union[str, bytes]) -> dict:
+        """Removes a peer and returns its last state."""
+        return json.loads(self._string_call(_lib.peerdisc_registry_remove, _text(node_id)))
+
+    def set_liveness(self, node_id: str, liveness: Union[Liveness, int]) -> None:
+        self._call(_lib.peerdisc_registry_set_liveness, _text(node_id), int(liveness))
+
+    def set_connection_state(self, node_id: str, state: Union[ConnectionState, int]) -> None:
+        self._call(_lib.peerdisc_registry_set_connection_state, _text(node_id), int(state))
+
+    def cleanup(self) -> list:
+        """Housekeeping; returns the node ids removed."""
+        n = c_size_t()
+        return json.loads(
+            self._string_call(_lib.peerdisc_registry_cleanup, ctypes.byref(n))
+        )
+
+    def stats(self) -> dict:
+        return json.loads(self._string_call(_lib.peerdisc_registry_stats))
+
+
+class Node(_EventSource):
+    """A discovery node (``peerdisc_node``): listens on ``ws://``, reaches its
+    bootstrap nodes, gossips and probes.
+
+    ``config``: ``None``, a dict or a JSON string (``NodeConfig``: every
+    field optional), e.g. ``{"listen": "127.0.0.1:0", "bootstrap":
+    ["ws://10.0.0.5:7400/peerdisc"], "capabilities": {"tools": ["search"]}}``.
+    The node starts at once unless ``start=False``. ``close()`` (or leaving a
+    ``with`` block) stops it gracefully and frees it.
+    """
+
+    _free = _lib.peerdisc_node_free
+    _on_event_fn = _lib.peerdisc_node_on_event
+    _remove_callback_fn = _lib.peerdisc_node_remove_callback
+    _subscribe_fn = _lib.peerdisc_node_subscribe
+
+    def __init__(self, config: Union[None, dict, str] = None, start: bool = True):
+        ptr = c_void_p()
+        _check(_lib.peerdisc_node_new(_json_arg(config), ctypes.byref(ptr)))
+        super().__init__(ptr)
+        self._tokens: list = []
+        if start:
+            try:
+                self.start()
+            except BaseException:
+                self.close()
+                raise
+
+    def start(self) -> None:
+        """Binds the listener and starts the node (``ERR_NETWORK`` if the
+        port is taken)."""
+        self._call(_lib.peerdisc_node_start)
+
+    def stop(self) -> None:
+        """Leaves gracefully and stops every thread (idempotent)."""
+        self._call(_lib.peerdisc_node_stop)
+
+    @property
+    def node_id(self) -> str:
+        return self._string_call(_lib.peerdisc_node_id)
+
+    @property
+    def address(self) -> str:
+        """The ``ws://`` address other nodes dial (``ERR_INVALID_STATE``
+        when stopped)."""
+        return self._string_call(_lib.peerdisc_node_address)
+
+    def discover_bootstrap(self) -> dict:
+        """Asks the bootstrap nodes for their peers; blocks until they
+        answered or timed out. Returns ``{"peers": [...], "errors": [...]}``;
+        raises ``ERR_NETWORK`` when none answered."""
+        return json.loads(self._string_call(_lib.peerdisc_node_discover_bootstrap))
+
+    def wait_for_peers(self, n: int, timeout: Optional[float] = None) -> int:
+        """Blocks until ``n`` peers are alive; returns how many are. Raises
+        :class:`PeerdiscError` with ``TIMEOUT`` after ``timeout`` seconds."""
+        ms = -1 if timeout is None else int(timeout * 1000)
+        out = c_uint32()
+        self._call(_lib.peerdisc_node_wait_for_peers, c_uint32(n), c_int32(ms), ctypes.byref(out))
+        return int(out.value)
+
+    def peers(self) -> list:
+        """The live peers, sorted by node id."""
+        return json.loads(self._string_call(_lib.peerdisc_node_peers))
+
+    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> list:
+        if isinstance(kind, str):
+            kind = CapabilityKind[kind.upper().rstrip("S")]
+        return json.loads(
+            self._string_call(_lib.peerdisc_node_find_by_capability, int(kind), _text(name))
+        )
+
+    def update_capabilities(self, capabilities: Union[dict, str]) -> None:
+        """Replaces this node's capabilities (``{"tools": [...], ...}``);
+        the change spreads to every node."""
+        self._call(_lib.peerdisc_node_update_capabilities, _json_arg(capabilities))
+
+    def stats(self) -> dict:
+        return json.loads(self._string_call(_lib.peerdisc_node_stats))

@@ -1,0 +1,109 @@
+//! Checking arguments that come from C: pointers, strings, outputs.
+
+use std::ffi::{c_char, CStr, CString};
+
+use super::status::{peerdisc_status::*, FfiError, FfiResult};
+
+/// The longest string or JSON argument accepted, in bytes (1 MiB). A longer
+/// one is refused with `PEERDISC_ERR_TOO_LARGE`.
+pub const PEERDISC_MAX_INPUT_LEN: usize = 1 << 20;
+
+pub(crate) fn null(what: &str) -> FfiError {
+    FfiError::new(PEERDISC_ERR_NULL_ARGUMENT, format!("{what} is NULL"))
+}
+
+/// A borrowed, checked UTF-8 string argument.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that stays valid and
+/// unchanged for `'a`.
+pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> FfiResult<&'a str> {
+    if p.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: not NULL, and the caller promises a NUL-terminated string
+    // valid for 'a.
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    if bytes.len() > PEERDISC_MAX_INPUT_LEN {
+        return Err(FfiError::new(
+            PEERDISC_ERR_TOO_LARGE,
+            format!(
+                "{what} is {} bytes long, the limit is {PEERDISC_MAX_INPUT_LEN}",
+                bytes.len()
+            ),
+        ));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        FfiError::new(
+            PEERDISC_ERR_INVALID_UTF8,
+            format!("{what} is not valid UTF-8: {e}"),
+        )
+    })
+}
+
+/// Like [`str_arg`], but NULL is `None`.
+///
+/// # Safety
+/// As [`str_arg`].
+pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char, what: &str) -> FfiResult<Option<&'a str>> {
+    if p.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { str_arg(p, what) }.map(Some)
+    }
+}
+
+/// A shared reference to a handle.
+///
+/// # Safety
+/// `p` is NULL or a live handle of type `T` made by this library and not
+/// freed.
+#[inline]
+pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> FfiResult<&'a T> {
+    // SAFETY: the caller promises a live handle or NULL.
+    unsafe { p.as_ref() }.ok_or_else(|| null(what))
+}
+
+/// Checks that an output pointer is not NULL.
+#[inline]
+pub(crate) fn out_ptr<T>(p: *mut T, what: &str) -> FfiResult<*mut T> {
+    if p.is_null() {
+        Err(null(what))
+    } else {
+        Ok(p)
+    }
+}
+
+/// Writes `v` through an output pointer already checked by [`out_ptr`].
+///
+/// # Safety
+/// `p` is not NULL, aligned and valid for a write of `T`.
+#[inline]
+pub(crate) unsafe fn write_out<T>(p: *mut T, v: T) {
+    // SAFETY: forwarded contract.
+    unsafe { p.write(v) }
+}
+
+/// Writes `v` through an optional output pointer (skipped when NULL).
+///
+/// # Safety
+/// `p` is NULL or aligned and valid for a write of `T`.
+#[inline]
+pub(crate) unsafe fn write_opt<T>(p: *mut T, v: T) {
+    if !p.is_null() {
+        // SAFETY: not NULL; the rest is the caller's contract.
+        unsafe { p.write(v) }
+    }
+}
+
+/// An owned C string for the caller, to be freed with
+/// `peerdisc_string_free`.
+pub(crate) fn owned_c_string(s: String) -> FfiResult<*mut c_char> {
+    CString::new(s).map(CString::into_raw).map_err(|_| {
+        FfiError::new(
+            PEERDISC_ERR_INTERNAL,
+            "an output string held a NUL byte".to_string(),
+        )
+    })
+}

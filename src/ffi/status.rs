@@ -1,0 +1,237 @@
+//! Status codes, the error type of the C ABI, the thread-local last error,
+//! and the guard that every export runs its body in.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::model::ModelError;
+use crate::registry::RegistryError;
+
+/// The result of every fallible `peerdisc_*` call: a fixed-width `int32_t`.
+/// `PEERDISC_OK` (0) is success; negative values are errors; positive
+/// values are outcomes that are neither success nor error (`TIMEOUT`,
+/// `CLOSED`). After any call that does not return `PEERDISC_OK`,
+/// `peerdisc_last_error()` on the same thread describes what happened.
+/// New codes may be added in later versions; treat an unknown negative
+/// code as an error.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum peerdisc_status {
+    /// Success. Every output was written.
+    PEERDISC_OK = 0,
+    /// A required pointer argument was NULL.
+    PEERDISC_ERR_NULL_ARGUMENT = -1,
+    /// A string argument is not valid UTF-8.
+    PEERDISC_ERR_INVALID_UTF8 = -2,
+    /// A JSON argument is malformed or does not match its schema (wrong
+    /// types, unknown fields, values outside their rules).
+    PEERDISC_ERR_INVALID_JSON = -3,
+    /// A non-JSON argument is out of range (an unknown enum value, an
+    /// invalid node id, an unusable configuration).
+    PEERDISC_ERR_INVALID_ARGUMENT = -4,
+    /// A string argument is longer than `PEERDISC_MAX_INPUT_LEN` bytes.
+    PEERDISC_ERR_TOO_LARGE = -5,
+    /// No peer (or callback) with this id.
+    PEERDISC_ERR_NOT_FOUND = -6,
+    /// A peer with this id is already registered.
+    PEERDISC_ERR_ALREADY_EXISTS = -7,
+    /// The registry is full and the newcomer ranks below every evictable
+    /// peer.
+    PEERDISC_ERR_FULL = -8,
+    /// The handle is in a state that does not allow this call (being
+    /// freed, stopped).
+    PEERDISC_ERR_INVALID_STATE = -9,
+    /// A panic inside the library was caught; the handle is still usable
+    /// but the call had no effect that can be relied on.
+    PEERDISC_ERR_PANIC = -10,
+    /// An internal failure (a thread could not be started, ...).
+    PEERDISC_ERR_INTERNAL = -11,
+    /// A network operation failed: the listen address could not be bound,
+    /// no bootstrap node answered.
+    PEERDISC_ERR_NETWORK = -12,
+    /// Nothing arrived before the timeout (not an error).
+    PEERDISC_TIMEOUT = 1,
+    /// The event source is gone and every queued event was read (not an
+    /// error: the end of the stream).
+    PEERDISC_CLOSED = 2,
+}
+
+use peerdisc_status::*;
+
+impl peerdisc_status {
+    /// The code's name, e.g. `"PEERDISC_ERR_NOT_FOUND"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PEERDISC_OK => "PEERDISC_OK",
+            PEERDISC_ERR_NULL_ARGUMENT => "PEERDISC_ERR_NULL_ARGUMENT",
+            PEERDISC_ERR_INVALID_UTF8 => "PEERDISC_ERR_INVALID_UTF8",
+            PEERDISC_ERR_INVALID_JSON => "PEERDISC_ERR_INVALID_JSON",
+            PEERDISC_ERR_INVALID_ARGUMENT => "PEERDISC_ERR_INVALID_ARGUMENT",
+            PEERDISC_ERR_TOO_LARGE => "PEERDISC_ERR_TOO_LARGE",
+            PEERDISC_ERR_NOT_FOUND => "PEERDISC_ERR_NOT_FOUND",
+            PEERDISC_ERR_ALREADY_EXISTS => "PEERDISC_ERR_ALREADY_EXISTS",
+            PEERDISC_ERR_FULL => "PEERDISC_ERR_FULL",
+            PEERDISC_ERR_INVALID_STATE => "PEERDISC_ERR_INVALID_STATE",
+            PEERDISC_ERR_PANIC => "PEERDISC_ERR_PANIC",
+            PEERDISC_ERR_INTERNAL => "PEERDISC_ERR_INTERNAL",
+            PEERDISC_ERR_NETWORK => "PEERDISC_ERR_NETWORK",
+            PEERDISC_TIMEOUT => "PEERDISC_TIMEOUT",
+            PEERDISC_CLOSED => "PEERDISC_CLOSED",
+        }
+    }
+
+    /// Every code, for `peerdisc_status_str` and tests.
+    pub(crate) const ALL: [peerdisc_status; 15] = [
+        PEERDISC_OK,
+        PEERDISC_ERR_NULL_ARGUMENT,
+        PEERDISC_ERR_INVALID_UTF8,
+        PEERDISC_ERR_INVALID_JSON,
+        PEERDISC_ERR_INVALID_ARGUMENT,
+        PEERDISC_ERR_TOO_LARGE,
+        PEERDISC_ERR_NOT_FOUND,
+        PEERDISC_ERR_ALREADY_EXISTS,
+        PEERDISC_ERR_FULL,
+        PEERDISC_ERR_INVALID_STATE,
+        PEERDISC_ERR_PANIC,
+        PEERDISC_ERR_INTERNAL,
+        PEERDISC_ERR_NETWORK,
+        PEERDISC_TIMEOUT,
+        PEERDISC_CLOSED,
+    ];
+}
+
+/// A failed call: its status and a message for `peerdisc_last_error`.
+#[derive(Debug)]
+pub(crate) struct FfiError {
+    pub status: peerdisc_status,
+    pub message: String,
+}
+
+impl FfiError {
+    pub fn new(status: peerdisc_status, message: impl Into<String>) -> Self {
+        FfiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ModelError> for FfiError {
+    fn from(e: ModelError) -> Self {
+        let status = match &e {
+            ModelError::Json(_) => PEERDISC_ERR_INVALID_JSON,
+            ModelError::TooLong { .. } | ModelError::TooMany { .. } => PEERDISC_ERR_TOO_LARGE,
+            _ => PEERDISC_ERR_INVALID_ARGUMENT,
+        };
+        FfiError::new(status, e.to_string())
+    }
+}
+
+impl From<RegistryError> for FfiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Invalid(m) => m.into(),
+            RegistryError::NotFound(_) => FfiError::new(PEERDISC_ERR_NOT_FOUND, e.to_string()),
+            RegistryError::AlreadyExists(_) => {
+                FfiError::new(PEERDISC_ERR_ALREADY_EXISTS, e.to_string())
+            }
+            RegistryError::Full { .. } => FfiError::new(PEERDISC_ERR_FULL, e.to_string()),
+            RegistryError::InvalidConfig(_) => {
+                FfiError::new(PEERDISC_ERR_INVALID_ARGUMENT, e.to_string())
+            }
+            _ => FfiError::new(PEERDISC_ERR_INTERNAL, e.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for FfiError {
+    fn from(e: serde_json::Error) -> Self {
+        FfiError::new(PEERDISC_ERR_INVALID_JSON, format!("invalid JSON: {e}"))
+    }
+}
+
+pub(crate) type FfiResult<T = ()> = Result<T, FfiError>;
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<(peerdisc_status, CString)>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn set_last_error(status: peerdisc_status, message: &str) {
+    // A message with a NUL byte is cut at it (it cannot come from our own
+    // messages, but user input is quoted in some of them).
+    let bytes: Vec<u8> = message.bytes().take_while(|&b| b != 0).collect();
+    let msg = CString::new(bytes).unwrap_or_default();
+    LAST_ERROR.with(|l| *l.borrow_mut() = Some((status, msg)));
+}
+
+/// The thread's last error message, or NULL.
+pub(crate) fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.with(|l| match &*l.borrow() {
+        Some((_, m)) => m.as_ptr(),
+        None => std::ptr::null(),
+    })
+}
+
+/// The thread's last error status, or `PEERDISC_OK`.
+pub(crate) fn last_error_status() -> peerdisc_status {
+    LAST_ERROR.with(|l| l.borrow().as_ref().map_or(PEERDISC_OK, |(s, _)| *s))
+}
+
+pub(crate) fn clear_last_error() {
+    LAST_ERROR.with(|l| *l.borrow_mut() = None);
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+/// Runs the body of an export: a panic becomes `PEERDISC_ERR_PANIC`, an
+/// error becomes its status, and both set the thread's last error. Cheap on
+/// the success path (no allocation, no thread-local access).
+#[inline]
+pub(crate) fn guard(name: &'static str, f: impl FnOnce() -> FfiResult) -> peerdisc_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => PEERDISC_OK,
+        Ok(Err(e)) => {
+            set_last_error(e.status, &format!("{name}: {}", e.message));
+            e.status
+        }
+        Err(payload) => {
+            let msg = format!(
+                "{name}: internal panic caught: {}",
+                panic_message(&*payload)
+            );
+            // Dropping the payload could itself panic; keep it out of the
+            // way.
+            std::mem::forget(payload);
+            set_last_error(PEERDISC_ERR_PANIC, &msg);
+            PEERDISC_ERR_PANIC
+        }
+    }
+}
+
+/// Like [`guard`] for exports that return a value instead of a status
+/// (`fallback` on panic).
+#[inline]
+pub(crate) fn guard_value<T>(name: &'static str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(payload) => {
+            let msg = format!(
+                "{name}: internal panic caught: {}",
+                panic_message(&*payload)
+            );
+            std::mem::forget(payload);
+            set_last_error(PEERDISC_ERR_PANIC, &msg);
+            fallback
+        }
+    }
+}
