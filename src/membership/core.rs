@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::dissemination::{BroadcastQueue, Piggyback};
 use super::member::{Member, MemberTable};
-use super::suspicion::Suspicion;
+use super::suspicion::{Suspicion, Suspicions};
 use super::{
     Command, MembershipConfig, MembershipError, MembershipEvent, Output, RegistryChange,
     RemovalReason, Target,
@@ -109,7 +109,7 @@ pub struct Membership {
     leaving: bool,
     members: MemberTable,
     broadcasts: BroadcastQueue,
-    suspicions: BTreeMap<NodeId, Suspicion>,
+    suspicions: Suspicions,
     probe: Option<Probe>,
     relays: Vec<Relay>,
     reconnects: Vec<Reconnect>,
@@ -163,7 +163,7 @@ impl Membership {
             leaving: false,
             members,
             broadcasts,
-            suspicions: BTreeMap::new(),
+            suspicions: Suspicions::default(),
             probe: None,
             relays: Vec::new(),
             reconnects: Vec::new(),
@@ -278,10 +278,8 @@ impl Membership {
         if !self.members.down().is_empty() {
             d = d.min(self.next_reconnect_ms).min(self.next_reclaim_ms);
         }
-        for s in self.suspicions.values() {
-            if !s.verifying {
-                d = d.min(s.deadline_ms);
-            }
+        if let Some(s) = self.suspicions.next_deadline() {
+            d = d.min(s);
         }
         for v in &self.verifications {
             d = d.min(if v.acked || v.indirect_sent {
@@ -590,6 +588,18 @@ impl Membership {
         1.0 + f64::from(self.local_health) * weight
     }
 
+    /// `(probe interval, direct-ack timeout)` under the local-health
+    /// multiplier: the timeout takes Lifeguard's full `1 + score` (capped
+    /// at 80 % of the interval), the interval `1 + score * weight`.
+    fn probe_timing(&self) -> (u64, u64) {
+        let f = self.awareness(self.config.awareness_interval_weight);
+        let interval = (self.config.probe_interval_ms as f64 * f) as u64;
+        let timeout = (self.config.probe_timeout_ms * (1 + u64::from(self.local_health)))
+            .min(interval * 4 / 5)
+            .max(self.config.probe_timeout_ms.min(interval));
+        (interval, timeout)
+    }
+
     fn backoff(&mut self, attempts: u32) -> u64 {
         let exp = attempts.saturating_sub(1).min(20);
         let d = self
@@ -711,8 +721,8 @@ impl Membership {
         {
             let confirmed = self
                 .suspicions
-                .get_mut(&s.node_id)
-                .is_some_and(|susp| susp.confirm(&accuser));
+                .update(&s.node_id, |susp| susp.confirm(&accuser))
+                .unwrap_or(false);
             if confirmed {
                 if let Some(m) = self.members.get(&s.node_id) {
                     let st = Self::state_of(m, Some(accuser));
@@ -792,7 +802,7 @@ impl Membership {
             };
             self.send(sender, Message::Alive(claim.clone()));
             if let Some(accuser) = &s.from {
-                if accuser != sender && *accuser != self.me.node_id && fresh {
+                if accuser != sender && *accuser != self.me.node_id {
                     self.send(accuser, Message::Alive(claim));
                 }
             }
@@ -919,9 +929,7 @@ impl Membership {
     // ----- internals: failure detection -----------------------------------
 
     fn start_probe(&mut self, now: u64) {
-        let f = self.awareness(self.config.awareness_interval_weight);
-        let interval = (self.config.probe_interval_ms as f64 * f) as u64;
-        let timeout = (self.config.probe_timeout_ms as f64 * f) as u64;
+        let (interval, timeout) = self.probe_timing();
         self.next_probe_ms = now + interval;
         let Some(target) = self.members.next_probe_target(&mut self.rng) else {
             return;
@@ -1000,9 +1008,7 @@ impl Membership {
         match l {
             Liveness::Alive => {
                 self.set_member_state(&p.target, Liveness::Suspect, inc, me, true, now);
-                if let Some(s) = self.suspicions.get_mut(&p.target) {
-                    s.local = true;
-                }
+                self.suspicions.update(&p.target, |s| s.local = true);
                 self.event(MembershipEvent::Suspected {
                     node_id: p.target.clone(),
                 });
@@ -1010,11 +1016,13 @@ impl Membership {
                 self.send(&p.target, Message::Suspect(c));
             }
             Liveness::Suspect => {
-                let mut newly = false;
-                if let Some(s) = self.suspicions.get_mut(&p.target) {
-                    newly = s.confirm(&me);
-                    s.local = true;
-                }
+                let newly = self
+                    .suspicions
+                    .update(&p.target, |s| {
+                        s.local = true;
+                        s.confirm(&me)
+                    })
+                    .unwrap_or(false);
                 if newly {
                     if let Some(m) = self.members.get(&p.target) {
                         let st = Self::state_of(m, Some(me));
@@ -1112,13 +1120,10 @@ impl Membership {
     /// gets one last full probe (direct and indirect) that carries the
     /// suspicion, so a live one answers and refutes.
     fn expire_suspicions(&mut self, now: u64) {
-        let due: Vec<(NodeId, u64)> = self
-            .suspicions
-            .iter()
-            .filter(|(_, s)| !s.verifying && s.deadline_ms <= now)
-            .map(|(id, s)| (id.clone(), s.incarnation))
-            .collect();
-        for (id, inc) in due {
+        for id in self.suspicions.due(now) {
+            let Some(inc) = self.suspicions.get(&id).map(|s| s.incarnation) else {
+                continue;
+            };
             let still = self
                 .members
                 .get(&id)
@@ -1127,9 +1132,7 @@ impl Membership {
                 self.suspicions.remove(&id);
                 continue;
             }
-            if let Some(s) = self.suspicions.get_mut(&id) {
-                s.verifying = true;
-            }
+            self.suspicions.update(&id, |s| s.verifying = true);
             let seq = self.next_seq();
             let mut ping = Ping::new(seq, id.clone());
             if let Some(m) = self.members.get(&id) {
@@ -1137,13 +1140,13 @@ impl Membership {
                     .push(Self::state_of(m, Some(self.me.node_id.clone())));
             }
             self.send(&id, Message::Ping(ping));
-            let f = self.awareness(self.config.awareness_interval_weight);
+            let (interval, timeout) = self.probe_timing();
             self.verifications.push(Verify {
                 target: id,
                 seq,
                 incarnation: inc,
-                indirect_at_ms: now + (self.config.probe_timeout_ms as f64 * f) as u64,
-                end_ms: now + (self.config.probe_interval_ms as f64 * f) as u64,
+                indirect_at_ms: now + timeout,
+                end_ms: now + interval,
                 acked: false,
                 indirect_sent: false,
             });
@@ -1192,12 +1195,33 @@ impl Membership {
                 // It answered: wait for its refutation; check again later.
                 let ver = self.members.get(&v.target).map_or(0, |m| m.record.version);
                 let (min, _) = self.config.suspicion_bounds(self.cluster_size());
-                if let Some(s) = self.suspicions.get_mut(&v.target) {
+                self.suspicions.update(&v.target, |s| {
                     s.verifying = false;
                     s.deadline_ms = now + min;
-                }
+                });
                 let c = self.claim(&v.target, v.incarnation, ver);
                 self.send(&v.target, Message::Suspect(c));
+            } else if self.suspicions.get(&v.target).is_some_and(|s| !s.local) {
+                // First-hand evidence now, but only one failed probe: count
+                // as an accuser and wait one more (shortest) timeout.
+                let me = self.me.node_id.clone();
+                let (min, _) = self.config.suspicion_bounds(self.cluster_size());
+                let newly = self
+                    .suspicions
+                    .update(&v.target, |s| {
+                        s.local = true;
+                        s.verifying = false;
+                        let newly = s.confirm(&me);
+                        s.deadline_ms = s.deadline_ms.max(now + min);
+                        newly
+                    })
+                    .unwrap_or(false);
+                if newly {
+                    if let Some(m) = self.members.get(&v.target) {
+                        let st = Self::state_of(m, Some(me));
+                        self.broadcasts.push(st, None);
+                    }
+                }
             } else {
                 self.suspicions.remove(&v.target);
                 let me = self.me.node_id.clone();
@@ -1214,12 +1238,9 @@ impl Membership {
             return;
         }
         let mut notes = Vec::new();
-        for (id, s) in &self.suspicions {
-            if s.local {
+        for id in self.suspicions.locals().take(16) {
+            if let Some(s) = self.suspicions.get(id) {
                 notes.push((id.clone(), s.incarnation));
-            }
-            if notes.len() >= self.config.fanout {
-                break;
             }
         }
         for (id, inc) in notes {
