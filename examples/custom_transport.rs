@@ -49,7 +49,7 @@ fn main() {
     nodes[2].join(&ids[..1], 0).expect("join");
 
     // Drive time by hand: 10 ms steps, delivering whatever was sent.
-    let mut deliver = |nodes: &mut Vec<GossipDiscovery<_>>, now: u64| {
+    let deliver = |nodes: &mut Vec<GossipDiscovery<_>>, now: u64| {
         for n in nodes.iter_mut() {
             n.tick(now);
         }

@@ -462,15 +462,15 @@ impl Simulator {
                     self.metrics.view(t, Liveness::Dead, -1);
                 }
             }
-            MembershipEvent::Suspected { node_id } => {
-                if self.target(&node_id).is_some_and(|t| self.nodes[t].up) {
-                    self.metrics.false_suspicions += 1;
-                }
+            MembershipEvent::Suspected { node_id }
+                if self.target(&node_id).is_some_and(|t| self.nodes[t].up) =>
+            {
+                self.metrics.false_suspicions += 1;
             }
-            MembershipEvent::DeclaredDead { node_id } => {
-                if self.target(&node_id).is_some_and(|t| self.nodes[t].up) {
-                    self.metrics.false_death_declarations += 1;
-                }
+            MembershipEvent::DeclaredDead { node_id }
+                if self.target(&node_id).is_some_and(|t| self.nodes[t].up) =>
+            {
+                self.metrics.false_death_declarations += 1;
             }
             MembershipEvent::Refuted { .. } => self.metrics.refutations += 1,
             _ => {}
