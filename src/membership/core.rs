@@ -983,6 +983,9 @@ impl Membership {
             };
             self.send(h, Message::PingReq(req));
         }
+        // A second direct try (memberlist's fallback probe, here on the same
+        // transport): a single lost datagram must not start a suspicion.
+        self.send(&target, Message::Ping(Ping::new(seq, target.clone())));
         if let Some(p) = self.probe.as_mut() {
             p.nacks_expected = helpers.len() as u32;
         }
@@ -1178,6 +1181,7 @@ impl Membership {
                     };
                     self.send(&h, Message::PingReq(req));
                 }
+                self.send(&target, Message::Ping(Ping::new(seq, target.clone())));
             }
             if now < self.verifications[i].end_ms {
                 i += 1;
