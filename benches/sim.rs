@@ -29,21 +29,28 @@ fn main() {
     let timed = |label: &str, f: &mut dyn FnMut() -> String| {
         let t = Instant::now();
         let line = f();
-        println!("{line}   [{label}: {:.1} s wall]", t.elapsed().as_secs_f64());
+        println!(
+            "{line}   [{label}: {:.1} s wall]",
+            t.elapsed().as_secs_f64()
+        );
     };
 
     if run("join") {
         let sizes: &[usize] = if quick { &[200] } else { &[1_000, 10_000] };
         for &n in sizes {
             for loss in [0.0, 0.1] {
-                timed("join", &mut || scenario::join_convergence(n, loss, seed, &m).to_string());
+                timed("join", &mut || {
+                    scenario::join_convergence(n, loss, seed, &m).to_string()
+                });
             }
         }
     }
     if run("steady") {
         let sizes: &[usize] = if quick { &[50] } else { &[20, 50, 100, 1_000] };
         for &n in sizes {
-            timed("steady", &mut || scenario::steady_bandwidth(n, seed, &m).to_string());
+            timed("steady", &mut || {
+                scenario::steady_bandwidth(n, seed, &m).to_string()
+            });
         }
     }
     if run("failure") {
@@ -53,7 +60,11 @@ fn main() {
         });
     }
     if run("loss10") {
-        let (n, quiet) = if quick { (100, 20_000) } else { (1_000, 600_000) };
+        let (n, quiet) = if quick {
+            (100, 20_000)
+        } else {
+            (1_000, 600_000)
+        };
         timed("loss10", &mut || {
             scenario::failure_detection(n, 0.1, quiet, 3, seed, &m).to_string()
         });

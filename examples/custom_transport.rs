@@ -26,9 +26,13 @@ fn record(name: &str, port: u16, tool: &str) -> PeerRecord {
 fn main() {
     let wire: Wire = Rc::default();
     let mut nodes = Vec::new();
-    for (i, (name, tool)) in [("alpha", "search"), ("beta", "fetch"), ("gamma", "translate")]
-        .into_iter()
-        .enumerate()
+    for (i, (name, tool)) in [
+        ("alpha", "search"),
+        ("beta", "fetch"),
+        ("gamma", "translate"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let me = NodeId::new(name).expect("valid id");
         let out = wire.clone();
@@ -73,7 +77,13 @@ fn main() {
         let names: Vec<String> = n
             .alive_members()
             .iter()
-            .map(|m| format!("{} {:?}", m.record.node_id, tool_names(&m.record.capabilities)))
+            .map(|m| {
+                format!(
+                    "{} {:?}",
+                    m.record.node_id,
+                    tool_names(&m.record.capabilities)
+                )
+            })
             .collect();
         println!("{} knows: {}", n.core().node_id(), names.join(", "));
     }

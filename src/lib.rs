@@ -26,9 +26,9 @@
 //! ```ignore
 
 pub mod clock;
+pub mod membership;
 pub mod model;
 pub mod sim;
-pub mod membership;
 pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};

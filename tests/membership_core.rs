@@ -14,12 +14,7 @@ fn id(s: &str) -> NodeId {
 }
 
 fn node(name: &str) -> Membership {
-    Membership::new(
-        PeerRecord::new(id(name)),
-        MembershipConfig::default(),
-        7,
-    )
-    .unwrap()
+    Membership::new(PeerRecord::new(id(name)), MembershipConfig::default(), 7).unwrap()
 }
 
 fn drain(m: &mut Membership) -> Vec<Output> {
@@ -81,9 +76,9 @@ fn a_node_joins_through_a_seed() {
     assert_eq!(hello.kind(), "hello");
     a.handle_message(&id("b"), hello, 1);
     let out = drain(&mut a);
-    assert!(out
-        .iter()
-        .any(|o| matches!(o, Output::Event(MembershipEvent::Joined { node_id }) if *node_id == id("b"))));
+    assert!(out.iter().any(
+        |o| matches!(o, Output::Event(MembershipEvent::Joined { node_id }) if *node_id == id("b"))
+    ));
     assert!(out
         .iter()
         .any(|o| matches!(o, Output::Registry(RegistryChange::Upsert(r)) if r.node_id == id("b"))));
@@ -125,9 +120,10 @@ fn a_suspected_node_refutes_with_a_higher_incarnation() {
     s.from = Some(id("a"));
     let out = claim(&mut b, "a", s, 10);
     assert_eq!(b.incarnation(), 1);
-    assert!(out
-        .iter()
-        .any(|o| matches!(o, Output::Event(MembershipEvent::Refuted { incarnation: 1 }))));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(MembershipEvent::Refuted { incarnation: 1 })
+    )));
     let alive = sends(&out)
         .into_iter()
         .find(|(_, m)| m.kind() == "alive")
@@ -144,7 +140,12 @@ fn a_suspected_node_refutes_with_a_higher_incarnation() {
 fn dead_claims_keep_the_record_and_newer_records_replace_it() {
     let mut a = node("a");
     teach(&mut a, "x", &["b"]);
-    claim(&mut a, "x", MemberState::new(id("b"), 0, Liveness::Dead, 1), 5);
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 0, Liveness::Dead, 1),
+        5,
+    );
     let v = a.member(&id("b")).unwrap();
     assert_eq!(v.liveness, Liveness::Dead);
     assert_eq!(v.record.version, 1);
@@ -188,7 +189,12 @@ fn garbage_counts_against_the_sender_and_loses_nothing() {
 fn a_restarted_node_takes_its_old_entry_back() {
     let mut a = node("a");
     teach(&mut a, "x", &["b"]);
-    claim(&mut a, "x", MemberState::new(id("b"), 5, Liveness::Dead, 1), 5);
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 5, Liveness::Dead, 1),
+        5,
+    );
     // "b" restarts with an empty state: incarnation 0, version 0.
     let mut b = node("b");
     let hello = Hello {
@@ -203,7 +209,10 @@ fn a_restarted_node_takes_its_old_entry_back() {
         .unwrap();
     b.handle_message(&id("a"), list, 11);
     assert_eq!(b.incarnation(), 6, "refutes its old death");
-    assert!(b.record().version >= 1, "its record is newer than the old one");
+    assert!(
+        b.record().version >= 1,
+        "its record is newer than the old one"
+    );
     for (to, m) in sends(&drain(&mut b)) {
         if to == id("a") {
             a.handle_message(&id("b"), m, 12);
@@ -218,7 +227,12 @@ fn a_restarted_node_takes_its_old_entry_back() {
 fn dead_members_are_reclaimed_after_the_configured_time() {
     let mut a = node("a");
     teach(&mut a, "x", &["b"]);
-    claim(&mut a, "x", MemberState::new(id("b"), 0, Liveness::Dead, 1), 1_000);
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 0, Liveness::Dead, 1),
+        1_000,
+    );
     let reclaim = MembershipConfig::default().dead_reclaim_ms;
     a.handle_tick(1_000 + reclaim / 2);
     drain(&mut a);
@@ -256,7 +270,8 @@ fn new_capabilities_raise_the_version_and_are_gossiped() {
         tools: vec![Capability::new("search")],
         ..Capabilities::default()
     };
-    a.handle_command(Command::UpdateCapabilities(caps), 0).unwrap();
+    a.handle_command(Command::UpdateCapabilities(caps), 0)
+        .unwrap();
     assert_eq!(a.record().version, 1);
     let mut seen = false;
     for t in (0..2_000).step_by(20) {
@@ -273,7 +288,12 @@ fn new_capabilities_raise_the_version_and_are_gossiped() {
 fn a_claim_about_an_unknown_node_asks_for_its_record() {
     let mut a = node("a");
     teach(&mut a, "x", &["b"]);
-    let out = claim(&mut a, "b", MemberState::new(id("z"), 0, Liveness::Alive, 2), 1);
+    let out = claim(
+        &mut a,
+        "b",
+        MemberState::new(id("z"), 0, Liveness::Alive, 2),
+        1,
+    );
     let req = sends(&out)
         .into_iter()
         .find(|(_, m)| m.kind() == "peer_list_request")
@@ -305,7 +325,12 @@ mod props {
 
     fn arb_claim() -> impl Strategy<Value = MemberState> {
         (0usize..4, 0u64..4, 0usize..4).prop_map(|(n, inc, l)| {
-            let liveness = [Liveness::Alive, Liveness::Suspect, Liveness::Dead, Liveness::Left][l];
+            let liveness = [
+                Liveness::Alive,
+                Liveness::Suspect,
+                Liveness::Dead,
+                Liveness::Left,
+            ][l];
             let mut s = MemberState::new(id(NAMES[n]), inc, liveness, 1);
             if matches!(liveness, Liveness::Suspect | Liveness::Dead) {
                 s.from = Some(id("accuser"));

@@ -90,7 +90,11 @@ fn a_restarted_node_replaces_its_old_entry() {
     let back = s.run_until_or(s.now() + 60_000, |s| s.fully_alive());
     assert!(back.is_some(), "the restarted node was not taken back");
     for i in 0..15 {
-        assert_eq!(s.node(i).len(), 14, "node {i} holds a ghost or lost someone");
+        assert_eq!(
+            s.node(i).len(),
+            14,
+            "node {i} holds a ghost or lost someone"
+        );
     }
     let v = s.node(0).member(s.id(5)).unwrap();
     assert_eq!(v.liveness, Liveness::Alive);

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use peerdisc::wire::{
-    decode, decode_str, encode, encoded_len, AnnouncedPeer, GossipAnnouncement, Hello,
-    MemberState, Message, PeerList, PeerListRequest, Ping, PingReq, PushPull, StateClaim,
-    WireError, MAX_MESSAGE_BYTES, MAX_PEERS_PER_MESSAGE,
+    decode, decode_str, encode, encoded_len, AnnouncedPeer, GossipAnnouncement, Hello, MemberState,
+    Message, PeerList, PeerListRequest, Ping, PingReq, PushPull, StateClaim, WireError,
+    MAX_MESSAGE_BYTES, MAX_PEERS_PER_MESSAGE,
 };
 use peerdisc::{Liveness, NodeId, PeerRecord};
 
@@ -158,7 +158,10 @@ fn the_peer_limit_is_enforced() {
     let peers: Vec<String> = (0..=MAX_PEERS_PER_MESSAGE)
         .map(|i| format!(r#"{{"node_id":"n{i}"}}"#))
         .collect();
-    let json = format!(r#"{{"v":1,"type":"peer_list","peers":[{}]}}"#, peers.join(","));
+    let json = format!(
+        r#"{{"v":1,"type":"peer_list","peers":[{}]}}"#,
+        peers.join(",")
+    );
     assert!(matches!(
         decode_str(&json),
         Err(WireError::TooMany { what: "peers", .. })

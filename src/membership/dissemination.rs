@@ -62,7 +62,9 @@ impl BroadcastQueue {
             }
         }
         let bytes = crate::wire::json_len(&state)
-            + record.as_ref().map_or(0, |r| crate::wire::json_len(&**r) + 1)
+            + record
+                .as_ref()
+                .map_or(0, |r| crate::wire::json_len(&**r) + 1)
             + 1;
         self.next += 1;
         let key = (0, u64::MAX - self.next);

@@ -63,7 +63,11 @@ impl<F: FnMut(&NodeId, &str)> GossipDiscovery<F> {
     /// Handles one received message (any protocol message, including the
     /// seed's `gossip_announcement`). A message that does not decode is
     /// counted against the sender's health and changes nothing else.
-    pub fn handle_announcement(&mut self, message_json: &str, sender: &NodeId) -> Result<(), WireError> {
+    pub fn handle_announcement(
+        &mut self,
+        message_json: &str,
+        sender: &NodeId,
+    ) -> Result<(), WireError> {
         let r = self
             .core
             .handle_bytes(sender, message_json.as_bytes(), self.now);

@@ -234,6 +234,8 @@ impl MemberTable {
             }
         }
         let start = rng.random_range(0..n);
-        (0..n).map(|k| (start + k) % n).find(|&i| ok(&self.members[i]))
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| ok(&self.members[i]))
     }
 }

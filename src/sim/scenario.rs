@@ -27,7 +27,10 @@ fn sim(n: usize, loss: f64, seed: u64, membership: &MembershipConfig) -> Simulat
 }
 
 fn secs(ms: Option<u64>) -> String {
-    ms.map_or_else(|| "never".to_string(), |t| format!("{:.2} s", t as f64 / 1000.0))
+    ms.map_or_else(
+        || "never".to_string(),
+        |t| format!("{:.2} s", t as f64 / 1000.0),
+    )
 }
 
 /// Median of the values that are `Some` (`None` if any is `None`).

@@ -102,7 +102,12 @@ impl std::fmt::Debug for Simulator {
 pub fn sim_record(i: usize) -> PeerRecord {
     let id = NodeId::new(format!("node-{i:05}")).unwrap_or_else(|_| unreachable_id());
     let mut rec = PeerRecord::new(id);
-    let addr = format!("ws://10.{}.{}.{}:8000", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+    let addr = format!(
+        "ws://10.{}.{}.{}:8000",
+        (i >> 16) & 255,
+        (i >> 8) & 255,
+        i & 255
+    );
     if let Ok(a) = PeerAddress::new(addr) {
         rec.addresses.push(a);
     }
@@ -259,8 +264,9 @@ impl Simulator {
             let mut t = table.clone();
             t.remove(&r.node_id);
             let seed = self.rng.random();
-            let core = Membership::from_table((**r).clone(), self.config.membership.clone(), seed, t)
-                .unwrap_or_else(|e| panic!("simulator config is invalid: {e}"));
+            let core =
+                Membership::from_table((**r).clone(), self.config.membership.clone(), seed, t)
+                    .unwrap_or_else(|e| panic!("simulator config is invalid: {e}"));
             let i = self.add_core(core);
             debug_assert_eq!(i, first + k);
         }
@@ -309,7 +315,11 @@ impl Simulator {
         let views: Vec<(usize, Liveness)> = self.nodes[i]
             .core
             .members()
-            .filter_map(|m| self.index.get(&m.record.node_id).map(|&t| (t as usize, m.liveness)))
+            .filter_map(|m| {
+                self.index
+                    .get(&m.record.node_id)
+                    .map(|&t| (t as usize, m.liveness))
+            })
             .collect();
         for (t, l) in views {
             self.metrics.view(t, l, -1);
@@ -323,8 +333,9 @@ impl Simulator {
             self.crash(i);
         }
         let rng_seed = self.rng.random();
-        self.nodes[i].core = Membership::new(sim_record(i), self.config.membership.clone(), rng_seed)
-            .unwrap_or_else(|e| panic!("simulator config is invalid: {e}"));
+        self.nodes[i].core =
+            Membership::new(sim_record(i), self.config.membership.clone(), rng_seed)
+                .unwrap_or_else(|e| panic!("simulator config is invalid: {e}"));
         self.nodes[i].up = true;
         self.up += 1;
         self.nodes[i].timer_at = None;

@@ -26,8 +26,8 @@ pub(crate) use codec::json_len;
 pub use codec::{decode, decode_str, encode, encoded_len};
 pub use error::WireError;
 pub use message::{
-    Ack, GossipAnnouncement, Hello, Message, Nack, PeerList, PeerListRequest, Ping,
-    PingReq, PushPull, StateClaim,
+    Ack, GossipAnnouncement, Hello, Message, Nack, PeerList, PeerListRequest, Ping, PingReq,
+    PushPull, StateClaim,
 };
 pub use seed::{AnnouncedPeer, SeedPeer};
 pub use state::MemberState;
