@@ -100,7 +100,8 @@ impl std::fmt::Debug for Simulator {
 /// The record the simulator gives node `i`: an address, an agent and two
 /// tools (a realistic, small record).
 pub fn sim_record(i: usize) -> PeerRecord {
-    let id = NodeId::new(format!("node-{i:05}")).unwrap_or_else(|_| unreachable_id());
+    // "node-" and digits: always a valid id.
+    let id = NodeId::new(format!("node-{i:05}")).expect("a valid simulated node id");
     let mut rec = PeerRecord::new(id);
     let addr = format!(
         "ws://10.{}.{}.{}:8000",
@@ -118,11 +119,6 @@ pub fn sim_record(i: usize) -> PeerRecord {
         prompts: Vec::new(),
     };
     rec
-}
-
-fn unreachable_id() -> NodeId {
-    // "node-" plus digits is always a valid id; this is never reached.
-    NodeId::new("node").unwrap_or_else(|_| unreachable_id())
 }
 
 impl Simulator {
