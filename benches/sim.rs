@@ -54,10 +54,21 @@ fn main() {
         }
     }
     if run("failure") {
-        let (n, crashes) = if quick { (50, 3) } else { (100, 9) };
-        timed("failure", &mut || {
-            scenario::failure_detection(n, 0.0, 10_000, crashes, seed, &m).to_string()
-        });
+        let (n, crashes, seeds) = if quick { (50, 3, 1) } else { (100, 9, 5) };
+        let mut all = Vec::new();
+        for k in 0..seeds {
+            timed("failure", &mut || {
+                let r = scenario::failure_detection(n, 0.0, 10_000, crashes, seed + k, &m);
+                all.extend(r.detection_ms.iter().copied());
+                r.to_string()
+            });
+        }
+        println!(
+            "failure N={n} loss=0%: pooled over {} crashes ({} seeds): median {:.2} s",
+            all.len(),
+            seeds,
+            scenario::median(&all).unwrap_or(u64::MAX) as f64 / 1000.0
+        );
     }
     if run("loss10") {
         let (n, quiet) = if quick {

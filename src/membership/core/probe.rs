@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Most `ping_req`s relayed at the same time.
+const MAX_RELAYS: usize = 256;
+
 impl Membership {
     pub(super) fn start_probe(&mut self, now: u64) {
         let (interval, timeout) = self.probe_timing();
@@ -160,7 +163,9 @@ impl Membership {
     }
 
     pub(super) fn on_ping_req(&mut self, from: &NodeId, r: PingReq, now: u64) {
-        if r.target == self.me.node_id {
+        // At most MAX_RELAYS probes relayed at once: a flood of ping_req
+        // cannot make this node flood others (or grow without bound).
+        if r.target == self.me.node_id || self.relays.len() >= MAX_RELAYS {
             return;
         }
         let seq = self.next_seq();
