@@ -38,7 +38,7 @@ fn three_nodes_gossip_over_queues_and_see_a_leave() {
         .collect();
     nodes[1].join(&[id("a")], 0).unwrap();
     nodes[2].join(&[id("a")], 0).unwrap();
-    let mut run = |nodes: &mut Vec<GossipDiscovery<_>>, from_ms: u64, to_ms: u64| {
+    let run = |nodes: &mut Vec<GossipDiscovery<_>>, from_ms: u64, to_ms: u64| {
         for now in (from_ms..to_ms).step_by(10) {
             for n in nodes.iter_mut() {
                 n.tick(now);
