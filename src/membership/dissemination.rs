@@ -16,14 +16,24 @@ struct Item {
     bytes: usize,
 }
 
+/// Sort key: (class, transmissions, newest first).
+type Key = (u8, u32, u64);
+
 /// The dissemination queue: at most one update per node (a newer one
 /// replaces the older), sent fewest-transmissions first, newest first among
-/// equals, and dropped after the retransmit limit.
+/// equals, and dropped after the retransmit limit. Suspicions come after
+/// everything else (refutations, deaths, records): when the queue holds more
+/// than a message can carry (mass suspicion under heavy loss), refutations
+/// are not starved by the suspicions they answer.
 #[derive(Debug, Clone)]
 pub(crate) struct BroadcastQueue {
-    order: BTreeMap<(u32, u64), Item>,
-    keys: HashMap<NodeId, (u32, u64), FixedState>,
+    order: BTreeMap<Key, Item>,
+    keys: HashMap<NodeId, Key, FixedState>,
     next: u64,
+}
+
+fn class(state: &MemberState) -> u8 {
+    u8::from(state.liveness == crate::model::Liveness::Suspect)
 }
 
 /// Updates taken from the queue for one message.
@@ -67,7 +77,7 @@ impl BroadcastQueue {
                 .map_or(0, |r| crate::wire::json_len(&**r) + 1)
             + 1;
         self.next += 1;
-        let key = (0, u64::MAX - self.next);
+        let key = (class(&state), 0, u64::MAX - self.next);
         self.keys.insert(state.node_id.clone(), key);
         self.order.insert(
             key,
@@ -108,7 +118,7 @@ impl BroadcastQueue {
             if item.transmits >= limit {
                 self.keys.remove(&item.state.node_id);
             } else {
-                let new_key = (item.transmits, key.1);
+                let new_key = (key.0, item.transmits, key.2);
                 self.keys.insert(item.state.node_id.clone(), new_key);
                 self.order.insert(new_key, item);
             }

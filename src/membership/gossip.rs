@@ -125,7 +125,7 @@ impl<F: FnMut(&NodeId, &str)> GossipDiscovery<F> {
             .collect()
     }
 
-    /// The next membership event, if any.
+    /// The next membership event, if any. Events accumulate until polled.
     pub fn poll_event(&mut self) -> Option<MembershipEvent> {
         self.events.pop_front()
     }

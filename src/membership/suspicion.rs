@@ -1,3 +1,5 @@
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::model::NodeId;
 
 /// A running suspicion of one member (Lifeguard): the timeout starts at
@@ -69,5 +71,84 @@ impl Suspicion {
         let span = (self.max_ms - self.min_ms) as f64;
         let timeout = (self.max_ms as f64 - span * frac).max(self.min_ms as f64);
         self.deadline_ms = self.start_ms + timeout as u64;
+    }
+}
+
+/// All running suspicions, indexed by deadline (so a node that suspects
+/// thousands of members still finds the next expiry in O(log n)) and by
+/// whether this node has first-hand evidence.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Suspicions {
+    map: BTreeMap<NodeId, Suspicion>,
+    deadlines: BTreeSet<(u64, NodeId)>,
+    local: BTreeSet<NodeId>,
+}
+
+impl Suspicions {
+    fn unindex(&mut self, id: &NodeId, s: &Suspicion) {
+        self.deadlines.remove(&(s.deadline_ms, id.clone()));
+        self.local.remove(id);
+    }
+
+    fn index(&mut self, id: &NodeId) {
+        if let Some(s) = self.map.get(id) {
+            if !s.verifying {
+                self.deadlines.insert((s.deadline_ms, id.clone()));
+            }
+            if s.local {
+                self.local.insert(id.clone());
+            }
+        }
+    }
+
+    pub fn get(&self, id: &NodeId) -> Option<&Suspicion> {
+        self.map.get(id)
+    }
+
+    pub fn insert(&mut self, id: NodeId, s: Suspicion) {
+        self.remove(&id);
+        self.map.insert(id.clone(), s);
+        self.index(&id);
+    }
+
+    pub fn remove(&mut self, id: &NodeId) -> Option<Suspicion> {
+        let s = self.map.remove(id)?;
+        self.unindex(id, &s);
+        Some(s)
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.deadlines.clear();
+        self.local.clear();
+    }
+
+    /// Changes one suspicion and re-indexes it.
+    pub fn update<R>(&mut self, id: &NodeId, f: impl FnOnce(&mut Suspicion) -> R) -> Option<R> {
+        let mut s = self.map.remove(id)?;
+        self.unindex(id, &s);
+        let r = f(&mut s);
+        self.map.insert(id.clone(), s);
+        self.index(id);
+        Some(r)
+    }
+
+    /// The earliest deadline of a suspicion not being verified.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.first().map(|(d, _)| *d)
+    }
+
+    /// Suspicions due at `now` (not being verified).
+    pub fn due(&self, now: u64) -> Vec<NodeId> {
+        self.deadlines
+            .iter()
+            .take_while(|(d, _)| *d <= now)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
+    /// Members this node suspects first-hand.
+    pub fn locals(&self) -> impl Iterator<Item = &NodeId> {
+        self.local.iter()
     }
 }

@@ -184,14 +184,26 @@ impl fmt::Display for DetectionResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "failure N={} loss={:.0}%: {} quiet s with {} false deaths; {} crashes detected by all in median {} (max {}); over the run: {} false suspicions, {} refutations, {} false death declarations, {} false dead views",
+            "failure N={} loss={:.0}%: {} quiet s with {} false deaths; {} of {} crashes detected by all within 60 s, median {} (max {}){}; over the run: {} false suspicions, {} refutations, {} false death declarations, {} false dead views",
             self.n,
             self.loss * 100.0,
             self.quiet_ms / 1000,
             self.quiet_false_deaths,
+            self.detection_ms.iter().filter(|t| t.is_some()).count(),
             self.detection_ms.len(),
             secs(self.median_ms()),
             secs(self.max_ms()),
+            if self.detection_ms.iter().any(Option::is_none) {
+                let detected: Vec<Option<u64>> =
+                    self.detection_ms.iter().copied().filter(Option::is_some).collect();
+                format!(
+                    " [of those detected: median {}, max {}]",
+                    secs(median(&detected)),
+                    secs(detected.iter().copied().flatten().max())
+                )
+            } else {
+                String::new()
+            },
             self.false_suspicions,
             self.refutations,
             self.false_death_declarations,

@@ -100,7 +100,8 @@ impl std::fmt::Debug for Simulator {
 /// The record the simulator gives node `i`: an address, an agent and two
 /// tools (a realistic, small record).
 pub fn sim_record(i: usize) -> PeerRecord {
-    let id = NodeId::new(format!("node-{i:05}")).unwrap_or_else(|_| unreachable_id());
+    // "node-" and digits: always a valid id.
+    let id = NodeId::new(format!("node-{i:05}")).expect("a valid simulated node id");
     let mut rec = PeerRecord::new(id);
     let addr = format!(
         "ws://10.{}.{}.{}:8000",
@@ -118,11 +119,6 @@ pub fn sim_record(i: usize) -> PeerRecord {
         prompts: Vec::new(),
     };
     rec
-}
-
-fn unreachable_id() -> NodeId {
-    // "node-" plus digits is always a valid id; this is never reached.
-    NodeId::new("node").unwrap_or_else(|_| unreachable_id())
 }
 
 impl Simulator {
@@ -473,15 +469,15 @@ impl Simulator {
                     self.metrics.view(t, Liveness::Dead, -1);
                 }
             }
-            MembershipEvent::Suspected { node_id } => {
-                if self.target(&node_id).is_some_and(|t| self.nodes[t].up) {
-                    self.metrics.false_suspicions += 1;
-                }
+            MembershipEvent::Suspected { node_id }
+                if self.target(&node_id).is_some_and(|t| self.nodes[t].up) =>
+            {
+                self.metrics.false_suspicions += 1;
             }
-            MembershipEvent::DeclaredDead { node_id } => {
-                if self.target(&node_id).is_some_and(|t| self.nodes[t].up) {
-                    self.metrics.false_death_declarations += 1;
-                }
+            MembershipEvent::DeclaredDead { node_id }
+                if self.target(&node_id).is_some_and(|t| self.nodes[t].up) =>
+            {
+                self.metrics.false_death_declarations += 1;
             }
             MembershipEvent::Refuted { .. } => self.metrics.refutations += 1,
             _ => {}

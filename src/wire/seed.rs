@@ -90,7 +90,7 @@ pub enum AnnouncedPeer {
     /// A peer record (peerdisc's own shape).
     Record(Arc<PeerRecord>),
     /// A seed-system peer dict.
-    Seed(SeedPeer),
+    Seed(Box<SeedPeer>),
 }
 
 impl AnnouncedPeer {

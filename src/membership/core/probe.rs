@@ -1,0 +1,338 @@
+//! Failure detection: direct and indirect probes, relays for others,
+//! suspicion timeouts, the last probe before death, suspect notices.
+
+use super::*;
+
+/// Most `ping_req`s relayed at the same time.
+const MAX_RELAYS: usize = 256;
+
+impl Membership {
+    pub(super) fn start_probe(&mut self, now: u64) {
+        let (interval, timeout) = self.probe_timing();
+        self.next_probe_ms = now + interval;
+        let Some(target) = self.members.next_probe_target(&mut self.rng) else {
+            return;
+        };
+        let seq = self.next_seq();
+        let mut pig = self.piggyback(self.config.max_piggyback_bytes);
+        if let Some(m) = self.members.get(&target) {
+            if m.liveness != Liveness::Alive && !pig.states.iter().any(|s| s.node_id == target) {
+                pig.states
+                    .push(Self::state_of(m, Some(self.me.node_id.clone())));
+            }
+        }
+        let ping = Ping {
+            seq,
+            target: target.clone(),
+            peers: pig.peers,
+            states: pig.states,
+        };
+        self.send(&target, Message::Ping(ping));
+        self.probe = Some(Probe {
+            target,
+            seq,
+            indirect_at_ms: now + timeout,
+            end_ms: now + interval,
+            acked: false,
+            indirect_sent: false,
+            nacks_expected: 0,
+            nacks: 0,
+        });
+    }
+
+    pub(super) fn send_indirect_probes(&mut self) {
+        let Some(p) = self.probe.as_mut() else { return };
+        p.indirect_sent = true;
+        let (seq, target) = (p.seq, p.target.clone());
+        let mut helpers: Vec<NodeId> = Vec::new();
+        for _ in 0..self.config.indirect_probes {
+            let mut exclude: Vec<&NodeId> = helpers.iter().collect();
+            exclude.push(&target);
+            let Some(i) = self.members.random_present(&mut self.rng, &exclude) else {
+                break;
+            };
+            let id = self.members.at(i).node_id().clone();
+            if !helpers.contains(&id) {
+                helpers.push(id);
+            }
+        }
+        for h in &helpers {
+            let req = PingReq {
+                seq,
+                target: target.clone(),
+            };
+            self.send(h, Message::PingReq(req));
+        }
+        // A second direct try (memberlist's fallback probe, here on the same
+        // transport): a single lost datagram must not start a suspicion.
+        self.send(&target, Message::Ping(Ping::new(seq, target.clone())));
+        if let Some(p) = self.probe.as_mut() {
+            p.nacks_expected = helpers.len() as u32;
+        }
+    }
+
+    pub(super) fn finish_probe(&mut self, now: u64) {
+        let Some(p) = self.probe.take() else { return };
+        if p.acked || now < p.end_ms {
+            return;
+        }
+        self.outcome(&p.target, false);
+        let delta = if p.nacks_expected > 0 {
+            p.nacks_expected.saturating_sub(p.nacks)
+        } else {
+            1
+        };
+        self.local_health = (self.local_health + delta).min(self.config.max_local_health);
+        let Some(m) = self.members.get(&p.target) else {
+            return;
+        };
+        let (l, inc, ver) = (m.liveness, m.incarnation, m.record.version);
+        let me = self.me.node_id.clone();
+        match l {
+            Liveness::Alive => {
+                self.set_member_state(&p.target, Liveness::Suspect, inc, me, true, now);
+                self.suspicions.update(&p.target, |s| s.local = true);
+                self.event(MembershipEvent::Suspected {
+                    node_id: p.target.clone(),
+                });
+                let c = self.claim(&p.target, inc, ver);
+                self.send(&p.target, Message::Suspect(c));
+            }
+            Liveness::Suspect => {
+                let newly = self
+                    .suspicions
+                    .update(&p.target, |s| {
+                        s.local = true;
+                        s.confirm(&me)
+                    })
+                    .unwrap_or(false);
+                if newly {
+                    if let Some(m) = self.members.get(&p.target) {
+                        let st = Self::state_of(m, Some(me));
+                        self.broadcasts.push(st, None);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_ack(&mut self, seq: u64, node_id: &NodeId, now: u64) {
+        let mut probe_ok = false;
+        if let Some(p) = &mut self.probe {
+            if p.seq == seq && p.target == *node_id && !p.acked {
+                p.acked = true;
+                probe_ok = true;
+            }
+        }
+        if probe_ok {
+            self.outcome(node_id, true);
+            self.local_health = self.local_health.saturating_sub(1);
+            return;
+        }
+        if let Some(v) = self
+            .verifications
+            .iter_mut()
+            .find(|v| v.seq == seq && v.target == *node_id)
+        {
+            v.acked = true;
+            return;
+        }
+        if let Some(i) = self.relays.iter().position(|r| r.seq == seq) {
+            let r = self.relays.swap_remove(i);
+            if r.target == *node_id {
+                let ack = Ack {
+                    seq: r.their_seq,
+                    node_id: r.target,
+                    peers: Vec::new(),
+                    states: Vec::new(),
+                };
+                self.send(&r.requester, Message::Ack(ack));
+            }
+            return;
+        }
+        if let Some(i) = self.reconnects.iter().position(|r| r.seq == seq) {
+            let r = self.reconnects.swap_remove(i);
+            if let Some(m) = self.members.get_mut(&r.target) {
+                m.attempts = 0;
+                m.next_attempt_ms = now;
+            }
+            self.outcome(&r.target, true);
+            self.start_push_pull(&r.target);
+        }
+    }
+
+    pub(super) fn on_ping_req(&mut self, from: &NodeId, r: PingReq, now: u64) {
+        // At most MAX_RELAYS probes relayed at once: a flood of ping_req
+        // cannot make this node flood others (or grow without bound).
+        if r.target == self.me.node_id || self.relays.len() >= MAX_RELAYS {
+            return;
+        }
+        let seq = self.next_seq();
+        let mut ping = Ping::new(seq, r.target.clone());
+        if let Some(m) = self.members.get(&r.target) {
+            if m.liveness != Liveness::Alive {
+                ping.states.push(Self::state_of(m, None));
+            }
+        }
+        self.send(&r.target, Message::Ping(ping));
+        self.relays.push(Relay {
+            seq,
+            requester: from.clone(),
+            their_seq: r.seq,
+            target: r.target,
+            deadline_ms: now + self.config.probe_timeout_ms,
+        });
+    }
+
+    pub(super) fn expire_relays(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.relays.len() {
+            if self.relays[i].deadline_ms <= now {
+                let r = self.relays.swap_remove(i);
+                let nack = Nack {
+                    seq: r.their_seq,
+                    target: r.target,
+                };
+                self.send(&r.requester, Message::Nack(nack));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A suspicion whose timeout expired is not believed yet: the suspect
+    /// gets one last full probe (direct and indirect) that carries the
+    /// suspicion, so a live one answers and refutes.
+    pub(super) fn expire_suspicions(&mut self, now: u64) {
+        for id in self.suspicions.due(now) {
+            let Some(inc) = self.suspicions.get(&id).map(|s| s.incarnation) else {
+                continue;
+            };
+            let still = self
+                .members
+                .get(&id)
+                .is_some_and(|m| m.liveness == Liveness::Suspect && m.incarnation == inc);
+            if !still {
+                self.suspicions.remove(&id);
+                continue;
+            }
+            self.suspicions.update(&id, |s| s.verifying = true);
+            let seq = self.next_seq();
+            let mut ping = Ping::new(seq, id.clone());
+            if let Some(m) = self.members.get(&id) {
+                ping.states
+                    .push(Self::state_of(m, Some(self.me.node_id.clone())));
+            }
+            self.send(&id, Message::Ping(ping));
+            let (interval, timeout) = self.probe_timing();
+            self.verifications.push(Verify {
+                target: id,
+                seq,
+                incarnation: inc,
+                indirect_at_ms: now + timeout,
+                end_ms: now + interval,
+                acked: false,
+                indirect_sent: false,
+            });
+        }
+    }
+
+    pub(super) fn run_verifications(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.verifications.len() {
+            let v = &self.verifications[i];
+            if !v.acked && !v.indirect_sent && now >= v.indirect_at_ms && now < v.end_ms {
+                let (seq, target) = (v.seq, v.target.clone());
+                self.verifications[i].indirect_sent = true;
+                let mut helpers: Vec<NodeId> = Vec::new();
+                for _ in 0..self.config.indirect_probes {
+                    let mut exclude: Vec<&NodeId> = helpers.iter().collect();
+                    exclude.push(&target);
+                    if let Some(k) = self.members.random_present(&mut self.rng, &exclude) {
+                        let h = self.members.at(k).node_id().clone();
+                        if !helpers.contains(&h) {
+                            helpers.push(h);
+                        }
+                    }
+                }
+                for h in helpers {
+                    let req = PingReq {
+                        seq,
+                        target: target.clone(),
+                    };
+                    self.send(&h, Message::PingReq(req));
+                }
+                self.send(&target, Message::Ping(Ping::new(seq, target.clone())));
+            }
+            if now < self.verifications[i].end_ms {
+                i += 1;
+                continue;
+            }
+            let v = self.verifications.swap_remove(i);
+            let still = self
+                .members
+                .get(&v.target)
+                .is_some_and(|m| m.liveness == Liveness::Suspect && m.incarnation == v.incarnation);
+            if !still {
+                continue;
+            }
+            if v.acked {
+                // It answered: wait for its refutation; check again later.
+                let ver = self.members.get(&v.target).map_or(0, |m| m.record.version);
+                let (min, _) = self.config.suspicion_bounds(self.cluster_size());
+                self.suspicions.update(&v.target, |s| {
+                    s.verifying = false;
+                    s.deadline_ms = now + min;
+                });
+                let c = self.claim(&v.target, v.incarnation, ver);
+                self.send(&v.target, Message::Suspect(c));
+            } else if self.suspicions.get(&v.target).is_some_and(|s| !s.local) {
+                // First-hand evidence now, but only one failed probe: count
+                // as an accuser and wait one more (shortest) timeout.
+                let me = self.me.node_id.clone();
+                let (min, _) = self.config.suspicion_bounds(self.cluster_size());
+                let newly = self
+                    .suspicions
+                    .update(&v.target, |s| {
+                        s.local = true;
+                        s.verifying = false;
+                        let newly = s.confirm(&me);
+                        s.deadline_ms = s.deadline_ms.max(now + min);
+                        newly
+                    })
+                    .unwrap_or(false);
+                if newly {
+                    if let Some(m) = self.members.get(&v.target) {
+                        let st = Self::state_of(m, Some(me));
+                        self.broadcasts.push(st, None);
+                    }
+                }
+            } else {
+                self.suspicions.remove(&v.target);
+                let me = self.me.node_id.clone();
+                self.set_member_state(&v.target, Liveness::Dead, v.incarnation, me, false, now);
+                self.event(MembershipEvent::DeclaredDead { node_id: v.target });
+            }
+        }
+    }
+
+    /// Tells the members this node suspects that they are suspected, so they
+    /// can refute quickly even when gossip is slow or lossy.
+    pub(super) fn notify_suspects(&mut self) {
+        if self.leaving {
+            return;
+        }
+        let mut notes = Vec::new();
+        for id in self.suspicions.locals().take(16) {
+            if let Some(s) = self.suspicions.get(id) {
+                notes.push((id.clone(), s.incarnation));
+            }
+        }
+        for (id, inc) in notes {
+            let ver = self.members.get(&id).map_or(0, |m| m.record.version);
+            let c = self.claim(&id, inc, ver);
+            self.send(&id, Message::Suspect(c));
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! The membership core driven by hand: join, refutation, records, garbage,
+//! restart, reclaim, leave, and the merge properties.
+
+use std::sync::Arc;
+
+use peerdisc::membership::{
+    Command, Membership, MembershipConfig, MembershipEvent, Output, RegistryChange, Target,
+};
+use peerdisc::wire::{self, GossipAnnouncement, Hello, MemberState, Message, PeerList, StateClaim};
+use peerdisc::{Capabilities, Capability, Liveness, NodeId, PeerRecord};
+
+fn id(s: &str) -> NodeId {
+    NodeId::new(s).unwrap()
+}
+
+fn node(name: &str) -> Membership {
+    Membership::new(PeerRecord::new(id(name)), MembershipConfig::default(), 7).unwrap()
+}
+
+fn drain(m: &mut Membership) -> Vec<Output> {
+    std::iter::from_fn(|| m.poll_output()).collect()
+}
+
+fn sends(out: &[Output]) -> Vec<(NodeId, Message)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                to: Target::Node(t),
+                message,
+            } => Some((t.clone(), message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn record(name: &str, version: u64) -> Arc<PeerRecord> {
+    let mut r = PeerRecord::new(id(name));
+    r.version = version;
+    Arc::new(r)
+}
+
+/// Teaches `m` the records of `names` (as a bootstrap list).
+fn teach(m: &mut Membership, from: &str, names: &[&str]) {
+    let list = PeerList {
+        peers: names.iter().map(|n| record(n, 1)).collect(),
+        states: Vec::new(),
+    };
+    m.handle_message(&id(from), Message::PeerList(list), 0);
+    drain(m);
+}
+
+fn claim(m: &mut Membership, from: &str, s: MemberState, now: u64) -> Vec<Output> {
+    let g = GossipAnnouncement {
+        timestamp: 0.0,
+        peers: Vec::new(),
+        states: vec![s],
+    };
+    m.handle_message(&id(from), Message::GossipAnnouncement(g), now);
+    drain(m)
+}
+
+#[test]
+fn a_node_joins_through_a_seed() {
+    let mut a = node("a");
+    let mut b = node("b");
+    b.handle_command(
+        Command::Join {
+            seeds: vec![Target::Node(id("a"))],
+        },
+        0,
+    )
+    .unwrap();
+    let out = drain(&mut b);
+    let (to, hello) = sends(&out).remove(0);
+    assert_eq!(to, id("a"));
+    assert_eq!(hello.kind(), "hello");
+    a.handle_message(&id("b"), hello, 1);
+    let out = drain(&mut a);
+    assert!(out.iter().any(
+        |o| matches!(o, Output::Event(MembershipEvent::Joined { node_id }) if *node_id == id("b"))
+    ));
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Registry(RegistryChange::Upsert(r)) if r.node_id == id("b"))));
+    let (to, list) = sends(&out)
+        .into_iter()
+        .find(|(_, m)| m.kind() == "peer_list")
+        .unwrap();
+    assert_eq!(to, id("b"));
+    b.handle_message(&id("a"), list, 2);
+    assert_eq!(b.member(&id("a")).unwrap().liveness, Liveness::Alive);
+    assert!(b.next_deadline().is_some());
+}
+
+#[test]
+fn join_is_retried_with_backoff() {
+    let mut b = node("b");
+    let seeds = vec![Target::Node(id("a"))];
+    b.handle_command(Command::Join { seeds }, 0).unwrap();
+    drain(&mut b);
+    let mut hellos = Vec::new();
+    for t in (0..20_000).step_by(50) {
+        b.handle_tick(t);
+        for (_, m) in sends(&drain(&mut b)) {
+            if m.kind() == "hello" {
+                hellos.push(t);
+            }
+        }
+    }
+    assert!(hellos.len() >= 3, "{hellos:?}");
+    let gaps: Vec<u64> = hellos.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.last().unwrap() > gaps.first().unwrap(), "{gaps:?}");
+}
+
+#[test]
+fn a_suspected_node_refutes_with_a_higher_incarnation() {
+    let mut b = node("b");
+    teach(&mut b, "a", &["a"]);
+    let mut s = MemberState::new(id("b"), 0, Liveness::Suspect, 0);
+    s.from = Some(id("a"));
+    let out = claim(&mut b, "a", s, 10);
+    assert_eq!(b.incarnation(), 1);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(MembershipEvent::Refuted { incarnation: 1 })
+    )));
+    let alive = sends(&out)
+        .into_iter()
+        .find(|(_, m)| m.kind() == "alive")
+        .unwrap();
+    assert_eq!(alive.0, id("a"));
+    // A stale accusation is answered, not refuted again.
+    let mut s = MemberState::new(id("b"), 0, Liveness::Dead, 0);
+    s.from = Some(id("a"));
+    claim(&mut b, "a", s, 20);
+    assert_eq!(b.incarnation(), 1);
+}
+
+#[test]
+fn dead_claims_keep_the_record_and_newer_records_replace_it() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b"]);
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 0, Liveness::Dead, 1),
+        5,
+    );
+    let v = a.member(&id("b")).unwrap();
+    assert_eq!(v.liveness, Liveness::Dead);
+    assert_eq!(v.record.version, 1);
+    // An older record changes nothing, a newer one replaces it.
+    let g = |r| {
+        Message::GossipAnnouncement(GossipAnnouncement {
+            timestamp: 0.0,
+            peers: vec![wire::AnnouncedPeer::Record(r)],
+            states: Vec::new(),
+        })
+    };
+    a.handle_message(&id("x"), g(record("b", 0)), 6);
+    assert_eq!(a.member(&id("b")).unwrap().record.version, 1);
+    a.handle_message(&id("x"), g(record("b", 5)), 7);
+    assert_eq!(a.member(&id("b")).unwrap().record.version, 5);
+    assert_eq!(a.member(&id("b")).unwrap().liveness, Liveness::Dead);
+}
+
+#[test]
+fn garbage_counts_against_the_sender_and_loses_nothing() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b", "c"]);
+    let before = a.member(&id("b")).unwrap().health;
+    let err = a.handle_bytes(&id("b"), b"{not json", 10).unwrap_err();
+    assert!(matches!(err, wire::WireError::NotJson(_)));
+    let err = a
+        .handle_bytes(&id("b"), br#"{"v":1,"type":"ping","seq":"x"}"#, 11)
+        .unwrap_err();
+    assert!(matches!(err, wire::WireError::Invalid { .. }));
+    let out = drain(&mut a);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Registry(RegistryChange::Outcome { success: false, .. })
+    )));
+    assert!(a.member(&id("b")).unwrap().health < before);
+    assert_eq!(a.len(), 2);
+    assert_eq!(a.member(&id("c")).unwrap().liveness, Liveness::Alive);
+}
+
+#[test]
+fn a_restarted_node_takes_its_old_entry_back() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b"]);
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 5, Liveness::Dead, 1),
+        5,
+    );
+    // "b" restarts with an empty state: incarnation 0, version 0.
+    let mut b = node("b");
+    let hello = Hello {
+        record: b.record().clone(),
+        incarnation: 0,
+    };
+    a.handle_message(&id("b"), Message::Hello(hello), 10);
+    let out = drain(&mut a);
+    let (_, list) = sends(&out)
+        .into_iter()
+        .find(|(_, m)| m.kind() == "peer_list")
+        .unwrap();
+    b.handle_message(&id("a"), list, 11);
+    assert_eq!(b.incarnation(), 6, "refutes its old death");
+    assert!(
+        b.record().version >= 1,
+        "its record is newer than the old one"
+    );
+    for (to, m) in sends(&drain(&mut b)) {
+        if to == id("a") {
+            a.handle_message(&id("b"), m, 12);
+        }
+    }
+    let v = a.member(&id("b")).unwrap();
+    assert_eq!((v.liveness, v.incarnation), (Liveness::Alive, 6));
+    assert_eq!(a.len(), 1, "no ghost entry");
+}
+
+#[test]
+fn dead_members_are_reclaimed_after_the_configured_time() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b"]);
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 0, Liveness::Dead, 1),
+        1_000,
+    );
+    let reclaim = MembershipConfig::default().dead_reclaim_ms;
+    a.handle_tick(1_000 + reclaim / 2);
+    drain(&mut a);
+    assert!(a.member(&id("b")).is_some());
+    a.handle_tick(1_000 + reclaim + 2_000);
+    let out = drain(&mut a);
+    assert!(a.member(&id("b")).is_none());
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Event(MembershipEvent::Removed { .. }))));
+}
+
+#[test]
+fn leaving_is_announced_and_believed() {
+    let mut a = node("a");
+    let mut b = node("b");
+    teach(&mut a, "x", &["b"]);
+    teach(&mut b, "x", &["a"]);
+    a.handle_command(Command::Leave, 100).unwrap();
+    let out = drain(&mut a);
+    let msgs = sends(&out);
+    assert!(!msgs.is_empty());
+    for (_, m) in msgs {
+        b.handle_message(&id("a"), m, 101);
+    }
+    assert_eq!(b.member(&id("a")).unwrap().liveness, Liveness::Left);
+    assert!(a.handle_command(Command::Leave, 102).is_err());
+}
+
+#[test]
+fn new_capabilities_raise_the_version_and_are_gossiped() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b"]);
+    let caps = Capabilities {
+        tools: vec![Capability::new("search")],
+        ..Capabilities::default()
+    };
+    a.handle_command(Command::UpdateCapabilities(caps), 0)
+        .unwrap();
+    assert_eq!(a.record().version, 1);
+    let mut seen = false;
+    for t in (0..2_000).step_by(20) {
+        a.handle_tick(t);
+        for (_, m) in sends(&drain(&mut a)) {
+            let json = wire::encode(&m);
+            seen |= json.contains("search");
+        }
+    }
+    assert!(seen);
+}
+
+#[test]
+fn a_claim_about_an_unknown_node_asks_for_its_record() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b"]);
+    let out = claim(
+        &mut a,
+        "b",
+        MemberState::new(id("z"), 0, Liveness::Alive, 2),
+        1,
+    );
+    let req = sends(&out)
+        .into_iter()
+        .find(|(_, m)| m.kind() == "peer_list_request")
+        .unwrap();
+    assert_eq!(req.0, id("b"));
+    assert!(a.member(&id("z")).is_none());
+}
+
+#[test]
+fn left_and_dead_claims_by_others_do_not_remove_me() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b"]);
+    let c = StateClaim {
+        node_id: id("a"),
+        incarnation: 0,
+        version: 0,
+        from: None,
+    };
+    a.handle_message(&id("b"), Message::Leave(c), 1);
+    assert_eq!(a.incarnation(), 1);
+    assert!(!a.has_left());
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 4] = ["m0", "m1", "m2", "m3"];
+
+    fn arb_claim() -> impl Strategy<Value = MemberState> {
+        (0usize..4, 0u64..4, 0usize..4).prop_map(|(n, inc, l)| {
+            let liveness = [
+                Liveness::Alive,
+                Liveness::Suspect,
+                Liveness::Dead,
+                Liveness::Left,
+            ][l];
+            let mut s = MemberState::new(id(NAMES[n]), inc, liveness, 1);
+            if matches!(liveness, Liveness::Suspect | Liveness::Dead) {
+                s.from = Some(id("accuser"));
+            }
+            s
+        })
+    }
+
+    fn view(claims: &[MemberState]) -> Vec<(Liveness, u64)> {
+        let mut m = node("observer");
+        teach(&mut m, "x", &NAMES);
+        for c in claims {
+            claim(&mut m, "x", c.clone(), 1);
+        }
+        NAMES
+            .iter()
+            .map(|n| {
+                let v = m.member(&id(n)).unwrap();
+                (v.liveness, v.incarnation)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Merging is commutative (any order), idempotent (twice is once)
+        /// and so every node that got the same claims converges.
+        #[test]
+        fn merging_commutes_is_idempotent_and_converges(
+            claims in proptest::collection::vec(arb_claim(), 0..24),
+            seed in any::<u64>(),
+        ) {
+            let forward = view(&claims);
+            let mut shuffled = claims.clone();
+            // Deterministic shuffle from the seed.
+            let mut x = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            prop_assert_eq!(&forward, &view(&shuffled));
+            let twice: Vec<MemberState> = claims.iter().chain(claims.iter()).cloned().collect();
+            prop_assert_eq!(&forward, &view(&twice));
+        }
+
+        /// Records merge by version: the highest wins whatever the order.
+        #[test]
+        fn records_merge_to_the_highest_version(versions in proptest::collection::vec(0u64..10, 1..12)) {
+            let mut m = node("observer");
+            for v in &versions {
+                let g = GossipAnnouncement {
+                    timestamp: 0.0,
+                    peers: vec![wire::AnnouncedPeer::Record(record("m0", *v))],
+                    states: Vec::new(),
+                };
+                m.handle_message(&id("x"), Message::GossipAnnouncement(g), 1);
+            }
+            prop_assert_eq!(m.member(&id("m0")).unwrap().record.version, *versions.iter().max().unwrap());
+        }
+
+        /// No message, however odd, makes the core panic.
+        #[test]
+        fn any_decodable_message_is_handled(body in "[a-z0-9\":,\\[\\] -]{0,60}", kind in prop::sample::select(vec![
+            "ping", "ack", "nack", "ping_req", "push_pull", "peer_list", "peer_list_request",
+            "gossip_announcement", "suspect", "alive", "dead", "leave", "hello"])) {
+            let mut m = node("a");
+            teach(&mut m, "x", &["b"]);
+            let json = format!(r#"{{"v":1,"type":"{kind}",{body}}}"#);
+            let _ = m.handle_bytes(&id("b"), json.as_bytes(), 5);
+            m.handle_tick(1_000);
+            drain(&mut m);
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The simulator at small N: determinism, convergence, detection, no false
+//! death without loss, partitions that re-merge, restarts without ghosts,
+//! leaves. Behaviour only: no timing assertions beyond "eventually".
+
+use peerdisc::membership::MembershipConfig;
+use peerdisc::sim::{scenario, NetworkConfig, SimConfig, Simulator};
+use peerdisc::Liveness;
+
+fn sim(n: usize, seed: u64, loss: f64) -> Simulator {
+    let mut s = Simulator::new(SimConfig {
+        seed,
+        membership: MembershipConfig::default(),
+        network: NetworkConfig {
+            loss,
+            ..NetworkConfig::default()
+        },
+    });
+    s.add_converged_cluster(n);
+    s
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let run = |seed| {
+        let mut s = sim(30, seed, 0.1);
+        s.run_for(5_000);
+        let new = s.add_node();
+        s.join(new, 3);
+        s.crash(7);
+        s.run_for(10_000);
+        let m = s.metrics();
+        (
+            s.total_bytes_sent(),
+            m.messages_sent,
+            m.messages_dropped,
+            m.false_suspicions,
+            m.alive_views,
+        )
+    };
+    assert_eq!(run(5), run(5));
+    assert_ne!(run(5), run(6));
+    let m = MembershipConfig::default();
+    assert_eq!(
+        scenario::join_convergence(40, 0.1, 9, &m),
+        scenario::join_convergence(40, 0.1, 9, &m)
+    );
+}
+
+#[test]
+fn a_new_node_becomes_known_to_all() {
+    for loss in [0.0, 0.1] {
+        let r = scenario::join_convergence(60, loss, 1, &MembershipConfig::default());
+        assert!(r.t_all_ms.is_some(), "{r}");
+    }
+}
+
+#[test]
+fn nodes_joining_one_by_one_form_one_cluster() {
+    let mut s = Simulator::new(SimConfig::default());
+    let first = s.add_node();
+    for _ in 0..11 {
+        let n = s.add_node();
+        s.join(n, first);
+        s.run_for(300);
+    }
+    let t = s.run_until_or(120_000, |s| s.fully_alive());
+    assert!(t.is_some(), "12 nodes never all knew each other");
+    for i in 0..12 {
+        assert_eq!(s.node(i).present(), 11);
+    }
+}
+
+#[test]
+fn crashes_are_detected_and_no_healthy_node_dies_without_loss() {
+    let r = scenario::failure_detection(30, 0.0, 20_000, 2, 3, &MembershipConfig::default());
+    assert!(r.detection_ms.iter().all(Option::is_some), "{r}");
+    assert_eq!(r.false_suspicions, 0, "{r}");
+    assert_eq!(r.false_death_declarations, 0, "{r}");
+    assert_eq!(r.false_dead_views, 0, "{r}");
+}
+
+#[test]
+fn a_restarted_node_replaces_its_old_entry() {
+    let mut s = sim(15, 4, 0.0);
+    s.run_for(2_000);
+    s.crash(5);
+    let dead = s.run_until_or(60_000, |s| s.dead_by(5) >= s.up_count());
+    assert!(dead.is_some());
+    s.restart(5, 0);
+    let back = s.run_until_or(s.now() + 60_000, |s| s.fully_alive());
+    assert!(back.is_some(), "the restarted node was not taken back");
+    for i in 0..15 {
+        assert_eq!(
+            s.node(i).len(),
+            14,
+            "node {i} holds a ghost or lost someone"
+        );
+    }
+    let v = s.node(0).member(s.id(5)).unwrap();
+    assert_eq!(v.liveness, Liveness::Alive);
+    assert!(v.incarnation > 0);
+}
+
+#[test]
+fn a_leaving_node_is_seen_leaving_by_all() {
+    let mut s = sim(20, 8, 0.0);
+    s.run_for(1_000);
+    s.leave(4);
+    s.run_for(3_000);
+    s.crash(4);
+    for i in (0..20).filter(|&i| i != 4) {
+        assert_eq!(
+            s.node(i).member(s.id(4)).unwrap().liveness,
+            Liveness::Left,
+            "node {i}"
+        );
+    }
+    assert_eq!(s.metrics().false_death_declarations, 0);
+}
+
+#[test]
+fn a_healed_partition_re_merges() {
+    let r = scenario::partition_remerge(40, 20_000, 2, &MembershipConfig::default());
+    assert!(r.dead_fraction_at_heal > 0.9, "{r}");
+    assert!(r.remerge_ms.is_some(), "{r}");
+}
+
+#[test]
+fn the_quick_scenarios_run() {
+    let m = MembershipConfig::default();
+    let b = scenario::steady_bandwidth(30, 1, &m);
+    assert!(b.bytes_per_node_per_sec > 0.0);
+    let r = scenario::failure_detection(40, 0.1, 10_000, 1, 1, &m);
+    assert!(r.detection_ms[0].is_some(), "{r}");
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8))]
+
+        /// Whatever the partition pattern (2 or 3 groups, any sizes), the
+        /// cluster re-merges after it heals.
+        #[test]
+        fn any_partition_re_merges_after_healing(
+            groups in proptest::collection::vec(0u8..3, 10),
+            minutes in 1u64..3,
+            seed in any::<u64>(),
+        ) {
+            let mut s = sim(10, seed, 0.0);
+            s.run_for(1_000);
+            for (i, g) in groups.iter().enumerate() {
+                s.set_group(i, *g);
+            }
+            s.run_for(minutes * 30_000);
+            s.heal();
+            let t = s.run_until_or(s.now() + 180_000, |s| s.fully_alive());
+            prop_assert!(t.is_some(), "groups {:?} never re-merged", groups);
+        }
+
+        /// Without loss, no healthy node is ever suspected or declared dead.
+        #[test]
+        fn no_false_death_without_loss(seed in any::<u64>()) {
+            let mut s = sim(16, seed, 0.0);
+            s.run_for(30_000);
+            prop_assert_eq!(s.metrics().false_death_declarations, 0);
+            prop_assert_eq!(s.metrics().false_dead_views, 0);
+            prop_assert!(s.fully_alive());
+        }
+    }
+}
