@@ -403,3 +403,57 @@ fn discover_bootstrap_counts_an_answer_over_a_connection_the_seed_opened() {
     node.stop().unwrap();
     seed.stop().unwrap();
 }
+
+#[test]
+fn restarted_node_on_a_new_port_is_listed_at_its_new_address() {
+    let seed = seed("addr-seed");
+    let first = joiner("mover", &seed);
+    seed.wait_for_peers(1, BOUND).unwrap();
+    first.wait_for_peers(1, BOUND).unwrap();
+    let old = first.address();
+    first.stop().unwrap();
+    // Left (or, had the leave been lost, dead: never stuck as suspect).
+    eventually("the seed no longer lists it alive", || {
+        matches!(
+            liveness_of(&seed, "mover"),
+            Some(Liveness::Left) | Some(Liveness::Dead)
+        )
+    });
+    // Same id, same record version (1), another port.
+    let again = joiner("mover", &seed);
+    assert_ne!(again.address(), old);
+    eventually("the seed lists the new address", || {
+        seed.registry()
+            .get("mover")
+            .is_some_and(|p| p.is_alive() && p.addresses().first() == Some(&again.address()))
+    });
+    again.stop().unwrap();
+    seed.stop().unwrap();
+}
+
+#[test]
+fn two_node_cluster_detects_a_crash_and_a_leave() {
+    let a = seed("pair-a");
+    let b = joiner("pair-b", &a);
+    a.wait_for_peers(1, BOUND).unwrap();
+    b.abort().unwrap();
+    eventually("a marks the crashed b dead", || {
+        liveness_of(&a, "pair-b") == Some(Liveness::Dead)
+    });
+    let c = joiner("pair-c", &a);
+    a.wait_for_peers(1, BOUND).unwrap();
+    // A node can only announce its leave to peers it knows.
+    eventually("c knows a", || {
+        c.registry().get("pair-a").is_some_and(|p| p.is_alive())
+    });
+    c.stop().unwrap();
+    if !wait_for(|| liveness_of(&a, "pair-c") == Some(Liveness::Left)) {
+        panic!(
+            "a does not see c leave: it holds c as {:?}",
+            a.registry()
+                .get("pair-c")
+                .map(|p| (p.liveness, p.incarnation, p.version()))
+        );
+    }
+    a.stop().unwrap();
+}

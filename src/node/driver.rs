@@ -30,8 +30,12 @@ use crate::wire::{self, Hello, Message, StateClaim};
 const MAX_IDLE: Duration = Duration::from_millis(500);
 /// How long a refused connection stays open for its notice to go out.
 const REFUSAL_LINGER_MS: u64 = 200;
-/// How long a graceful stop lets the `leave` announcements go out.
-const LEAVE_FLUSH: Duration = Duration::from_millis(30);
+/// After the `leave` frames are handed to the sockets, how long the
+/// connections stay open for them to be flushed.
+const LEAVE_LINGER: Duration = Duration::from_millis(20);
+/// The longest a graceful stop waits for the `leave` announcements to be
+/// written.
+const LEAVE_FLUSH: Duration = Duration::from_millis(100);
 
 /// What the `Node` handle asks of its driver.
 pub(crate) enum DriverCommand {
@@ -188,11 +192,15 @@ impl Driver {
         let now = self.now();
         if self.core.handle_command(Command::Leave, now).is_ok() {
             self.drain();
+            // Let the connection threads write the news: wait until every
+            // frame queued so far is on the wire (bounded).
+            let queued = self.counters.frames_out.load(Ordering::Relaxed);
             let deadline = Instant::now() + LEAVE_FLUSH;
-            // Give the connection threads a moment to write the news.
-            while Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
+            while Instant::now() < deadline && self.transport.stats().messages_sent < queued {
+                std::thread::sleep(Duration::from_millis(2));
             }
+            // A frame handed to the socket may still sit in its buffer.
+            std::thread::sleep(LEAVE_LINGER);
         }
         for p in self.pending.drain(..) {
             p.finish(&self.me);

@@ -29,14 +29,25 @@ impl Membership {
             return;
         }
         let version = h.record.version;
+        // A restarted node may come back with a record at a version this
+        // node already holds from its earlier life, with other content (a
+        // new port): it must see that record to publish above it.
+        let held_differs = self
+            .members
+            .get(from)
+            .is_some_and(|m| m.record.version >= version && *m.record != *h.record);
         self.apply_record(h.record, true, now);
         let s = MemberState::new(from.clone(), h.incarnation, Liveness::Alive, version);
         self.apply_state(&s, from, Source::Gossip, now);
         // Answer with a random sample and the joiner's own state as known
-        // here (so a restarted node refutes its old death at once).
+        // here (so a restarted node refutes its old death at once), and its
+        // old record when it differs.
         let mut list = self.sample_peer_list(self.config.peer_list_size);
         if let Some(m) = self.members.get(from) {
             list.states.push(Self::state_of(m, None));
+            if held_differs {
+                list.peers.push(m.record.clone());
+            }
         }
         self.send(from, Message::PeerList(list));
     }

@@ -16,6 +16,24 @@ impl Membership {
         // rest of the cluster: they are merged, not re-broadcast.
         let news = source == Source::Gossip;
         for r in peers {
+            // A node's own record, first-hand, at a version this node
+            // already holds with other content: it restarted and reused the
+            // version. Only the owner may publish above it, so show it the
+            // record held here (it then re-publishes at a higher version).
+            if r.node_id == *from {
+                if let Some(m) = self.members.get(from) {
+                    if m.record.version == r.version && *m.record != *r {
+                        let held = m.record.clone();
+                        self.send(
+                            from,
+                            Message::PeerList(PeerList {
+                                peers: vec![held],
+                                states: Vec::new(),
+                            }),
+                        );
+                    }
+                }
+            }
             self.apply_record(r, news, now);
         }
         let mut want = Vec::new();

@@ -275,6 +275,11 @@ impl Membership {
                 .get(&v.target)
                 .is_some_and(|m| m.liveness == Liveness::Suspect && m.incarnation == v.incarnation);
             if !still {
+                // The member's state moved on meanwhile. A suspicion still
+                // marked as verifying would never expire again (it is out of
+                // the deadline index): put it back, so that the next expiry
+                // decides with the member's current state.
+                self.suspicions.update(&v.target, |s| s.verifying = false);
                 continue;
             }
             if v.acked {
