@@ -21,5 +21,7 @@ fn wire_round_trip(bytes: &[u8]) {
 /// Fix: serde_json's `float_roundtrip` feature (Cargo.toml).
 #[test]
 fn wire_decode_float_timestamp_round_trips() {
-    wire_round_trip(include_bytes!("fuzz_inputs/wire_decode-roundtrip-float.json"));
+    wire_round_trip(include_bytes!(
+        "fuzz_inputs/wire_decode-roundtrip-float.json"
+    ));
 }

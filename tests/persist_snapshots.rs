@@ -268,3 +268,17 @@ fn fuzz_seeds_load() {
     }
     assert!(n >= 2);
 }
+
+#[test]
+fn an_unreadable_snapshot_is_left_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the file should be: reading fails with an I/O error.
+    let path = dir.path().join("peers.json");
+    fs::create_dir(&path).unwrap();
+    let (peers, warning) = load_or_set_aside(&path);
+    assert!(peers.is_empty());
+    let warning = warning.expect("a warning");
+    assert!(warning.moved_to.is_none());
+    assert!(path.is_dir());
+    assert!(warning.to_string().contains("left in place"), "{warning}");
+}

@@ -119,7 +119,7 @@ impl fmt::Display for SnapshotWarning {
             ),
             None => write!(
                 f,
-                "it could not be set aside and the node starts without known peers"
+                "it was left in place and the node starts without known peers"
             ),
         }
     }
@@ -255,18 +255,26 @@ pub fn load_snapshot(path: impl AsRef<Path>) -> Result<Vec<Peer>, PersistError> 
 }
 
 /// Loads the snapshot at `path` for a starting node: the peers, or none if
-/// there is no file; a file that cannot be loaded is renamed to
-/// `<path>.corrupt-<unix ms>` and returned as a warning to log.
+/// there is no file. A corrupt, truncated, oversized or other-format file is
+/// renamed to `<path>.corrupt-<unix ms>`; a file that cannot be read is left
+/// in place. Either way the node starts without peers, and the returned
+/// warning (also logged) says what happened.
 pub fn load_or_set_aside(path: impl AsRef<Path>) -> (Vec<Peer>, Option<SnapshotWarning>) {
     let path = path.as_ref();
     match load_snapshot(path) {
         Ok(peers) => (peers, None),
         Err(e) if e.is_not_found() => (Vec::new(), None),
         Err(error) => {
-            let mut name = path.as_os_str().to_owned();
-            name.push(format!(".corrupt-{}", now_ms()));
-            let aside = PathBuf::from(name);
-            let moved_to = fs::rename(path, &aside).ok().map(|_| aside);
+            // A file that could not be read (permissions, I/O) is left in
+            // place; only a file whose content is bad is set aside.
+            let moved_to = if matches!(error, PersistError::Io { .. }) {
+                None
+            } else {
+                let mut name = path.as_os_str().to_owned();
+                name.push(format!(".corrupt-{}", now_ms()));
+                let aside = PathBuf::from(name);
+                fs::rename(path, &aside).ok().map(|_| aside)
+            };
             let warning = SnapshotWarning {
                 path: path.to_path_buf(),
                 moved_to,
