@@ -267,3 +267,15 @@ fn fuzz_seeds_verify() {
     }
     assert!(n >= 2);
 }
+
+#[test]
+fn new_record_is_stamped_with_the_identity() {
+    let me = Identity::generate();
+    let mut r = me.new_record();
+    assert_eq!(r.node_id, me.node_id());
+    assert_eq!(r.public_key.as_deref(), Some(me.public_key_text().as_str()));
+    r.version = 1;
+    let signed = sign(&me, r.clone());
+    assert_eq!(signed.record, r);
+    assert!(verify(&signed).is_ok());
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::IdentityError;
-use crate::model::NodeId;
+use crate::model::{NodeId, PeerRecord};
 
 /// Prefix of node ids derived from a public key.
 pub const NODE_ID_PREFIX: &str = "pd1";
@@ -122,6 +122,15 @@ impl Identity {
     /// The public key in text form, for `PeerRecord.public_key`.
     pub fn public_key_text(&self) -> String {
         public_key_text(&self.key.verifying_key())
+    }
+
+    /// An empty record (version 0) of this node: its node id and public
+    /// key filled in, ready for addresses and capabilities, then
+    /// [`sign`](super::sign).
+    pub fn new_record(&self) -> PeerRecord {
+        let mut r = PeerRecord::new(self.node_id());
+        r.public_key = Some(self.public_key_text().into_boxed_str());
+        r
     }
 
     pub(crate) fn signing_key(&self) -> &SigningKey {
