@@ -20,7 +20,8 @@
 //!   `<path>.corrupt-<unix ms>` and reported as a [`SnapshotWarning`], and
 //!   the node starts anyway.
 //! - [`restore`] puts the loaded peers in a registry (disconnected, keeping
-//!   what they were known as).
+//!   what they were known as), and [`rejoin_addresses`] picks the
+//!   addresses to join through (instead of bootstrap nodes).
 //! - [`Snapshotter`] saves periodically on a thread of its own and once
 //!   more when stopped.
 
@@ -36,7 +37,7 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::key::{sync_parent, temp_path};
-use crate::model::{ConnectionState, NodeId, Peer};
+use crate::model::{ConnectionState, NodeId, Peer, PeerAddress};
 use crate::registry::PeerRegistry;
 
 /// The snapshot format written and accepted by this build (field `format`).
@@ -301,6 +302,26 @@ pub fn restore(registry: &PeerRegistry, peers: Vec<Peer>, own_id: Option<&NodeId
         }
     }
     added
+}
+
+/// The addresses a restarted node should try to rejoin through, best first:
+/// peers last known present (alive or suspect) before the others, then the
+/// healthier, then the more recently seen; each peer's first (preferred)
+/// address, at most `limit` of them.
+pub fn rejoin_addresses(peers: &[Peer], limit: usize) -> Vec<PeerAddress> {
+    let mut ranked: Vec<&Peer> = peers.iter().filter(|p| !p.addresses().is_empty()).collect();
+    ranked.sort_by(|a, b| {
+        b.is_alive()
+            .cmp(&a.is_alive())
+            .then(b.health_score().total_cmp(&a.health_score()))
+            .then(b.last_seen_ms.cmp(&a.last_seen_ms))
+            .then(a.node_id().cmp(b.node_id()))
+    });
+    ranked
+        .into_iter()
+        .take(limit)
+        .map(|p| p.addresses()[0].clone())
+        .collect()
 }
 
 /// Saves a registry's snapshot every `interval` on a thread of its own, and
