@@ -10,7 +10,7 @@
 #
 # Long run (see fuzz/README.md and BENCHMARKS-fuzz.md):
 #   cd fuzz && cargo +nightly fuzz run -O wire_decode corpus/wire_decode seeds/wire \
-#     -- -runs=10000000 -max_len=16384 -print_final_stats=1
+#     -- -runs=10000000 -max_len=4096 -print_final_stats=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-20}"

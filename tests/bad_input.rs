@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use peerdisc::identity::{sign, Identity, RecordGate, SignedRecord, VerifyError};
+use peerdisc::keyring::{check_plaintext, Keyring, KeyringError};
 use peerdisc::membership::{Membership, MembershipConfig};
 use peerdisc::wire::{self, Message, WireError, MAX_MESSAGE_BYTES};
 use peerdisc::{NodeId, PeerAddress, PeerRecord, PeerRegistry, UpsertOutcome};
@@ -534,4 +535,87 @@ proptest! {
             while core.poll_output().is_some() {}
         }
     }
+}
+
+// ----- the cluster key in front of the decoder ----------------------------
+
+/// A frame through the cluster-key check (sealed for a keyed node, plain
+/// for an unkeyed one), then the decoder, then the registry.
+fn feed_frame(
+    reg: &PeerRegistry,
+    ring: Option<&Keyring>,
+    frame: &str,
+) -> Result<usize, KeyringError> {
+    let plain = match ring {
+        Some(r) => r.open(frame)?,
+        None => {
+            check_plaintext(frame)?;
+            frame.to_string()
+        }
+    };
+    Ok(feed_wire(reg, plain.as_bytes()).unwrap_or(0))
+}
+
+#[test]
+fn cluster_key_bad_input_table() {
+    let ours = Keyring::new(vec![[1; 32]]).unwrap();
+    let theirs = Keyring::new(vec![[2; 32]]).unwrap();
+    let hello = format!(
+        r#"{{"v":1,"type":"hello","incarnation":0,"record":{}}}"#,
+        rec("intruder", "")
+    );
+    let sealed = ours.seal(&hello);
+    let v: serde_json::Value = serde_json::from_str(&sealed).unwrap();
+    let c = v["c"].as_str().unwrap();
+    let flipped = format!("{}{}", if c.starts_with('A') { "B" } else { "A" }, &c[1..]);
+    type Case<'a> = (&'a str, Option<&'a Keyring>, String, KeyringError);
+    let cases: Vec<Case> = vec![
+        (
+            "plaintext to a keyed node",
+            Some(&ours),
+            hello.clone(),
+            KeyringError::PlaintextRefused,
+        ),
+        (
+            "sealed to a plaintext node",
+            None,
+            sealed.clone(),
+            KeyringError::SealedRefused,
+        ),
+        (
+            "sealed with another cluster's key",
+            Some(&ours),
+            theirs.seal(&hello),
+            KeyringError::UnknownKey {
+                key_id: theirs.primary_key_id().to_string(),
+            },
+        ),
+        (
+            "tampered ciphertext",
+            Some(&ours),
+            sealed.replace(c, &flipped),
+            KeyringError::Tampered,
+        ),
+        (
+            "unknown sealed version",
+            Some(&ours),
+            sealed.replacen(r#""v":1"#, r#""v":7"#, 1),
+            KeyringError::UnsupportedVersion(7),
+        ),
+    ];
+    for (name, ring, frame, expected) in cases {
+        let reg = known_registry();
+        let before = contents(&reg);
+        assert_eq!(
+            feed_frame(&reg, ring, &frame).unwrap_err(),
+            expected,
+            "{name}"
+        );
+        assert_eq!(contents(&reg), before, "{name}: the registry changed");
+    }
+    // Controls: the right key, and plaintext between plaintext nodes.
+    let reg = known_registry();
+    assert_eq!(feed_frame(&reg, Some(&ours), &sealed).unwrap(), 1);
+    let reg = known_registry();
+    assert_eq!(feed_frame(&reg, None, &hello).unwrap(), 1);
 }

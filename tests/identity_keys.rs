@@ -198,8 +198,23 @@ fn invalid_key_files_are_refused_not_replaced() {
 }
 
 #[test]
-fn missing_directory_is_an_io_error() {
+fn missing_directories_are_created_0700() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Identity::load_or_create(dir.path().join("no/such/dir/node.key")).unwrap_err();
+    let path = dir.path().join("state/keys/node.key");
+    let (_, created) = Identity::load_or_create(&path).unwrap();
+    assert!(created);
+    let mode = fs::metadata(dir.path().join("state/keys"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn an_unwritable_place_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where a directory is needed.
+    fs::write(dir.path().join("file"), "x").unwrap();
+    let err = Identity::load_or_create(dir.path().join("file/node.key")).unwrap_err();
     assert!(matches!(err, IdentityError::Io { .. }), "{err}");
 }

@@ -268,3 +268,39 @@ fn fuzz_seeds_load() {
     }
     assert!(n >= 2);
 }
+
+#[test]
+fn an_unreadable_snapshot_is_left_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the file should be: reading fails with an I/O error.
+    let path = dir.path().join("peers.json");
+    fs::create_dir(&path).unwrap();
+    let (peers, warning) = load_or_set_aside(&path);
+    assert!(peers.is_empty());
+    let warning = warning.expect("a warning");
+    assert!(warning.moved_to.is_none());
+    assert!(path.is_dir());
+    assert!(warning.to_string().contains("left in place"), "{warning}");
+}
+
+#[test]
+fn rejoin_addresses_prefer_present_healthy_recent_peers() {
+    use peerdisc::persist::rejoin_addresses;
+    let reg = registry_with(5);
+    reg.mark_dead("node-00000").unwrap();
+    reg.record_failure("node-00001").unwrap();
+    reg.record_success("node-00002").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peers.json");
+    save_snapshot(&reg, &path).unwrap();
+    let peers = load_snapshot(&path).unwrap();
+    let addrs: Vec<String> = rejoin_addresses(&peers, 10)
+        .iter()
+        .map(|a| a.as_str().to_string())
+        .collect();
+    assert_eq!(addrs.len(), 5);
+    assert_eq!(addrs[0], "ws://10.0.0.3:8000"); // node-00002: most successes
+    assert_eq!(addrs[4], "ws://10.0.0.1:8000"); // node-00000: dead, last
+    assert_eq!(rejoin_addresses(&peers, 2).len(), 2);
+    assert!(rejoin_addresses(&[], 2).is_empty());
+}

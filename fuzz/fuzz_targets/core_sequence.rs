@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     while i < data.len() {
         let op = data[i];
         i += 1;
-        if op % 4 == 0 {
+        if op.is_multiple_of(4) {
             now += u64::from(u16_at(data, &mut i));
             core.handle_tick(now);
         } else {

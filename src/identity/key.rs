@@ -1,7 +1,7 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::IdentityError;
-use crate::model::NodeId;
+use crate::model::{NodeId, PeerRecord};
 
 /// Prefix of node ids derived from a public key.
 pub const NODE_ID_PREFIX: &str = "pd1";
@@ -124,6 +124,15 @@ impl Identity {
         public_key_text(&self.key.verifying_key())
     }
 
+    /// An empty record (version 0) of this node: its node id and public
+    /// key filled in, ready for addresses and capabilities, then
+    /// [`sign`](super::sign).
+    pub fn new_record(&self) -> PeerRecord {
+        let mut r = PeerRecord::new(self.node_id());
+        r.public_key = Some(self.public_key_text().into_boxed_str());
+        r
+    }
+
     pub(crate) fn signing_key(&self) -> &SigningKey {
         &self.key
     }
@@ -134,8 +143,9 @@ impl Identity {
     /// A new file is created atomically with mode 0600 (written to a
     /// temporary file in the same directory, synced, then linked in place,
     /// which fails rather than overwrite a file that appeared meanwhile, in
-    /// which case that file is loaded). An existing file must be a valid key
-    /// file not readable by group or others.
+    /// which case that file is loaded); missing parent directories are
+    /// created with mode 0700. An existing file must be a valid key file not
+    /// readable by group or others.
     pub fn load_or_create(path: impl AsRef<Path>) -> Result<(Identity, bool), IdentityError> {
         let path = path.as_ref();
         match Identity::load(path) {
@@ -143,6 +153,16 @@ impl Identity {
             Err(IdentityError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| IdentityError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
         }
         let id = Identity::generate();
         match id.save_new(path) {

@@ -20,7 +20,8 @@
 //!   `<path>.corrupt-<unix ms>` and reported as a [`SnapshotWarning`], and
 //!   the node starts anyway.
 //! - [`restore`] puts the loaded peers in a registry (disconnected, keeping
-//!   what they were known as).
+//!   what they were known as), and [`rejoin_addresses`] picks the
+//!   addresses to join through (instead of bootstrap nodes).
 //! - [`Snapshotter`] saves periodically on a thread of its own and once
 //!   more when stopped.
 
@@ -36,7 +37,7 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::key::{sync_parent, temp_path};
-use crate::model::{ConnectionState, NodeId, Peer};
+use crate::model::{ConnectionState, NodeId, Peer, PeerAddress};
 use crate::registry::PeerRegistry;
 
 /// The snapshot format written and accepted by this build (field `format`).
@@ -119,7 +120,7 @@ impl fmt::Display for SnapshotWarning {
             ),
             None => write!(
                 f,
-                "it could not be set aside and the node starts without known peers"
+                "it was left in place and the node starts without known peers"
             ),
         }
     }
@@ -255,18 +256,26 @@ pub fn load_snapshot(path: impl AsRef<Path>) -> Result<Vec<Peer>, PersistError> 
 }
 
 /// Loads the snapshot at `path` for a starting node: the peers, or none if
-/// there is no file; a file that cannot be loaded is renamed to
-/// `<path>.corrupt-<unix ms>` and returned as a warning to log.
+/// there is no file. A corrupt, truncated, oversized or other-format file is
+/// renamed to `<path>.corrupt-<unix ms>`; a file that cannot be read is left
+/// in place. Either way the node starts without peers, and the returned
+/// warning (also logged) says what happened.
 pub fn load_or_set_aside(path: impl AsRef<Path>) -> (Vec<Peer>, Option<SnapshotWarning>) {
     let path = path.as_ref();
     match load_snapshot(path) {
         Ok(peers) => (peers, None),
         Err(e) if e.is_not_found() => (Vec::new(), None),
         Err(error) => {
-            let mut name = path.as_os_str().to_owned();
-            name.push(format!(".corrupt-{}", now_ms()));
-            let aside = PathBuf::from(name);
-            let moved_to = fs::rename(path, &aside).ok().map(|_| aside);
+            // A file that could not be read (permissions, I/O) is left in
+            // place; only a file whose content is bad is set aside.
+            let moved_to = if matches!(error, PersistError::Io { .. }) {
+                None
+            } else {
+                let mut name = path.as_os_str().to_owned();
+                name.push(format!(".corrupt-{}", now_ms()));
+                let aside = PathBuf::from(name);
+                fs::rename(path, &aside).ok().map(|_| aside)
+            };
             let warning = SnapshotWarning {
                 path: path.to_path_buf(),
                 moved_to,
@@ -293,6 +302,26 @@ pub fn restore(registry: &PeerRegistry, peers: Vec<Peer>, own_id: Option<&NodeId
         }
     }
     added
+}
+
+/// The addresses a restarted node should try to rejoin through, best first:
+/// peers last known present (alive or suspect) before the others, then the
+/// healthier, then the more recently seen; each peer's first (preferred)
+/// address, at most `limit` of them.
+pub fn rejoin_addresses(peers: &[Peer], limit: usize) -> Vec<PeerAddress> {
+    let mut ranked: Vec<&Peer> = peers.iter().filter(|p| !p.addresses().is_empty()).collect();
+    ranked.sort_by(|a, b| {
+        b.is_alive()
+            .cmp(&a.is_alive())
+            .then(b.health_score().total_cmp(&a.health_score()))
+            .then(b.last_seen_ms.cmp(&a.last_seen_ms))
+            .then(a.node_id().cmp(b.node_id()))
+    });
+    ranked
+        .into_iter()
+        .take(limit)
+        .map(|p| p.addresses()[0].clone())
+        .collect()
 }
 
 /// Saves a registry's snapshot every `interval` on a thread of its own, and
