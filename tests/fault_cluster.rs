@@ -9,6 +9,7 @@
 //!   dead.
 //! - A host restarted from its snapshot, with its bootstrap nodes gone,
 //!   rejoins through the peers it knew.
+//! - Four daemons with mDNS on and no bootstrap URL find each other.
 //!
 //! Needs root (network namespaces); without it each test prints SKIPPED.
 //! `PEERDISC_FAULT_QUICK=1` shortens the partition to 15 s and the loss
@@ -174,4 +175,19 @@ fn host_restarted_from_its_snapshot_rejoins_without_bootstrap_nodes() {
         )
         .unwrap_or_else(|| panic!("h3 did not rejoin through h2: {:?}", c.views()));
     eprintln!("h3 rejoined from its snapshot in {took:?} with both bootstrap nodes gone");
+}
+
+#[test]
+fn daemons_find_each_other_by_mdns_alone() {
+    let Some(c) = Cluster::start_mdns_only("mdns", 4) else {
+        return;
+    };
+    let took = c.converge(Duration::from_secs(20)).unwrap_or_else(|| {
+        panic!(
+            "no mDNS convergence: {:?}; logs in {:?}",
+            c.views(),
+            c.log_dir()
+        )
+    });
+    eprintln!("4 daemons found each other by mDNS alone in {took:?}");
 }

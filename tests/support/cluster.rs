@@ -22,6 +22,8 @@ pub struct Cluster {
     procs: Vec<Option<Child>>,
     extra: Vec<Vec<String>>,
     logs: PathBuf,
+    /// Whether daemons get hosts 0 and 1 as bootstrap nodes.
+    bootstrap: bool,
 }
 
 /// What one host believes about the others: node id -> liveness.
@@ -42,6 +44,22 @@ impl Cluster {
         n: usize,
         extra: impl Fn(usize) -> Vec<String>,
     ) -> Option<Cluster> {
+        Self::launch_all(label, n, extra, true)
+    }
+
+    /// Starts `n` hosts whose daemons find each other by mDNS alone: no
+    /// bootstrap URL (`--mdns`; the daemons run inside the lab's namespaces,
+    /// so multicast stays on the lab's bridge).
+    pub fn start_mdns_only(label: &str, n: usize) -> Option<Cluster> {
+        Self::launch_all(label, n, |_| vec!["--mdns".to_string()], false)
+    }
+
+    fn launch_all(
+        label: &str,
+        n: usize,
+        extra: impl Fn(usize) -> Vec<String>,
+        bootstrap: bool,
+    ) -> Option<Cluster> {
         let lab = Lab::new(n)?;
         let logs = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("fault-logs")
@@ -52,6 +70,7 @@ impl Cluster {
             procs: (0..n).map(|_| None).collect(),
             extra: (0..n).map(extra).collect(),
             logs,
+            bootstrap,
         };
         for i in 0..n {
             c.launch(i);
@@ -75,12 +94,17 @@ impl Cluster {
         let host = self.lab.host(i);
         let log = File::create(self.logs.join(format!("h{i}.log"))).expect("log file");
         let mut cmd = Command::new(BIN);
-        cmd.args(["node", "--no-mdns", "--duration-secs", "1200"])
-            .args(["--node-id", &Self::id(i)])
+        cmd.args(["node", "--duration-secs", "1200"]);
+        if !self.extra[i].iter().any(|a| a == "--mdns") {
+            cmd.arg("--no-mdns");
+        }
+        cmd.args(["--node-id", &Self::id(i)])
             .args(["--listen", &format!("{}:{PORT}", host.ip())]);
-        for seed in [0, 1] {
-            if seed != i {
-                cmd.args(["--bootstrap", &self.url(seed)]);
+        if self.bootstrap {
+            for seed in [0, 1] {
+                if seed != i {
+                    cmd.args(["--bootstrap", &self.url(seed)]);
+                }
             }
         }
         cmd.args(&self.extra[i])
