@@ -15,51 +15,8 @@
 
 #include "peerdisc.h"
 
-static int g_passed = 0;
-static int g_failed = 0;
-static int g_case_failed = 0;
+#include "check.h"
 
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      const char *le_ = peerdisc_last_error();                                 \
-      fprintf(stderr, "  %s:%d: CHECK failed: %s (last error: %s)\n",          \
-              __FILE__, __LINE__, #cond, le_ ? le_ : "none");                  \
-      g_case_failed = 1;                                                       \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_ST(call, expected)                                               \
-  do {                                                                         \
-    peerdisc_status st_ = (call);                                              \
-    if (st_ != (expected)) {                                                   \
-      const char *le_ = peerdisc_last_error();                                 \
-      fprintf(stderr, "  %s:%d: %s returned %s, expected %s (last error: %s)\n", \
-              __FILE__, __LINE__, #call, peerdisc_status_str(st_),             \
-              peerdisc_status_str(expected), le_ ? le_ : "none");              \
-      g_case_failed = 1;                                                       \
-    }                                                                          \
-  } while (0)
-
-#define RUN(test)                                                              \
-  do {                                                                         \
-    g_case_failed = 0;                                                         \
-    test();                                                                    \
-    if (g_case_failed) {                                                       \
-      g_failed++;                                                              \
-      fprintf(stderr, "FAIL %s\n", #test);                                     \
-    } else {                                                                   \
-      g_passed++;                                                              \
-      printf("ok   %s\n", #test);                                            \
-    }                                                                          \
-  } while (0)
-
-static void sleep_ms(long ms) {
-  struct timespec ts;
-  ts.tv_sec = ms / 1000;
-  ts.tv_nsec = (ms % 1000) * 1000000L;
-  nanosleep(&ts, NULL);
-}
 
 static peerdisc_node *start_node(const char *config) {
   peerdisc_node *n = NULL;
