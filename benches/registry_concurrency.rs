@@ -149,9 +149,10 @@ fn main() {
         single_w / 1e6
     );
     println!(
-        "  two reader threads, writer {:>6.0}/s:     {:>8.2} M/s  ({:.2}x single-thread)",
+        "  two reader threads, writer {:>6.0}/s:     {:>8.2} M/s  ({:.2}x one reader with the writer, {:.2}x one reader alone)",
         w2,
         two_w / 1e6,
+        two_w / single_w,
         two_w / single
     );
     println!(
