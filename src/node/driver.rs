@@ -32,10 +32,10 @@ const MAX_IDLE: Duration = Duration::from_millis(500);
 const REFUSAL_LINGER_MS: u64 = 200;
 /// After the `leave` frames are handed to the sockets, how long the
 /// connections stay open for them to be flushed.
-const LEAVE_LINGER: Duration = Duration::from_millis(20);
+const LEAVE_LINGER: Duration = Duration::from_millis(10);
 /// The longest a graceful stop waits for the `leave` announcements to be
 /// written.
-const LEAVE_FLUSH: Duration = Duration::from_millis(100);
+const LEAVE_FLUSH: Duration = Duration::from_millis(50);
 
 /// What the `Node` handle asks of its driver.
 pub(crate) enum DriverCommand {
@@ -190,14 +190,18 @@ impl Driver {
 
     fn leave(&mut self) {
         let now = self.now();
+        let queued_before = self.counters.frames_out.load(Ordering::Relaxed);
+        let sent_before = self.transport.stats().messages_sent;
         if self.core.handle_command(Command::Leave, now).is_ok() {
             self.drain();
-            // Let the connection threads write the news: wait until every
-            // frame queued so far is on the wire (bounded).
-            let queued = self.counters.frames_out.load(Ordering::Relaxed);
+            // Let the connection threads write the news: wait until as many
+            // frames as the leave queued are on the wire (bounded).
+            let leave_frames = self.counters.frames_out.load(Ordering::Relaxed) - queued_before;
             let deadline = Instant::now() + LEAVE_FLUSH;
-            while Instant::now() < deadline && self.transport.stats().messages_sent < queued {
-                std::thread::sleep(Duration::from_millis(2));
+            while Instant::now() < deadline
+                && self.transport.stats().messages_sent - sent_before < leave_frames
+            {
+                std::thread::sleep(Duration::from_millis(1));
             }
             // A frame handed to the socket may still sit in its buffer.
             std::thread::sleep(LEAVE_LINGER);
