@@ -2,7 +2,12 @@
 //! input is refused with a typed error, and a `PeerRegistry` fed through
 //! the decoder (and the record verifier) is left exactly as it was.
 //!
-//! Node-level cases (connections, floods) come later. The property tests
+//! The same table against a running node, over real WebSocket connections
+//! (forged and replayed records, claims about other nodes, floods of
+//! frames and connections): `tests/node_bad_input.rs`; slow and silent
+//! clients and connection limits: `tests/transport_limits.rs`; forged
+//! records inside the membership core: `tests/membership_signed.rs`. The
+//! property tests
 //! at the end are the stable-toolchain versions of the `fuzz/` targets
 //! `wire_decode` and `core_sequence`.
 

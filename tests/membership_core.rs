@@ -164,6 +164,51 @@ fn dead_claims_keep_the_record_and_newer_records_replace_it() {
     assert_eq!(a.member(&id("b")).unwrap().liveness, Liveness::Dead);
 }
 
+/// A third party's dead claim about a member that spoke to this node
+/// moments ago is not believed (the accused is told, to refute it); the
+/// same claim about a member silent for longer is.
+#[test]
+fn a_dead_claim_about_a_member_just_heard_from_is_not_believed() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b", "c"]);
+    // b talks to a at t = 1000 (a ping with nothing piggybacked).
+    a.handle_message(
+        &id("b"),
+        Message::Ping(peerdisc::wire::Ping::new(1, id("a"))),
+        1_000,
+    );
+    drain(&mut a);
+    let out = claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 0, Liveness::Dead, 1),
+        1_100,
+    );
+    assert_eq!(a.member(&id("b")).unwrap().liveness, Liveness::Alive);
+    assert!(
+        sends(&out)
+            .iter()
+            .any(|(to, m)| *to == id("b") && m.kind() == "dead"),
+        "the accused is told: {out:?}"
+    );
+    // c never spoke to a: the claim about it is believed.
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("c"), 0, Liveness::Dead, 1),
+        1_100,
+    );
+    assert_eq!(a.member(&id("c")).unwrap().liveness, Liveness::Dead);
+    // Long after b's last word, a claim about b is believed too.
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 0, Liveness::Dead, 1),
+        5_000,
+    );
+    assert_eq!(a.member(&id("b")).unwrap().liveness, Liveness::Dead);
+}
+
 #[test]
 fn garbage_counts_against_the_sender_and_loses_nothing() {
     let mut a = node("a");

@@ -170,27 +170,60 @@ fn hostile_frames_are_refused_and_change_nothing() {
     victim.stop().unwrap();
 }
 
-/// Claims a third party can make about another node that only signatures
-/// can refuse: these fail today and are kept to be turned on with signed
-/// records and signed self-claims (issue 7, "Signed peer records").
+/// Records a third party forges about a node whose id is derived from its
+/// key: refused by the signature check (typed `RecordRefused` event), the
+/// registry unchanged, the node serving on.
 #[test]
-#[ignore = "needs signed records and signed leave claims (issue 7)"]
-fn forged_claims_about_other_nodes_need_signatures() {
-    let victim = Node::builder().node_id("victim").start().unwrap();
+fn forged_records_of_key_derived_nodes_are_refused() {
+    use peerdisc::identity::{sign_record, Identity};
+    use peerdisc::node::NodeEvent;
+    let victim = Node::builder().start().unwrap();
     let honest = Node::builder()
-        .node_id("honest")
         .bootstrap(victim.address().as_str())
+        .tool("honest-tool")
         .start()
         .unwrap();
     victim.wait_for_peers(1, Duration::from_secs(10)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let before = fingerprint(&victim);
+    let hid = honest.node_id().to_string();
+    let held = victim.registry().get(&hid).unwrap().record.clone();
+    assert!(held.public_key.is_some());
+    let mallory = Identity::from_secret_bytes(&[66; 32]);
+    let announce = |r: &peerdisc::PeerRecord| {
+        format!(
+            r#"{{"type":"gossip_announcement","timestamp":1.0,"peers":[{}]}}"#,
+            r.to_json()
+        )
+    };
+    // 1. unsigned, newer, moved to the attacker's address
+    let mut unsigned = held.clone();
+    unsigned.version += 10;
+    unsigned.addresses = vec![peerdisc::PeerAddress::new("ws://127.0.0.66:1/p").unwrap()];
+    unsigned.signature = None;
+    // 2. signed by mallory, claiming honest's id
+    let mut claimed = sign_record(&mallory, unsigned.clone());
+    claimed.node_id = held.node_id.clone();
+    // 3. honest's public key, mallory's signature
+    let mut resigned = claimed.clone();
+    resigned.public_key = held.public_key.clone();
+    // 4. honest's own signature over a record a relay changed
+    let mut tampered = held.clone();
+    tampered.version += 10;
     let cases: Vec<(&str, bool, Vec<String>)> = vec![
-        ("leave on behalf of another node", true, vec![r#"{"v":1,"type":"leave","node_id":"honest","incarnation":0,"version":1}"#.into()]),
-        ("forged newer record for another node", true, vec![r#"{"type":"gossip_announcement","timestamp":1.0,"peers":[{"node_id":"honest","addresses":["ws://10.6.6.6:1/p"],"version":99}]}"#.into()]),
+        ("forged newer record, unsigned", true, vec![announce(&unsigned)]),
+        ("record claiming another node's id", true, vec![announce(&claimed)]),
+        ("forged signature", true, vec![announce(&resigned)]),
+        ("record changed by a relay", true, vec![announce(&tampered)]),
+        ("forged hello", true, vec![format!(r#"{{"v":1,"type":"hello","record":{},"incarnation":0}}"#, unsigned.to_json())]),
     ];
     let failures = run_cases(&victim, &before, &cases);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let refused = std::iter::from_fn(|| victim.node_events().try_recv().ok())
+        .filter(|e| matches!(e, NodeEvent::RecordRefused { node_id, .. } if node_id.as_str() == hid))
+        .count();
+    assert!(refused >= 4, "refusals reported as events: {refused}");
+    assert_eq!(victim.registry().get(&hid).unwrap().record, held);
     honest.stop().unwrap();
     victim.stop().unwrap();
 }
@@ -228,12 +261,12 @@ fn victim_and_honest() -> (Node, Node) {
     (victim, honest)
 }
 
-/// A false dead or suspect claim about a live node does not stick: the
-/// node refutes it and is listed alive again within 2 s.
+/// A false dead, suspect or leave claim about a live node does not stick:
+/// the node refutes it and is listed alive again within 2 s.
 #[test]
 fn false_death_claims_are_refuted() {
     let (victim, honest) = victim_and_honest();
-    for claim in ["dead", "suspect"] {
+    for claim in ["dead", "suspect", "leave"] {
         let (_, alive) = claim_against(&victim, claim);
         assert!(
             alive,
@@ -244,11 +277,9 @@ fn false_death_claims_are_refuted() {
     victim.stop().unwrap();
 }
 
-/// Stricter: a dead claim about a node heard from moments ago should be
-/// verified before it is believed, so the registry never shows it dead.
-/// Today the core believes it until the node refutes it.
+/// Stricter: a third party's dead claim about a node heard from moments
+/// ago is not believed, so the registry never shows it dead.
 #[test]
-#[ignore = "the core believes a third party's dead claim until refuted; to verify first (issue 7)"]
 fn false_death_claims_never_mark_a_live_node_dead() {
     let (victim, honest) = victim_and_honest();
     let (ever_dead, _) = claim_against(&victim, "dead");

@@ -57,6 +57,14 @@ pub enum VerifyError {
         /// The record's node id.
         node_id: String,
     },
+    /// The record carries no signature, but its node id is derived from a
+    /// key (only that key's holder may publish it) or the receiver
+    /// requires signed records.
+    #[error("record of {node_id} is not signed")]
+    MissingSignature {
+        /// The record's node id.
+        node_id: String,
+    },
     /// The `public_key` is not `ed25519:<64 lowercase hex digits>` of a
     /// valid Ed25519 point.
     #[error("record of {node_id} has a malformed public key: {reason}")]

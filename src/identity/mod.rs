@@ -13,7 +13,8 @@
 //! changed anything fails). [`RecordGate`] keeps the newest verified record
 //! per node id and refuses older or equal versions (replays).
 //!
-//! SIGNING.md describes the encodings (node id, public key, signature,
+//! PROTOCOL.md ("Node identity, signed records and the cluster key")
+//! describes the encodings (node id, public key, signature,
 //! canonical bytes, key file).
 //!
 //! ```
@@ -42,4 +43,7 @@ pub use key::{
     node_id_for, parse_public_key, public_key_text, Identity, KEY_FILE_FORMAT, MAX_KEY_FILE_BYTES,
     NODE_ID_PREFIX, PUBLIC_KEY_PREFIX,
 };
-pub use record::{canonical_bytes, sign, verify, SignedRecord, SIGNATURE_CONTEXT};
+pub use record::{
+    canonical_bytes, check_record, is_key_derived_id, sign, sign_record, verify, verify_record,
+    SignedRecord, SIGNATURE_CONTEXT,
+};

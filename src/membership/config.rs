@@ -2,7 +2,8 @@
 ///
 /// The defaults aim at a LAN/datacenter cluster of up to about 10,000 nodes
 /// with 200 ms gossip; see PROTOCOL.md for how each value was chosen and
-/// BENCHMARKS-sim.md for what they give.
+/// BENCHMARKS.md ("Membership protocol in the simulator") for what they
+/// give.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MembershipConfig {
@@ -56,6 +57,11 @@ pub struct MembershipConfig {
     pub max_piggyback_bytes: usize,
     /// Records sent in answer to `hello` (bootstrap).
     pub peer_list_size: usize,
+    /// Refuse every unsigned record, also of nodes with hand-picked ids
+    /// (an open network). Off by default: records that carry a signature
+    /// are always verified, and those of nodes whose id is derived from a
+    /// key must always carry one (`peerdisc::identity::check_record`).
+    pub require_signed_records: bool,
 }
 
 impl Default for MembershipConfig {
@@ -82,6 +88,7 @@ impl Default for MembershipConfig {
             max_gossip_bytes: 16 * 1024,
             max_piggyback_bytes: 1024,
             peer_list_size: crate::wire::MAX_PEERS_PER_MESSAGE,
+            require_signed_records: false,
         }
     }
 }

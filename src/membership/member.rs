@@ -7,8 +7,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::model::{Liveness, NodeId, PeerRecord};
 
-/// What this node knows about one other member. Kept small (about 40 bytes):
-/// a simulator holds 10^8 of them.
+/// What this node knows about one other member. Kept small (48 bytes): a
+/// simulator holds 10^8 of them.
 #[derive(Debug, Clone)]
 pub(crate) struct Member {
     /// The member's newest record known here (shared, never copied).
@@ -25,6 +25,9 @@ pub(crate) struct Member {
     pub since_ms: u64,
     /// Earliest time of the next reconnect attempt (down members).
     pub next_attempt_ms: u64,
+    /// When this node last heard from the member itself (a message it
+    /// sent, or an ack of one of this node's probes), plus one; 0: never.
+    pub heard_ms: u64,
 }
 
 impl Member {
@@ -37,7 +40,19 @@ impl Member {
             attempts: 0,
             since_ms: now,
             next_attempt_ms: now,
+            heard_ms: 0,
         }
+    }
+
+    /// Notes first-hand evidence that the member is alive at `now`.
+    pub fn heard(&mut self, now: u64) {
+        self.heard_ms = now + 1;
+    }
+
+    /// Whether this node heard from the member itself within `window_ms`
+    /// before `now`.
+    pub fn heard_within(&self, now: u64, window_ms: u64) -> bool {
+        self.heard_ms != 0 && now < self.heard_ms.saturating_add(window_ms)
     }
 
     pub fn node_id(&self) -> &NodeId {

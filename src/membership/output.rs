@@ -121,6 +121,17 @@ pub enum MembershipEvent {
         /// The peer.
         node_id: NodeId,
     },
+    /// A record received from `from` failed its signature check and was
+    /// dropped (nothing held here changed); counted against `from`'s
+    /// health.
+    RecordRefused {
+        /// The node the record claims to be.
+        node_id: NodeId,
+        /// The sender it came from.
+        from: NodeId,
+        /// Why it was refused.
+        reason: crate::identity::VerifyError,
+    },
 }
 
 /// A local command.

@@ -15,6 +15,7 @@ pub mod limits;
 mod node_id;
 mod peer;
 mod record;
+mod signature;
 mod state;
 
 pub use address::PeerAddress;
@@ -23,5 +24,6 @@ pub use error::ModelError;
 pub use health::Health;
 pub use node_id::NodeId;
 pub use peer::{Peer, PeerBuilder, PEER_FORMAT_VERSION};
-pub use record::PeerRecord;
+pub use record::{PeerRecord, UnsignedRecord};
+pub use signature::{RecordSignature, SIGNATURE_BYTES};
 pub use state::{ConnectionState, Liveness};

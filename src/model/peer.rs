@@ -203,6 +203,7 @@ impl TryFrom<PeerJson> for Peer {
                 capabilities: j.capabilities,
                 metadata: j.metadata,
                 version: j.version,
+                signature: None,
             },
             connection_state: j.connection_state,
             liveness: j.liveness,
@@ -289,6 +290,7 @@ impl PeerBuilder {
             capabilities: self.capabilities,
             metadata: self.metadata,
             version: self.version,
+            signature: None,
         };
         record.validate()?;
         Ok(record)

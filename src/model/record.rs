@@ -6,7 +6,7 @@ use super::limits::{
     MAX_ADDRESSES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN,
     MAX_PUBLIC_KEY_LEN,
 };
-use super::{Capabilities, ModelError, NodeId, PeerAddress};
+use super::{Capabilities, ModelError, NodeId, PeerAddress, RecordSignature};
 
 /// What a peer says about itself: its identity, addresses, key,
 /// capabilities and metadata, under a version (sequence number) that only the
@@ -14,7 +14,9 @@ use super::{Capabilities, ModelError, NodeId, PeerAddress};
 /// relays pass records on unchanged.
 ///
 /// JSON: `{"node_id", "addresses", "public_key", "capabilities", "metadata",
-/// "version"}`; unknown fields are refused.
+/// "version"}`, plus `"signature"` when the owner signed it; unknown fields
+/// are refused. The signature covers every other field (see
+/// [`UnsignedRecord`] and `peerdisc::identity`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "RawRecord")]
 pub struct PeerRecord {
@@ -30,6 +32,21 @@ pub struct PeerRecord {
     pub metadata: BTreeMap<String, String>,
     /// Sequence number set by the peer that owns the record.
     pub version: u64,
+    /// The owner's signature of the other fields, if it signed the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<RecordSignature>,
+}
+
+/// A record without its signature: what a record signature covers. Its
+/// JSON is the record's JSON minus the `signature` field, byte for byte.
+#[derive(Debug, Serialize)]
+pub struct UnsignedRecord<'a> {
+    node_id: &'a NodeId,
+    addresses: &'a [PeerAddress],
+    public_key: &'a Option<Box<str>>,
+    capabilities: &'a Capabilities,
+    metadata: &'a BTreeMap<String, String>,
+    version: u64,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +63,8 @@ struct RawRecord {
     metadata: BTreeMap<String, String>,
     #[serde(default)]
     version: u64,
+    #[serde(default)]
+    signature: Option<RecordSignature>,
 }
 
 impl TryFrom<RawRecord> for PeerRecord {
@@ -58,6 +77,7 @@ impl TryFrom<RawRecord> for PeerRecord {
             capabilities: r.capabilities,
             metadata: r.metadata,
             version: r.version,
+            signature: r.signature,
         };
         rec.validate()?;
         Ok(rec)
@@ -74,6 +94,19 @@ impl PeerRecord {
             capabilities: Capabilities::default(),
             metadata: BTreeMap::new(),
             version: 0,
+            signature: None,
+        }
+    }
+
+    /// The record without its signature (what a signature covers).
+    pub fn unsigned(&self) -> UnsignedRecord<'_> {
+        UnsignedRecord {
+            node_id: &self.node_id,
+            addresses: &self.addresses,
+            public_key: &self.public_key,
+            capabilities: &self.capabilities,
+            metadata: &self.metadata,
+            version: self.version,
         }
     }
 

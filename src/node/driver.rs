@@ -572,7 +572,21 @@ impl Driver {
             match out {
                 Output::Send { to, message } => self.send(to, &message),
                 Output::Registry(change) => self.apply(change),
-                Output::Event(ev) => log_event(&self.me, &ev),
+                Output::Event(ev) => {
+                    log_event(&self.me, &ev);
+                    if let MembershipEvent::RecordRefused {
+                        node_id,
+                        from,
+                        reason,
+                    } = ev
+                    {
+                        self.node_events.emit(NodeEvent::RecordRefused {
+                            node_id,
+                            from,
+                            reason: reason.to_string(),
+                        });
+                    }
+                }
             }
         }
     }
@@ -732,6 +746,11 @@ fn log_event(me: &NodeId, ev: &MembershipEvent) {
         MembershipEvent::Refuted { incarnation } => {
             log::info!("{me}: refuted a suspicion (incarnation {incarnation})")
         }
+        MembershipEvent::RecordRefused {
+            node_id,
+            from,
+            reason,
+        } => log::warn!("{me}: refused a record of {node_id} sent by {from}: {reason}"),
         other => log::debug!("{me}: {other:?}"),
     }
 }

@@ -58,6 +58,17 @@ pub enum NodeEvent {
         /// The node id its TXT record claimed.
         node_id: NodeId,
     },
+    /// A record received from `from` failed its signature check (forged,
+    /// changed by a relay, claiming another node's id, or unsigned where a
+    /// signature is required) and was dropped; nothing held here changed.
+    RecordRefused {
+        /// The node the record claims to be.
+        node_id: NodeId,
+        /// The peer that sent it.
+        from: NodeId,
+        /// Why it was refused, in one line.
+        reason: String,
+    },
 }
 
 /// The sending side: never blocks; drops and counts when the queue is full.

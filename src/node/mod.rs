@@ -78,8 +78,9 @@ pub struct Node {
 struct NodeInner {
     config: NodeConfig,
     node_id: NodeId,
-    /// The public key published in the record (derived-id nodes).
-    public_key: Option<Box<str>>,
+    /// The node's key pair (`None` when the node id was chosen by hand:
+    /// its records then travel unsigned).
+    identity: Option<Identity>,
     bootstrap: Vec<PeerAddress>,
     registry: PeerRegistry,
     counters: Arc<DriverCounters>,
@@ -146,7 +147,7 @@ impl Node {
             inner: Arc::new(NodeInner {
                 config,
                 node_id,
-                public_key: identity.map(|i| i.public_key_text().into_boxed_str()),
+                identity,
                 bootstrap,
                 registry,
                 counters: Arc::new(DriverCounters::default()),
@@ -187,14 +188,23 @@ impl Node {
         let record = PeerRecord {
             node_id: self.inner.node_id.clone(),
             addresses: vec![address.clone()],
-            public_key: self.inner.public_key.clone(),
+            public_key: self
+                .inner
+                .identity
+                .as_ref()
+                .map(|i| i.public_key_text().into_boxed_str()),
             capabilities: cfg.capabilities.clone(),
             metadata: cfg.metadata.clone(),
             version: 1,
+            signature: None,
         };
         let seed = cfg.rng_seed.unwrap_or_else(rand::random);
-        let core = Membership::new(record, cfg.membership.clone(), seed)
+        let mut core = Membership::new(record, cfg.membership.clone(), seed)
             .map_err(|e| NodeError::Config(e.to_string()))?;
+        if let Some(identity) = &self.inner.identity {
+            core.set_identity(identity.clone())
+                .map_err(|e| NodeError::Config(e.to_string()))?;
+        }
         // Register and browse at once: mDNS answers take up to a second.
         let (mdns, mdns_events) =
             match mdns_link::start(cfg, &self.inner.node_id, transport.local_addr(), &address) {

@@ -36,7 +36,11 @@ impl Membership {
             .members
             .get(from)
             .is_some_and(|m| m.record.version >= version && *m.record != *h.record);
-        self.apply_record(h.record, true, now);
+        if !self.apply_record(h.record, from, true, now) {
+            // A forged or unsigned record of a node that must sign: no
+            // answer, nothing learned.
+            return;
+        }
         let s = MemberState::new(from.clone(), h.incarnation, Liveness::Alive, version);
         self.apply_state(&s, from, Source::Gossip, now);
         // Answer with a random sample and the joiner's own state as known

@@ -34,7 +34,7 @@ impl Membership {
                     }
                 }
             }
-            self.apply_record(r, news, now);
+            self.apply_record(r, from, news, now);
         }
         let mut want = Vec::new();
         for s in &states {
@@ -50,26 +50,42 @@ impl Membership {
         }
     }
 
-    /// Merges a record: a newer version replaces the old one; an unknown
-    /// node is added as alive at incarnation 0 (its state follows).
-    pub(super) fn apply_record(&mut self, rec: Arc<PeerRecord>, news: bool, now: u64) {
+    /// Merges a record received from `from`: a newer version replaces the
+    /// old one; an unknown node is added as alive at incarnation 0 (its
+    /// state follows). Only a record newer than the one held has its
+    /// signature checked (a replay costs no verification); one that fails
+    /// changes nothing. Returns `false` when the record was refused.
+    pub(super) fn apply_record(
+        &mut self,
+        rec: Arc<PeerRecord>,
+        from: &NodeId,
+        news: bool,
+        now: u64,
+    ) -> bool {
         if rec.node_id == self.me.node_id {
             if rec.version >= self.me.version && *rec != *self.me {
+                if !self.admit(&rec, from) {
+                    return false;
+                }
                 // Someone holds a record of mine from an earlier life.
                 let mut mine = (*self.me).clone();
                 mine.version = rec.version;
                 let _ = self.set_own_record(mine);
             }
-            return;
+            return true;
         }
         if rec.validate().is_err() {
-            return;
+            return false;
+        }
+        let held = self.members.get(&rec.node_id).map(|m| m.record.version);
+        if held.is_some_and(|v| rec.version <= v) {
+            return true;
+        }
+        if !self.admit(&rec, from) {
+            return false;
         }
         match self.members.get_mut(&rec.node_id) {
             Some(m) => {
-                if rec.version <= m.record.version {
-                    return;
-                }
                 m.record = rec.clone();
                 let st = Self::state_of(m, None);
                 if news {
@@ -99,6 +115,7 @@ impl Membership {
                 });
             }
         }
+        true
     }
 
     /// Merges a liveness claim. Returns whether the record it refers to is
@@ -124,6 +141,24 @@ impl Membership {
             new = Liveness::Suspect;
         }
         let accuser = s.from.clone().unwrap_or_else(|| sender.clone());
+        if new == Liveness::Dead
+            && old.is_present()
+            && *sender != s.node_id
+            && m.heard_within(now, self.dead_claim_window())
+        {
+            // A third party says it is dead, but it spoke to this node
+            // moments ago (a real death is silent for at least a probe and
+            // a suspicion timeout before anyone declares it): not believed.
+            // The accused is told, so that it refutes cluster-wide.
+            let claim = StateClaim {
+                node_id: s.node_id.clone(),
+                incarnation: s.incarnation,
+                version: s.version,
+                from: Some(accuser),
+            };
+            self.send(&s.node_id, Message::Dead(claim));
+            return want;
+        }
         if overrides(new, s.incarnation, old, old_inc) {
             self.set_member_state(&s.node_id, new, s.incarnation, accuser, false, now);
         } else if new == Liveness::Suspect && old == Liveness::Suspect && s.incarnation == old_inc {

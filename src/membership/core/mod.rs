@@ -17,6 +17,7 @@ use super::{
     Command, MembershipConfig, MembershipError, MembershipEvent, Output, RegistryChange,
     RemovalReason, Target,
 };
+use crate::identity::{check_record, sign_record, Identity};
 use crate::model::{Liveness, NodeId, PeerRecord};
 use crate::wire::{
     self, Ack, AnnouncedPeer, GossipAnnouncement, Hello, MemberState, Message, Nack, PeerList,
@@ -132,6 +133,7 @@ pub struct Membership {
     next_reclaim_ms: u64,
     join: Option<JoinState>,
     joined: bool,
+    signer: Option<Identity>,
 }
 
 fn overrides(new: Liveness, new_inc: u64, old: Liveness, old_inc: u64) -> bool {
@@ -186,7 +188,20 @@ impl Membership {
             next_reclaim_ms: 0,
             join: None,
             joined: false,
+            signer: None,
         })
+    }
+
+    /// Signs this node's record with `identity` from now on (the current
+    /// record now, and every new version). The identity must be this
+    /// node's: its derived node id must be the record's.
+    pub fn set_identity(&mut self, identity: Identity) -> Result<(), MembershipError> {
+        if identity.node_id() != self.me.node_id {
+            return Err(MembershipError::IdentityChange);
+        }
+        self.me = Arc::new(sign_record(&identity, (*self.me).clone()));
+        self.signer = Some(identity);
+        Ok(())
     }
 
     /// A node that starts from an already converged member table (the
@@ -390,7 +405,13 @@ impl Membership {
         if *from == self.me.node_id {
             return;
         }
-        let unknown = self.members.get(from).is_none();
+        let unknown = match self.members.get_mut(from) {
+            Some(m) => {
+                m.heard(now);
+                false
+            }
+            None => true,
+        };
         let asks_records = matches!(
             msg,
             Message::Hello(_) | Message::PeerList(_) | Message::PushPull(_)
@@ -523,6 +544,14 @@ impl Membership {
         self.members.present() + 1
     }
 
+    /// How recent first-hand evidence of life must be for this node to
+    /// disbelieve a third party's dead claim: two probe intervals, well
+    /// below the silence that precedes a real declaration (a failed probe,
+    /// then the suspicion timeout).
+    fn dead_claim_window(&self) -> u64 {
+        2 * self.config.probe_interval_ms
+    }
+
     fn push_pull_interval(&self) -> u64 {
         self.config.push_pull_interval(self.cluster_size())
     }
@@ -545,6 +574,24 @@ impl Membership {
             to: Target::Node(to.clone()),
             message,
         });
+    }
+
+    /// The signature check of a record received from `from`
+    /// ([`check_record`]); a refused record is reported and counted
+    /// against the sender.
+    fn admit(&mut self, rec: &PeerRecord, from: &NodeId) -> bool {
+        match check_record(rec, self.config.require_signed_records) {
+            Ok(()) => true,
+            Err(reason) => {
+                self.outcome(from, false);
+                self.event(MembershipEvent::RecordRefused {
+                    node_id: rec.node_id.clone(),
+                    from: from.clone(),
+                    reason,
+                });
+                false
+            }
+        }
     }
 
     fn outcome(&mut self, id: &NodeId, success: bool) {
@@ -628,6 +675,11 @@ impl Membership {
         rec.version = rec.version.max(self.me.version + 1);
         rec.validate()
             .map_err(|e| MembershipError::InvalidRecord(e.to_string()))?;
+        if let Some(id) = &self.signer {
+            rec = sign_record(id, rec);
+        } else {
+            rec.signature = None;
+        }
         self.me = Arc::new(rec);
         let st = self.my_state();
         self.broadcasts.push(st, Some(self.me.clone()));

@@ -126,6 +126,9 @@ impl Membership {
             }
         }
         if probe_ok {
+            if let Some(m) = self.members.get_mut(node_id) {
+                m.heard(now);
+            }
             self.outcome(node_id, true);
             self.local_health = self.local_health.saturating_sub(1);
             return;
