@@ -3,8 +3,10 @@
 //! `cargo bench --bench sim` runs the full set (N up to 10,000);
 //! `PEERDISC_SIM_QUICK=1 cargo bench --bench sim` (or `-- --quick`) runs a
 //! small, fast version of each scenario.
-//! `PEERDISC_SIM_ONLY=join,steady,failure,loss10,loss50,partition` picks
-//! scenarios.
+//! `PEERDISC_SIM_ONLY=join,steady,failure,loss10,loss50,partition,signed`
+//! picks scenarios; `signed` repeats the join and steady-state runs with
+//! Ed25519 identities (key-derived ids, signed records, every accepted
+//! record verified) beside the unsigned ones.
 
 use std::time::Instant;
 
@@ -40,7 +42,7 @@ fn main() {
         for &n in sizes {
             for loss in [0.0, 0.1] {
                 timed("join", &mut || {
-                    scenario::join_convergence(n, loss, seed, &m).to_string()
+                    scenario::join_convergence(n, loss, seed, &m, false).to_string()
                 });
             }
         }
@@ -49,8 +51,30 @@ fn main() {
         let sizes: &[usize] = if quick { &[50] } else { &[20, 50, 100, 1_000] };
         for &n in sizes {
             timed("steady", &mut || {
-                scenario::steady_bandwidth(n, seed, &m).to_string()
+                scenario::steady_bandwidth(n, seed, &m, false).to_string()
             });
+        }
+    }
+    if run("signed") {
+        let sizes: &[usize] = if quick { &[200] } else { &[1_000, 10_000] };
+        for &n in sizes {
+            for loss in [0.0, 0.1] {
+                for signed in [false, true] {
+                    timed("signed", &mut || {
+                        let r = scenario::join_convergence(n, loss, seed, &m, signed);
+                        format!("{} {r}", if signed { "signed  " } else { "unsigned" })
+                    });
+                }
+            }
+        }
+        let sizes: &[usize] = if quick { &[50] } else { &[100, 1_000] };
+        for &n in sizes {
+            for signed in [false, true] {
+                timed("signed", &mut || {
+                    let r = scenario::steady_bandwidth(n, seed, &m, signed);
+                    format!("{} {r}", if signed { "signed  " } else { "unsigned" })
+                });
+            }
         }
     }
     if run("failure") {

@@ -14,6 +14,7 @@ fn sim(n: usize, seed: u64, loss: f64) -> Simulator {
             loss,
             ..NetworkConfig::default()
         },
+        signed: false,
     });
     s.add_converged_cluster(n);
     s
@@ -41,15 +42,15 @@ fn the_same_seed_gives_the_same_run() {
     assert_ne!(run(5), run(6));
     let m = MembershipConfig::default();
     assert_eq!(
-        scenario::join_convergence(40, 0.1, 9, &m),
-        scenario::join_convergence(40, 0.1, 9, &m)
+        scenario::join_convergence(40, 0.1, 9, &m, false),
+        scenario::join_convergence(40, 0.1, 9, &m, false)
     );
 }
 
 #[test]
 fn a_new_node_becomes_known_to_all() {
     for loss in [0.0, 0.1] {
-        let r = scenario::join_convergence(60, loss, 1, &MembershipConfig::default());
+        let r = scenario::join_convergence(60, loss, 1, &MembershipConfig::default(), false);
         assert!(r.t_all_ms.is_some(), "{r}");
     }
 }
@@ -128,7 +129,7 @@ fn a_healed_partition_re_merges() {
 #[test]
 fn the_quick_scenarios_run() {
     let m = MembershipConfig::default();
-    let b = scenario::steady_bandwidth(30, 1, &m);
+    let b = scenario::steady_bandwidth(30, 1, &m, false);
     assert!(b.bytes_per_node_per_sec > 0.0);
     let r = scenario::failure_detection(40, 0.1, 10_000, 1, 1, &m);
     assert!(r.detection_ms[0].is_some(), "{r}");
@@ -170,4 +171,29 @@ mod props {
             prop_assert!(s.fully_alive());
         }
     }
+}
+
+/// With identities on, every node signs its record, every receiver
+/// verifies, and a joining node still becomes known to all with its
+/// signature intact.
+#[test]
+fn a_signed_cluster_converges_on_verified_records() {
+    let mut s = Simulator::new(SimConfig {
+        seed: 5,
+        signed: true,
+        ..SimConfig::default()
+    });
+    s.add_converged_cluster(30);
+    s.run_for(2_000);
+    let new = s.add_node();
+    assert!(peerdisc::identity::is_key_derived_id(s.id(new).as_str()));
+    s.join(new, 4);
+    s.run_for(10_000);
+    assert_eq!(s.known_by(new), 30);
+    for i in 0..30 {
+        let m = s.node(i).member(s.id(new)).expect("known");
+        peerdisc::identity::check_record(&m.record, true).expect("verified");
+    }
+    let r = scenario::join_convergence(40, 0.1, 9, &MembershipConfig::default(), true);
+    assert!(r.t_all_ms.is_some(), "{r}");
 }

@@ -14,6 +14,16 @@ use super::{NetworkConfig, SimConfig, Simulator};
 use crate::membership::MembershipConfig;
 
 fn sim(n: usize, loss: f64, seed: u64, membership: &MembershipConfig) -> Simulator {
+    signed_sim(n, loss, seed, membership, false)
+}
+
+fn signed_sim(
+    n: usize,
+    loss: f64,
+    seed: u64,
+    membership: &MembershipConfig,
+    signed: bool,
+) -> Simulator {
     let mut s = Simulator::new(SimConfig {
         seed,
         membership: membership.clone(),
@@ -21,6 +31,7 @@ fn sim(n: usize, loss: f64, seed: u64, membership: &MembershipConfig) -> Simulat
             loss,
             ..NetworkConfig::default()
         },
+        signed,
     });
     s.add_converged_cluster(n);
     s
@@ -75,8 +86,16 @@ impl fmt::Display for JoinResult {
 }
 
 /// A new node joins a converged cluster of `n` through one random member.
-pub fn join_convergence(n: usize, loss: f64, seed: u64, m: &MembershipConfig) -> JoinResult {
-    let mut s = sim(n, loss, seed, m);
+/// `signed`: every node has an identity and verifies every record it
+/// accepts ([`SimConfig::signed`]).
+pub fn join_convergence(
+    n: usize,
+    loss: f64,
+    seed: u64,
+    m: &MembershipConfig,
+    signed: bool,
+) -> JoinResult {
+    let mut s = signed_sim(n, loss, seed, m, signed);
     s.run_for(1_000);
     let new = s.add_node();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
@@ -125,8 +144,14 @@ impl fmt::Display for BandwidthResult {
 
 /// Bytes per node per second in a converged, lossless cluster of `n`, over
 /// one anti-entropy period (so push-pull is counted at its true rate).
-pub fn steady_bandwidth(n: usize, seed: u64, m: &MembershipConfig) -> BandwidthResult {
-    let mut s = sim(n, 0.0, seed, m);
+/// `signed`: as in [`join_convergence`].
+pub fn steady_bandwidth(
+    n: usize,
+    seed: u64,
+    m: &MembershipConfig,
+    signed: bool,
+) -> BandwidthResult {
+    let mut s = signed_sim(n, 0.0, seed, m, signed);
     s.run_for(5_000);
     let window = m.push_pull_interval(n).max(10_000);
     let (b0, m0) = (s.total_bytes_sent(), s.metrics().messages_sent);

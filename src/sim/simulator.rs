@@ -1,13 +1,14 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Metrics, NetworkConfig};
 use crate::membership::{
     Command, MemberTable, Membership, MembershipConfig, MembershipEvent, Output, Target,
 };
+use crate::identity::{sign_record, Identity};
 use crate::model::{Capabilities, Capability, Liveness, NodeId, PeerAddress, PeerRecord};
 use crate::wire::{self, Message};
 
@@ -20,6 +21,10 @@ pub struct SimConfig {
     pub membership: MembershipConfig,
     /// Latency and loss.
     pub network: NetworkConfig,
+    /// Nodes have Ed25519 identities ([`sim_identity`]): key-derived ids,
+    /// signed records, and every record a node accepts is verified, as in
+    /// a real node. Off: hand-picked ids (`node-00042`), unsigned records.
+    pub signed: bool,
 }
 
 impl Default for SimConfig {
@@ -28,6 +33,7 @@ impl Default for SimConfig {
             seed: 1,
             membership: MembershipConfig::default(),
             network: NetworkConfig::default(),
+            signed: false,
         }
     }
 }
@@ -119,6 +125,27 @@ pub fn sim_record(i: usize) -> PeerRecord {
         prompts: Vec::new(),
     };
     rec
+}
+
+/// The key pair of simulated node `i` (signed simulations): a pure
+/// function of `i`, so runs stay repeatable.
+pub fn sim_identity(i: usize) -> Identity {
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5157_0000_0000 ^ i as u64);
+    let mut secret = [0u8; 32];
+    rng.fill_bytes(&mut secret);
+    Identity::from_secret_bytes(&secret)
+}
+
+/// Node `i`'s record, signed with [`sim_identity`]`(i)`: the content of
+/// [`sim_record`] under the key-derived id.
+pub fn sim_signed_record(i: usize) -> (Identity, PeerRecord) {
+    let identity = sim_identity(i);
+    let plain = sim_record(i);
+    let mut rec = identity.new_record();
+    rec.addresses = plain.addresses;
+    rec.capabilities = plain.capabilities;
+    let rec = sign_record(&identity, rec);
+    (identity, rec)
 }
 
 impl Simulator {
@@ -241,12 +268,35 @@ impl Simulator {
         i
     }
 
+    /// Node `i`'s record and, in a signed simulation, its identity.
+    fn record_of(&self, i: usize) -> (Option<Identity>, PeerRecord) {
+        if self.config.signed {
+            let (id, rec) = sim_signed_record(i);
+            (Some(id), rec)
+        } else {
+            (None, sim_record(i))
+        }
+    }
+
+    /// A fresh core for node `i`.
+    fn new_core(&self, i: usize, rng_seed: u64) -> Membership {
+        let (identity, rec) = self.record_of(i);
+        let mut core = Membership::new(rec, self.config.membership.clone(), rng_seed)
+            .unwrap_or_else(|e| panic!("simulator config is invalid: {e}"));
+        if let Some(id) = identity {
+            core.set_identity(id).expect("the identity is the node's");
+        }
+        core
+    }
+
     /// Adds `n` nodes that already know each other (all alive, incarnation
     /// 0), as a converged cluster would. Returns the index of the first.
     pub fn add_converged_cluster(&mut self, n: usize) -> usize {
         let first = self.nodes.len();
-        let records: Vec<_> = (first..first + n)
-            .map(|i| std::sync::Arc::new(sim_record(i)))
+        let keyed: Vec<_> = (first..first + n).map(|i| self.record_of(i)).collect();
+        let records: Vec<_> = keyed
+            .iter()
+            .map(|(_, r)| std::sync::Arc::new(r.clone()))
             .collect();
         let mut table = MemberTable::new(self.rng.random());
         let mut table_rng = ChaCha8Rng::seed_from_u64(self.rng.random());
@@ -256,13 +306,16 @@ impl Simulator {
                 &mut table_rng,
             );
         }
-        for (k, r) in records.iter().enumerate() {
+        for (k, (r, (identity, _))) in records.iter().zip(keyed).enumerate() {
             let mut t = table.clone();
             t.remove(&r.node_id);
             let seed = self.rng.random();
-            let core =
+            let mut core =
                 Membership::from_table((**r).clone(), self.config.membership.clone(), seed, t)
                     .unwrap_or_else(|e| panic!("simulator config is invalid: {e}"));
+            if let Some(id) = identity {
+                core.set_identity(id).expect("the identity is the node's");
+            }
             let i = self.add_core(core);
             debug_assert_eq!(i, first + k);
         }
@@ -278,8 +331,7 @@ impl Simulator {
     pub fn add_node(&mut self) -> usize {
         let i = self.nodes.len();
         let seed = self.rng.random();
-        let core = Membership::new(sim_record(i), self.config.membership.clone(), seed)
-            .unwrap_or_else(|e| panic!("simulator config is invalid: {e}"));
+        let core = self.new_core(i, seed);
         self.add_core(core)
     }
 
@@ -329,9 +381,7 @@ impl Simulator {
             self.crash(i);
         }
         let rng_seed = self.rng.random();
-        self.nodes[i].core =
-            Membership::new(sim_record(i), self.config.membership.clone(), rng_seed)
-                .unwrap_or_else(|e| panic!("simulator config is invalid: {e}"));
+        self.nodes[i].core = self.new_core(i, rng_seed);
         self.nodes[i].up = true;
         self.up += 1;
         self.nodes[i].timer_at = None;
