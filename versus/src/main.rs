@@ -48,6 +48,9 @@ pub struct Options {
     loss_pct: u32,
     /// Whether the loopback counters are this process's alone.
     private_lo: bool,
+    /// Open files this process may hold (decides how many connections a
+    /// peerdisc node may keep: see `pd::max_connections`).
+    pub fd_limit: u64,
 }
 
 /// One system's side of the scenario.
@@ -443,8 +446,9 @@ fn main() {
             }
         }
     }
-    sys::raise_fd_limit();
+    let fd_limit = sys::raise_fd_limit();
     let opts = Options {
+        fd_limit,
         interval_ms,
         transport_drop_pct,
         steady: Duration::from_secs(steady),
@@ -453,8 +457,10 @@ fn main() {
         private_lo,
     };
     println!(
-        "peerdisc vs chitchat 0.13: {} cores, gossip interval {interval_ms} ms (peerdisc probes at the same interval; chitchat phi 8, prior {interval_ms} ms, compressed digest), steady window {steady} s, {runs} run(s) per size, loopback {}, loss: {loss_how}",
+        "peerdisc vs chitchat 0.13: {} cores, gossip interval {interval_ms} ms (peerdisc probes at the same interval; chitchat phi 8, prior {interval_ms} ms, compressed digest), steady window {steady} s, {runs} run(s) per size, open-file limit {fd_limit} (peerdisc connections per node at N = {}: {}), loopback {}, loss: {loss_how}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        sizes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/"),
+        sizes.iter().map(|&n| pd::max_connections(n, fd_limit).to_string()).collect::<Vec<_>>().join("/"),
         if private_lo {
             "in a private network namespace"
         } else {

@@ -13,6 +13,7 @@ pub struct Peerdisc {
     victim: Option<usize>,
     seed: String,
     interval_ms: u64,
+    conns: usize,
 }
 
 const JOINER: &str = "joiner";
@@ -25,15 +26,28 @@ fn index(id: &str) -> Option<usize> {
     id.strip_prefix('p')?.parse().ok()
 }
 
-/// 200 ms gossip and probes (the defaults), at most 48 connections per node
-/// so that 100 nodes in one process stay within 20,000 open files (each
-/// connection end holds 3).
-fn builder(id: &str, interval_ms: u64) -> NodeBuilder {
+/// Connections each of `n` nodes may keep: one to every other node and in
+/// each direction, as a node that runs alone in its process would, when
+/// the process may open that many files (each connection end holds 3);
+/// otherwise 48, which keeps 100 nodes within 20,000 open files (then the
+/// nodes keep closing and reopening connections, which costs handshakes).
+pub fn max_connections(n: usize, fd_limit: u64) -> usize {
+    let all = 2 * (n + 8);
+    let needed = (n as u64) * (all as u64) * 3 + 4_096;
+    if fd_limit >= needed {
+        all
+    } else {
+        48
+    }
+}
+
+/// 200 ms gossip and probes (the defaults).
+fn builder(id: &str, interval_ms: u64, max_connections: usize) -> NodeBuilder {
     Node::builder().node_id(id).configure(|c| {
         c.membership.gossip_interval_ms = interval_ms;
         c.membership.probe_interval_ms = interval_ms;
-        c.transport.max_connections = 48;
-        c.transport.max_connections_per_ip = 1024;
+        c.transport.max_connections = max_connections;
+        c.transport.max_connections_per_ip = 1 << 16;
     })
 }
 
@@ -51,13 +65,14 @@ impl Cluster for Peerdisc {
     const NAME: &'static str = "peerdisc";
 
     fn start(n: usize, opts: &Options) -> Self {
-        let first = builder(&id(0), opts.interval_ms)
+        let conns = max_connections(n + 1, opts.fd_limit);
+        let first = builder(&id(0), opts.interval_ms, conns)
             .start()
             .expect("start node 0");
         let seed = first.address().as_str().to_string();
         let mut nodes = vec![first];
         for i in 1..n {
-            let node = builder(&id(i), opts.interval_ms)
+            let node = builder(&id(i), opts.interval_ms, conns)
                 .bootstrap(seed.as_str())
                 .start()
                 .expect("start node");
@@ -69,6 +84,7 @@ impl Cluster for Peerdisc {
             victim: None,
             seed,
             interval_ms: opts.interval_ms,
+            conns,
         }
     }
 
@@ -86,7 +102,7 @@ impl Cluster for Peerdisc {
     }
 
     fn start_joiner(&mut self) {
-        let node = builder(JOINER, self.interval_ms)
+        let node = builder(JOINER, self.interval_ms, self.conns)
             .bootstrap(self.seed.as_str())
             .start()
             .expect("start the joining node");

@@ -4,19 +4,30 @@
 
 use std::process::Command;
 
-/// One process runs every node: raise the soft limit on open files to the
-/// hard limit.
-pub fn raise_fd_limit() {
+/// One process runs every node: raise the limit on open files (as root up
+/// to `WANTED_FDS`, otherwise the soft limit to the hard one). Returns the
+/// limit in force.
+pub fn raise_fd_limit() -> u64 {
+    const WANTED_FDS: u64 = 262_144;
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
     unsafe {
         let mut lim = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
         }
+        let raised = libc::rlimit {
+            rlim_cur: WANTED_FDS.max(lim.rlim_max),
+            rlim_max: WANTED_FDS.max(lim.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            return raised.rlim_cur;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        lim.rlim_cur
     }
 }
 
