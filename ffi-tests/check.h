@@ -1,6 +1,6 @@
 /*
- * The little test harness shared by the C tests: CHECK, CHECK_ST, RUN and a
- * portable millisecond sleep. Include once, from the test's .c file.
+ * The little test harness shared by the C tests: CHECK, CHECK_ST, RUN,
+ * atomic int helpers (load, store, bump) and a portable millisecond sleep. Include once, from the test's .c file.
  */
 #ifndef PEERDISC_FFI_TESTS_CHECK_H
 #define PEERDISC_FFI_TESTS_CHECK_H
@@ -48,6 +48,12 @@ static int g_case_failed = 0;
       printf("ok   %s\n", #test);                                            \
     }                                                                          \
   } while (0)
+
+/* Ints shared with a callback thread: always read and written through
+ * these (GCC/Clang __atomic builtins, sequentially consistent). */
+static inline int load(const int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void store(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline int bump(int *p) { return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
 
 static void sleep_ms(long ms) {
   struct timespec ts;

@@ -117,6 +117,10 @@ out:
   peerdisc_node_free(seed);
 }
 
+/* Shared with the callback thread: the ints are read and written only
+ * through load/store/bump (check.h). `node` and `free_self` are set before
+ * the callback is registered; the callback clears `node` before it returns,
+ * and the main thread reads it only after seeing `finalized`. */
 struct probe {
   peerdisc_node *node;
   int calls;
@@ -128,9 +132,9 @@ struct probe {
 static void on_event(void *user_data, const char *event_json) {
   struct probe *p = (struct probe *)user_data;
   char *json = NULL;
-  p->calls++;
+  bump(&p->calls);
   if (event_json == NULL) return;
-  if (p->free_self) {
+  if (load(&p->free_self)) {
     if (p->node) {
       peerdisc_node_free(p->node);
       p->node = NULL;
@@ -138,14 +142,14 @@ static void on_event(void *user_data, const char *event_json) {
     return;
   }
   if (peerdisc_node_peers(p->node, &json) == PEERDISC_OK) {
-    p->reentered++;
+    bump(&p->reentered);
     peerdisc_string_free(json);
   }
 }
 
 static void finalize(void *user_data) {
   struct probe *p = (struct probe *)user_data;
-  p->finalized++;
+  bump(&p->finalized);
 }
 
 static void test_callback_reenters(void) {
@@ -159,10 +163,10 @@ static void test_callback_reenters(void) {
   p.node = seed;
   CHECK_ST(peerdisc_node_on_event(seed, on_event, &p, finalize, &id), PEERDISC_OK);
   CHECK_ST(peerdisc_node_update_capabilities(joiner, "{\"tools\": [\"t1\"]}"), PEERDISC_OK);
-  for (i = 0; i < 500 && p.reentered == 0; i++) sleep_ms(10);
-  CHECK(p.reentered > 0);
+  for (i = 0; i < 500 && load(&p.reentered) == 0; i++) sleep_ms(10);
+  CHECK(load(&p.reentered) > 0);
   CHECK_ST(peerdisc_node_remove_callback(seed, id), PEERDISC_OK);
-  CHECK(p.finalized == 1);
+  CHECK(load(&p.finalized) == 1);
   CHECK_ST(peerdisc_node_remove_callback(seed, id), PEERDISC_ERR_NOT_FOUND);
 out:
   peerdisc_node_free(joiner);
@@ -181,12 +185,12 @@ static void test_free_from_own_callback(void) {
     return;
   }
   p.node = joiner;
-  p.free_self = 1;
+  store(&p.free_self, 1);
   CHECK_ST(peerdisc_node_on_event(joiner, on_event, &p, finalize, NULL), PEERDISC_OK);
   CHECK_ST(peerdisc_node_update_capabilities(seed, "{\"tools\": [\"x\"]}"), PEERDISC_OK);
-  for (i = 0; i < 1000 && p.finalized == 0; i++) sleep_ms(10);
-  CHECK(p.finalized == 1);
-  CHECK(p.calls == 1);
+  for (i = 0; i < 1000 && load(&p.finalized) == 0; i++) sleep_ms(10);
+  CHECK(load(&p.finalized) == 1);
+  CHECK(load(&p.calls) == 1);
   CHECK(p.node == NULL);
   peerdisc_node_free(seed);
 }

@@ -15,11 +15,6 @@
 
 #include "check.h"
 
-
-static int load(const int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
-static void store(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
-static int bump(int *p) { return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
-
 /* Waits up to 5 s for *p to reach v. */
 static int wait_for(const int *p, int v) {
   int i;
@@ -72,7 +67,10 @@ static void test_null_arguments(void) {
   size_t len = 77;
   bool yes = true;
   double h = -1.0;
-  peerdisc_subscription *sub = NULL;
+  /* A non-NULL sentinel, so that a failing call writing NULL would show. */
+  static char sub_sentinel;
+  peerdisc_subscription *const sub_untouched = (peerdisc_subscription *)(void *)&sub_sentinel;
+  peerdisc_subscription *sub = sub_untouched;
 
   peerdisc_registry_free(NULL);
   peerdisc_subscription_free(NULL);
@@ -93,6 +91,9 @@ static void test_null_arguments(void) {
   CHECK_ST(peerdisc_registry_contains(reg, NULL, &yes), PEERDISC_ERR_NULL_ARGUMENT);
   CHECK_ST(peerdisc_registry_contains(reg, "a", NULL), PEERDISC_ERR_NULL_ARGUMENT);
   CHECK_ST(peerdisc_registry_peer_health(reg, "a", NULL), PEERDISC_ERR_NULL_ARGUMENT);
+  CHECK_ST(peerdisc_registry_peer_health(NULL, "a", &h), PEERDISC_ERR_NULL_ARGUMENT);
+  CHECK_ST(peerdisc_registry_peer_health(reg, NULL, &h), PEERDISC_ERR_NULL_ARGUMENT);
+  CHECK_ST(peerdisc_registry_peer_health(reg, "a", &h), PEERDISC_ERR_NOT_FOUND);
   CHECK_ST(peerdisc_registry_list(reg, NULL, NULL), PEERDISC_ERR_NULL_ARGUMENT);
   CHECK_ST(peerdisc_registry_list(NULL, NULL, &json), PEERDISC_ERR_NULL_ARGUMENT);
   CHECK_ST(peerdisc_registry_find_by_capability(reg, PEERDISC_CAPABILITY_TOOL, NULL, &json),
@@ -102,10 +103,14 @@ static void test_null_arguments(void) {
   CHECK_ST(peerdisc_registry_stats(reg, NULL), PEERDISC_ERR_NULL_ARGUMENT);
   CHECK_ST(peerdisc_registry_on_event(reg, NULL, NULL, NULL, NULL), PEERDISC_ERR_NULL_ARGUMENT);
   CHECK_ST(peerdisc_registry_subscribe(reg, NULL), PEERDISC_ERR_NULL_ARGUMENT);
+  CHECK_ST(peerdisc_registry_subscribe(NULL, &sub), PEERDISC_ERR_NULL_ARGUMENT);
   CHECK_ST(peerdisc_subscription_next_event(NULL, 0, &json), PEERDISC_ERR_NULL_ARGUMENT);
   /* Outputs are written only on success. */
   CHECK(strcmp(json, "untouched") == 0);
-  CHECK(len == 77 && yes && h == -1.0 && sub == NULL);
+  CHECK(len == 77);
+  CHECK(yes);
+  CHECK(h == -1.0);
+  CHECK(sub == sub_untouched);
   peerdisc_registry_free(reg);
 }
 
@@ -408,7 +413,7 @@ static void slow_cb(void *ud, const char *event_json) {
   /* The handle is still valid: free waits for this call to return. */
   if (peerdisc_registry_len(c->reg, &len) == PEERDISC_OK) bump(&c->reentered_ok);
   /* Registering during free is refused, and its finalizer never runs. */
-  c->register_status = peerdisc_registry_on_event(c->reg, count_cb, c, finalizer, NULL);
+  store(&c->register_status, peerdisc_registry_on_event(c->reg, count_cb, c, finalizer, NULL));
   store(&c->returned, 1);
 }
 
@@ -431,7 +436,7 @@ static void test_callback_while_other_thread_frees(void) {
   CHECK(load(&c.returned) == 1);
   CHECK(load(&c.finalized) == 1);
   CHECK(load(&c.reentered_ok) == 1);
-  CHECK(c.register_status == PEERDISC_ERR_INVALID_STATE);
+  CHECK(load(&c.register_status) == PEERDISC_ERR_INVALID_STATE);
   sleep_ms(200);
   /* No events after free, though 9 were still queued. */
   CHECK(load(&c.calls) == 1);
@@ -450,8 +455,22 @@ static void *worker(void *arg) {
   int i;
   for (i = 0; i < 200; i++) {
     char id[32];
+    char missing[48];
+    char quoted[52];
+    char *json_out = NULL;
+    const char *le;
     bool yes = false;
     snprintf(id, sizeof id, "w%d-%d", w->base, i);
+    /* The last error is per thread: each thread fails with an id of its
+     * own, then makes calls that succeed (they leave the last error alone)
+     * while the other threads fail with theirs, and must still find its own
+     * id in its last error. With one global last error, the other threads'
+     * failures would overwrite it. */
+    snprintf(missing, sizeof missing, "missing-w%d-%d", w->base, i);
+    snprintf(quoted, sizeof quoted, "\"%s\"", missing);
+    if (peerdisc_registry_get(w->reg, missing, &json_out) != PEERDISC_ERR_NOT_FOUND ||
+        json_out != NULL)
+      w->errors++;
     if (peerdisc_registry_upsert(w->reg, "{\"node_id\":\"shared\",\"version\":1}", NULL) != PEERDISC_OK) w->errors++;
     {
       char json[128];
@@ -459,9 +478,9 @@ static void *worker(void *arg) {
       if (peerdisc_registry_add(w->reg, json) != PEERDISC_OK) w->errors++;
     }
     if (peerdisc_registry_contains(w->reg, id, &yes) != PEERDISC_OK || !yes) w->errors++;
-    /* The last error is per thread. */
-    if (peerdisc_registry_get(w->reg, "missing", NULL) != PEERDISC_ERR_NULL_ARGUMENT ||
-        strstr(peerdisc_last_error(), "json_out") == NULL)
+    le = peerdisc_last_error();
+    if (le == NULL || strstr(le, quoted) == NULL ||
+        peerdisc_last_error_status() != PEERDISC_ERR_NOT_FOUND)
       w->errors++;
   }
   return NULL;

@@ -255,7 +255,10 @@ peerdisc_status peerdisc_node_new(const char *config_json, peerdisc_node **node_
 // bootstrap nodes, gossips and probes. `PEERDISC_ERR_NETWORK` if the
 // listen address cannot be bound (the message names it),
 // `PEERDISC_ERR_INVALID_STATE` if it is running already. A stopped node may
-// be started again. Thread-safe.
+// be started again. Ownership: `node` is borrowed for the call; nothing is
+// allocated, nothing to free. Thread-safe: returns once the listener is
+// bound and the threads run; concurrent starts of one node are serialized
+// (one succeeds, the others get `PEERDISC_ERR_INVALID_STATE`).
 //
 // # Safety
 // `node` is a live handle.
@@ -266,7 +269,10 @@ peerdisc_status peerdisc_node_start(const peerdisc_node *node);
 // or on a node never started, is a no-op returning `PEERDISC_OK`. After it,
 // calls that need a running node return `PEERDISC_ERR_INVALID_STATE`;
 // queries of the registry still answer. Callbacks stay registered (and
-// get no more events until a new start). Thread-safe.
+// get no more events until a new start). Ownership: `node` is borrowed for
+// the call and stays valid (free it with `peerdisc_node_free`); nothing is
+// allocated, nothing to free. Thread-safe: blocks the calling thread until
+// the node's threads are joined.
 //
 // # Safety
 // `node` is a live handle.
@@ -318,7 +324,9 @@ peerdisc_status peerdisc_node_discover_bootstrap(const peerdisc_node *node, char
 // Blocks until at least `n` peers are alive or `timeout_ms` passes
 // (negative: 24 hours). On `PEERDISC_OK` writes the number of live peers
 // to `*count_out` (if not NULL); on `PEERDISC_TIMEOUT` writes nothing and
-// the last error says how many were found. Thread-safe.
+// the last error says how many were found. Ownership: `node` is borrowed
+// for the call; nothing is allocated, nothing to free. Thread-safe: blocks
+// the calling thread only; other calls on the node go on meanwhile.
 //
 // # Safety
 // `node` is a live handle; `count_out` is NULL or valid.
@@ -351,7 +359,10 @@ peerdisc_status peerdisc_node_find_by_capability(const peerdisc_node *node,
 // Replaces this node's capabilities with `capabilities_json`
 // (`{"agents": [...], "tools": [...], "resources": [...], "prompts":
 // [...]}`, every list optional); the new record spreads to every node.
-// `PEERDISC_ERR_INVALID_STATE` when the node is not running. Thread-safe.
+// `PEERDISC_ERR_INVALID_STATE` when the node is not running. Ownership:
+// `capabilities_json` is borrowed for the call only; nothing is allocated,
+// nothing to free. Thread-safe: blocks until the node's driver thread has
+// taken the new capabilities (at most 5 s).
 //
 // # Safety
 // `node` is a live handle; `capabilities_json` is a NUL-terminated string.
@@ -385,7 +396,10 @@ peerdisc_status peerdisc_node_on_event(const peerdisc_node *node,
 
 // Unregisters a callback of this node (see
 // `peerdisc_registry_remove_callback` for the guarantees).
-// `PEERDISC_ERR_NOT_FOUND` if no callback has this id. Thread-safe.
+// `PEERDISC_ERR_NOT_FOUND` if no callback has this id. Ownership: after
+// the finalizer the library holds no reference to the callback's
+// `user_data`; the caller may free it. Nothing is allocated, nothing to
+// free. Thread-safe; may be called from inside the callback itself.
 //
 // # Safety
 // `node` is a live handle.

@@ -49,6 +49,7 @@ __all__ = [
     "CapabilityKind",
     "ConnectionState",
     "Liveness",
+    "Node",
     "PeerdiscError",
     "Registry",
     "Status",
@@ -221,11 +222,17 @@ for _name, (_args, _res) in _SIGNATURES.items():
     _f.argtypes = _args
     _f.restype = _res
 
-if _lib.peerdisc_abi_version() != ABI_VERSION:
-    raise ImportError(
-        f"peerdisc library ABI version {_lib.peerdisc_abi_version()} does not match "
-        f"this module's ABI version {ABI_VERSION} (library {_lib._name})"
-    )
+
+def _check_abi(library_abi: int, expected: int, name: str) -> None:
+    """Raises ``ImportError`` unless the library's ABI version is ``expected``."""
+    if library_abi != expected:
+        raise ImportError(
+            f"peerdisc library ABI version {library_abi} does not match "
+            f"this module's ABI version {expected} (library {name})"
+        )
+
+
+_check_abi(_lib.peerdisc_abi_version(), ABI_VERSION, _lib._name)
 
 
 def library_path() -> str:

@@ -8,7 +8,7 @@
 #   scripts/fuzz-smoke.sh            # 20 s per target
 #   FUZZ_SECONDS=5 scripts/fuzz-smoke.sh
 #
-# Long run (see fuzz/README.md and BENCHMARKS-fuzz.md):
+# Long run (see fuzz/README.md and BENCHMARKS.md, section "Fuzzing"):
 #   cd fuzz && cargo +nightly fuzz run -O wire_decode corpus/wire_decode seeds/wire \
 #     -- -runs=10000000 -max_len=4096 -print_final_stats=1
 set -euo pipefail

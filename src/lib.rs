@@ -40,6 +40,11 @@ pub mod sim;
 pub mod transport;
 pub mod wire;
 
+/// The README's Rust examples, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::{CallbackId, ChangedField, PeerEvent, RemovalReason, StateChange};
 pub use model::{

@@ -7,7 +7,7 @@
 
 use std::ffi::{c_char, c_void, CString};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use peerdisc::ffi::{self, peerdisc_registry, peerdisc_status::PEERDISC_OK};
@@ -118,8 +118,8 @@ fn free_from_inside_the_callback() {
 }
 
 #[test]
-fn registering_on_a_closed_handle_is_refused_without_finalizing() {
-    // Via NULL callback: refused, finalizer not run.
+fn registering_a_null_callback_is_refused_without_finalizing() {
+    // A NULL callback on an open handle: refused, finalizer not run.
     let ctx = Ctx::default();
     let mut reg = ptr::null_mut();
     // SAFETY: valid out pointer.
@@ -133,4 +133,122 @@ fn registering_on_a_closed_handle_is_refused_without_finalizing() {
     // SAFETY: live handle, freed once.
     unsafe { ffi::peerdisc_registry_free(reg) };
     assert_eq!(ctx.finalized.load(Ordering::SeqCst), 0);
+}
+
+/// State of the closed-handle test: a callback that runs while another
+/// thread frees the registry, and tries to register more callbacks then.
+#[derive(Default)]
+struct Closing {
+    reg: AtomicPtr<peerdisc_registry>,
+    running: AtomicUsize,
+    freeing: AtomicUsize,
+    /// Registrations that got in before the handle was closed.
+    accepted: AtomicUsize,
+    /// The status of the first registration that did not.
+    refused: AtomicI32,
+    /// Finalizer runs of the callbacks registered from inside.
+    late_finalized: AtomicUsize,
+    finalized: AtomicUsize,
+}
+
+unsafe extern "C" fn ignore_event(_ud: *mut c_void, _json: *const c_char) {}
+
+unsafe extern "C" fn finalize_late(ud: *mut c_void) {
+    // SAFETY: user_data is the &Closing given at registration, alive until
+    // every finalizer has run.
+    let c = unsafe { &*(ud as *const Closing) };
+    c.late_finalized.fetch_add(1, Ordering::SeqCst);
+}
+
+unsafe extern "C" fn finalize_closing(ud: *mut c_void) {
+    // SAFETY: as in finalize_late.
+    let c = unsafe { &*(ud as *const Closing) };
+    c.finalized.fetch_add(1, Ordering::SeqCst);
+}
+
+unsafe extern "C" fn register_while_freed(ud: *mut c_void, _json: *const c_char) {
+    // SAFETY: as in finalize_late.
+    let c = unsafe { &*(ud as *const Closing) };
+    if c.running.fetch_add(1, Ordering::SeqCst) != 0 {
+        return;
+    }
+    let end = Instant::now() + Duration::from_secs(5);
+    while c.freeing.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+        std::thread::yield_now();
+    }
+    // The other thread is in (or about to enter) peerdisc_registry_free,
+    // which waits for this call to return: the handle stays valid. Register
+    // until the handle is closed.
+    let reg = c.reg.load(Ordering::SeqCst);
+    while Instant::now() < end {
+        // SAFETY: the handle is valid while this callback runs (free
+        // waits); ignore_event and finalize_late are valid functions.
+        let st = unsafe {
+            ffi::peerdisc_registry_on_event(
+                reg,
+                Some(ignore_event),
+                ud,
+                Some(finalize_late),
+                ptr::null_mut(),
+            )
+        };
+        if st == PEERDISC_OK {
+            c.accepted.fetch_add(1, Ordering::SeqCst);
+            std::thread::yield_now();
+        } else {
+            c.refused.store(st as i32, Ordering::SeqCst);
+            return;
+        }
+    }
+}
+
+#[test]
+fn registering_on_a_closed_handle_is_refused_without_finalizing() {
+    let c = Closing::default();
+    let ud = &c as *const Closing as *mut c_void;
+    let mut reg = ptr::null_mut();
+    // SAFETY: valid out pointer.
+    let st = unsafe { ffi::peerdisc_registry_new(ptr::null(), &mut reg) };
+    assert_eq!(st, PEERDISC_OK);
+    c.reg.store(reg, Ordering::SeqCst);
+    // SAFETY: live handle; `c` outlives the registry.
+    let st = unsafe {
+        ffi::peerdisc_registry_on_event(
+            reg,
+            Some(register_while_freed),
+            ud,
+            Some(finalize_closing),
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(st, PEERDISC_OK);
+    let json = CString::new("{\"node_id\":\"a\"}").unwrap();
+    // SAFETY: live handle; a NUL-terminated string.
+    let st = unsafe { ffi::peerdisc_registry_add(reg, json.as_ptr()) };
+    assert_eq!(st, PEERDISC_OK);
+    let end = Instant::now() + Duration::from_secs(5);
+    while c.running.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        c.running.load(Ordering::SeqCst),
+        1,
+        "the callback never ran"
+    );
+    c.freeing.store(1, Ordering::SeqCst);
+    // SAFETY: live handle, freed once, not used afterwards.
+    unsafe { ffi::peerdisc_registry_free(reg) };
+    // free returned: the callback returned, every finalizer has run.
+    assert_eq!(
+        c.refused.load(Ordering::SeqCst),
+        ffi::peerdisc_status::PEERDISC_ERR_INVALID_STATE as i32
+    );
+    assert_eq!(c.finalized.load(Ordering::SeqCst), 1);
+    // Those that got in before the close were finalized by free; the
+    // refused one never is.
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        c.late_finalized.load(Ordering::SeqCst),
+        c.accepted.load(Ordering::SeqCst)
+    );
 }

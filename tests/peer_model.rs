@@ -1,7 +1,7 @@
 //! The peer model: creation, JSON round trip, strict decoding, activity and
 //! health tracking.
 
-use peerdisc::model::limits;
+use peerdisc::model::{limits, PEER_FORMAT_VERSION};
 use peerdisc::{
     Capability, CapabilityKind, ConnectionState, Health, Liveness, ModelError, NodeId, Peer,
     PeerAddress, PeerRecord,
@@ -132,9 +132,18 @@ fn strict_decoding_refuses_bad_input() {
             "{what}: {json} was accepted"
         );
     }
+    // The format check itself must refuse it, not some other JSON error.
+    // `Peer::from_json` goes through serde, which turns the check's
+    // `UnsupportedFormat` into a `Json` error carrying its message; either
+    // form is accepted, anything else is not.
+    let unsupported = ModelError::UnsupportedFormat {
+        found: 9,
+        supported: PEER_FORMAT_VERSION,
+    };
     match Peer::from_json(r#"{"format": 9, "node_id": "a"}"#) {
-        Err(ModelError::UnsupportedFormat { found: 9, .. }) | Err(ModelError::Json(_)) => {}
-        other => panic!("unexpected {other:?}"),
+        Err(e @ ModelError::UnsupportedFormat { .. }) => assert_eq!(e, unsupported),
+        Err(ModelError::Json(m)) if m.starts_with(&unsupported.to_string()) => {}
+        other => panic!("expected {unsupported:?}, got {other:?}"),
     }
 }
 

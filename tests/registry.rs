@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use peerdisc::{
     Capabilities, Capability, CapabilityKind, ChangedField, Clock, ConnectionState, Liveness,
-    ManualClock, Peer, PeerFilter, PeerRecord, PeerRegistry, PeerUpdate, RegistryConfig,
-    RegistryError, UpsertOutcome,
+    ManualClock, Peer, PeerEvent, PeerFilter, PeerRecord, PeerRegistry, PeerUpdate, RegistryConfig,
+    RegistryError, RemovalReason, UpsertOutcome,
 };
 
 fn clocked(config: RegistryConfig) -> (PeerRegistry, ManualClock) {
@@ -192,8 +192,23 @@ fn dead_peers_are_cleaned_up_after_retention() {
     }
     reg.mark_dead("dead").unwrap();
     reg.mark_left("left").unwrap();
+    // Subscribed after the set-up: only the cleanup's events arrive.
+    let events = reg.subscribe();
+    // The removals so far, as (node id, reason), sorted.
+    let removals = || {
+        let mut v: Vec<(String, RemovalReason)> = events
+            .try_iter()
+            .filter_map(|e| match e {
+                PeerEvent::Removed { peer, reason } => Some((peer.node_id().to_string(), reason)),
+                _ => None,
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
     clock.advance_ms(999);
     assert!(reg.cleanup_dead_peers().is_empty());
+    assert!(removals().is_empty());
     clock.advance_ms(1);
     let mut removed: Vec<String> = reg
         .cleanup_dead_peers()
@@ -202,6 +217,13 @@ fn dead_peers_are_cleaned_up_after_retention() {
         .collect();
     removed.sort();
     assert_eq!(removed, ["dead", "left"]);
+    assert_eq!(
+        removals(),
+        [
+            ("dead".to_string(), RemovalReason::Dead),
+            ("left".to_string(), RemovalReason::Left)
+        ]
+    );
     // Staleness: "quiet" is not heard from; "alive" is.
     clock.advance_ms(4_000);
     reg.touch("alive").unwrap();
@@ -213,6 +235,8 @@ fn dead_peers_are_cleaned_up_after_retention() {
     let removed = reg.cleanup_dead_peers();
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0].as_str(), "quiet");
+    // Stale, then dead for the retention time: removed as dead.
+    assert_eq!(removals(), [("quiet".to_string(), RemovalReason::Dead)]);
     let s = reg.stats();
     assert_eq!((s.total, s.removes), (1, 3));
 }

@@ -43,6 +43,38 @@ def test_versions_and_abi():
     assert peerdisc.library_path()
 
 
+def test_all_names_exist():
+    assert "Node" in peerdisc.__all__
+    for name in peerdisc.__all__:
+        assert hasattr(peerdisc, name), name
+
+
+def test_abi_check_refuses_a_mismatch():
+    with pytest.raises(ImportError, match="ABI version 1 does not match"):
+        peerdisc._check_abi(1, 2, "libpeerdisc.so")
+    peerdisc._check_abi(1, 1, "libpeerdisc.so")  # equal: no error
+
+
+def test_loading_with_another_abi_version_raises_import_error():
+    """Runs the module's source afresh, as an import would, with its expected
+    ABI version changed: the load-time check must refuse the library."""
+    import types
+    from pathlib import Path
+
+    path = Path(peerdisc.__file__)
+    source = path.read_text()
+    line = f"ABI_VERSION = {peerdisc.ABI_VERSION}\n"
+    assert source.count(line) == 1
+    wrong = peerdisc.ABI_VERSION + 1
+    patched = source.replace(line, f"ABI_VERSION = {wrong}\n")
+    module = types.ModuleType("peerdisc_wrong_abi")
+    module.__file__ = str(path)
+    with pytest.raises(ImportError) as err:
+        exec(compile(patched, str(path), "exec"), module.__dict__)
+    assert f"ABI version {peerdisc.ABI_VERSION} does not match" in str(err.value)
+    assert f"module's ABI version {wrong}" in str(err.value)
+
+
 def test_every_header_function_has_a_signature():
     import re
     from pathlib import Path

@@ -63,7 +63,7 @@ static VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
 /// Thread-safe.
 #[no_mangle]
 pub extern "C" fn peerdisc_version() -> *const c_char {
-    VERSION.as_ptr()
+    status::guard_value("peerdisc_version", VERSION.as_ptr(), || VERSION.as_ptr())
 }
 
 /// The library's ABI version (`PEERDISC_ABI_VERSION` of the header it was
@@ -71,7 +71,9 @@ pub extern "C" fn peerdisc_version() -> *const c_char {
 /// Ownership: returns a plain integer, nothing to free. Thread-safe.
 #[no_mangle]
 pub extern "C" fn peerdisc_abi_version() -> u32 {
-    PEERDISC_ABI_VERSION
+    status::guard_value("peerdisc_abi_version", PEERDISC_ABI_VERSION, || {
+        PEERDISC_ABI_VERSION
+    })
 }
 
 static STATUS_NAMES: std::sync::OnceLock<Vec<(i32, CString)>> = std::sync::OnceLock::new();

@@ -87,7 +87,10 @@ pub unsafe extern "C" fn peerdisc_node_new(
 /// bootstrap nodes, gossips and probes. `PEERDISC_ERR_NETWORK` if the
 /// listen address cannot be bound (the message names it),
 /// `PEERDISC_ERR_INVALID_STATE` if it is running already. A stopped node may
-/// be started again. Thread-safe.
+/// be started again. Ownership: `node` is borrowed for the call; nothing is
+/// allocated, nothing to free. Thread-safe: returns once the listener is
+/// bound and the threads run; concurrent starts of one node are serialized
+/// (one succeeds, the others get `PEERDISC_ERR_INVALID_STATE`).
 ///
 /// # Safety
 /// `node` is a live handle.
@@ -106,7 +109,10 @@ pub unsafe extern "C" fn peerdisc_node_start(node: *const peerdisc_node) -> peer
 /// or on a node never started, is a no-op returning `PEERDISC_OK`. After it,
 /// calls that need a running node return `PEERDISC_ERR_INVALID_STATE`;
 /// queries of the registry still answer. Callbacks stay registered (and
-/// get no more events until a new start). Thread-safe.
+/// get no more events until a new start). Ownership: `node` is borrowed for
+/// the call and stays valid (free it with `peerdisc_node_free`); nothing is
+/// allocated, nothing to free. Thread-safe: blocks the calling thread until
+/// the node's threads are joined.
 ///
 /// # Safety
 /// `node` is a live handle.
@@ -222,7 +228,9 @@ pub unsafe extern "C" fn peerdisc_node_discover_bootstrap(
 /// Blocks until at least `n` peers are alive or `timeout_ms` passes
 /// (negative: 24 hours). On `PEERDISC_OK` writes the number of live peers
 /// to `*count_out` (if not NULL); on `PEERDISC_TIMEOUT` writes nothing and
-/// the last error says how many were found. Thread-safe.
+/// the last error says how many were found. Ownership: `node` is borrowed
+/// for the call; nothing is allocated, nothing to free. Thread-safe: blocks
+/// the calling thread only; other calls on the node go on meanwhile.
 ///
 /// # Safety
 /// `node` is a live handle; `count_out` is NULL or valid.
@@ -303,7 +311,10 @@ pub unsafe extern "C" fn peerdisc_node_find_by_capability(
 /// Replaces this node's capabilities with `capabilities_json`
 /// (`{"agents": [...], "tools": [...], "resources": [...], "prompts":
 /// [...]}`, every list optional); the new record spreads to every node.
-/// `PEERDISC_ERR_INVALID_STATE` when the node is not running. Thread-safe.
+/// `PEERDISC_ERR_INVALID_STATE` when the node is not running. Ownership:
+/// `capabilities_json` is borrowed for the call only; nothing is allocated,
+/// nothing to free. Thread-safe: blocks until the node's driver thread has
+/// taken the new capabilities (at most 5 s).
 ///
 /// # Safety
 /// `node` is a live handle; `capabilities_json` is a NUL-terminated string.
@@ -376,7 +387,10 @@ pub unsafe extern "C" fn peerdisc_node_on_event(
 
 /// Unregisters a callback of this node (see
 /// `peerdisc_registry_remove_callback` for the guarantees).
-/// `PEERDISC_ERR_NOT_FOUND` if no callback has this id. Thread-safe.
+/// `PEERDISC_ERR_NOT_FOUND` if no callback has this id. Ownership: after
+/// the finalizer the library holds no reference to the callback's
+/// `user_data`; the caller may free it. Nothing is allocated, nothing to
+/// free. Thread-safe; may be called from inside the callback itself.
 ///
 /// # Safety
 /// `node` is a live handle.
