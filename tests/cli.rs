@@ -1,8 +1,11 @@
 //! The `peerdisc` command: a node daemon answering `peerdisc peers`, and exit
 //! codes with messages a user can act on.
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_peerdisc");
@@ -19,25 +22,65 @@ fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
-struct Daemon(Child);
+/// A `peerdisc node` process (killed on drop), and the lines it prints.
+struct Daemon {
+    child: Child,
+    lines: Receiver<String>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Waits (bounded) for a printed line that satisfies `want`; returns
+    /// it, or panics with every line printed so far.
+    fn expect_line(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if want(&line) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("no line {what} within 20 s; printed: {seen:#?}"),
+            }
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The pipe closes with the process: the reader ends.
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
     }
 }
 
 fn daemon(args: &[&str]) -> Daemon {
-    Daemon(
-        Command::new(BIN)
-            .arg("node")
-            .args(args)
-            .args(["--duration-secs", "60"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    let mut child = Command::new(BIN)
+        .arg("node")
+        .args(args)
+        .args(["--duration-secs", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, lines) = channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Daemon {
+        child,
+        lines,
+        reader: Some(reader),
+    }
 }
 
 fn peers_json(url: &str) -> Option<serde_json::Value> {
@@ -52,7 +95,8 @@ fn peers_json(url: &str) -> Option<serde_json::Value> {
 fn peers_command_reads_a_running_nodes_table() {
     let (p1, p2) = (free_port(), free_port());
     let seed_url = format!("ws://127.0.0.1:{p1}/peerdisc");
-    let _seed = daemon(&[
+    let worker_url = format!("ws://127.0.0.1:{p2}/peerdisc");
+    let seed = daemon(&[
         "--listen",
         &format!("127.0.0.1:{p1}"),
         "--node-id",
@@ -60,7 +104,7 @@ fn peers_command_reads_a_running_nodes_table() {
         "--tool",
         "search",
     ]);
-    let _worker = daemon(&[
+    let worker = daemon(&[
         "--listen",
         &format!("127.0.0.1:{p2}"),
         "--node-id",
@@ -83,6 +127,21 @@ fn peers_command_reads_a_running_nodes_table() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
+    // Both print that they listen, and their peer events as they happen.
+    seed.expect_line("saying the seed listens", |l| {
+        l == format!("peerdisc node seed listening at {seed_url}")
+    });
+    worker.expect_line("saying the worker listens", |l| {
+        l == format!("peerdisc node worker listening at {worker_url}")
+    });
+    let added = seed.expect_line("reporting the worker added", |l| l.starts_with("added"));
+    assert_eq!(
+        added.split_whitespace().collect::<Vec<_>>(),
+        ["added", "worker", "at", worker_url.as_str()]
+    );
+    worker.expect_line("reporting the seed added", |l| {
+        l.split_whitespace().collect::<Vec<_>>() == ["added", "seed", "at", seed_url.as_str()]
+    });
     assert_eq!(table["node_id"], "seed");
     let worker = &table["peers"][0];
     assert_eq!(worker["node_id"], "worker");
@@ -176,4 +235,138 @@ fn peers_on_a_keyed_node_needs_the_cluster_key() {
         err.contains("cluster_key_required") && err.contains("--cluster-key"),
         "{err}"
     );
+}
+
+/// The flag `peerdisc node` has for a configuration item, by the naming
+/// rule: membership items by their own name, the other sections' prefixed
+/// with the section, top-level items by their name but for a few that read
+/// better otherwise.
+fn flag_for(section: Option<&str>, item: &str) -> String {
+    let kebab = item.replace('_', "-");
+    match section {
+        Some("membership") => format!("--{kebab}"),
+        Some(s) => format!("--{s}-{kebab}"),
+        None => match item {
+            "identity_path" => "--identity".into(),
+            "snapshot_path" => "--snapshot".into(),
+            "enable_mdns" => "--mdns".into(),
+            "enable_gossip" => "--no-gossip".into(),
+            "capabilities" => "--agent".into(),
+            "cluster_keys" => "--cluster-key".into(),
+            _ => format!("--{kebab}"),
+        },
+    }
+}
+
+#[test]
+fn every_config_item_has_a_flag() {
+    let help = run(&["node", "--help"]);
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    let has = |flag: &str| {
+        help.split(|c: char| c.is_whitespace() || ",=[]".contains(c))
+            .any(|w| w == flag)
+    };
+    let out = run(&["node", "--print-config"]);
+    assert!(out.status.success());
+    let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (key, value) in cfg.as_object().unwrap() {
+        let section = ["membership", "transport", "registry", "mdns"].contains(&key.as_str());
+        if !section {
+            checked += 1;
+            if !has(&flag_for(None, key)) {
+                missing.push(key.clone());
+            }
+            continue;
+        }
+        for item in value.as_object().unwrap().keys() {
+            // The transport's listen address and path are the node's.
+            if key == "transport" && (item == "listen" || item == "ws_path") {
+                continue;
+            }
+            checked += 1;
+            if !has(&flag_for(Some(key), item)) {
+                missing.push(format!("{key}.{item} ({})", flag_for(Some(key), item)));
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} items");
+    assert!(missing.is_empty(), "no flag for {missing:?}\n{help}");
+    // The older short names still work.
+    for alias in [
+        "--max-connections",
+        "--max-connections-per-ip",
+        "--capacity",
+    ] {
+        assert!(has(alias), "{alias}");
+    }
+}
+
+#[test]
+fn config_flags_reach_the_config() {
+    let out = run(&[
+        "node",
+        "--set",
+        "membership.fanout=7",
+        "--set",
+        "membership.retransmit_mult=6",
+        "--fanout",
+        "5",
+        "--rebootstrap-interval-ms",
+        "750",
+        "--snapshot-interval-ms",
+        "1234",
+        "--rng-seed",
+        "42",
+        "--suspicion-mult",
+        "3.5",
+        "--backoff-cap-ms",
+        "9000",
+        "--transport-backoff-cap-ms",
+        "700",
+        "--transport-idle-timeout-ms",
+        "9999",
+        "--max-connections",
+        "99",
+        "--registry-stale-after-ms",
+        "5000",
+        "--mdns-ipv6",
+        "false",
+        "--mdns-interfaces",
+        "lo,eth9",
+        "--mdns-service-type",
+        "_demo._tcp.local.",
+        "--print-config",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cfg["rebootstrap_interval_ms"], 750);
+    assert_eq!(cfg["snapshot_interval_ms"], 1234);
+    assert_eq!(cfg["rng_seed"], 42);
+    // A flag overrides --set; --set still reaches what no flag names.
+    assert_eq!(cfg["membership"]["fanout"], 5);
+    assert_eq!(cfg["membership"]["retransmit_mult"], 6);
+    assert_eq!(cfg["membership"]["suspicion_mult"], 3.5);
+    // Same item name, two sections: each flag reaches its own.
+    assert_eq!(cfg["membership"]["backoff_cap_ms"], 9000);
+    assert_eq!(cfg["transport"]["backoff_cap_ms"], 700);
+    assert_eq!(cfg["transport"]["idle_timeout_ms"], 9999);
+    assert_eq!(cfg["transport"]["max_connections"], 99);
+    assert_eq!(cfg["registry"]["stale_after_ms"], 5000);
+    assert_eq!(cfg["mdns"]["ipv6"], false);
+    assert_eq!(cfg["mdns"]["ipv4"], true);
+    assert_eq!(cfg["mdns"]["interfaces"], serde_json::json!(["lo", "eth9"]));
+    assert_eq!(cfg["mdns"]["service_type"], "_demo._tcp.local.");
+    // Untouched items keep their defaults.
+    assert_eq!(cfg["membership"]["probe_interval_ms"], 200);
+    // A bad value is a usage error (2) naming the flag.
+    let out = run(&["node", "--mdns-ipv4", "maybe"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mdns-ipv4"));
 }

@@ -457,3 +457,81 @@ fn two_node_cluster_detects_a_crash_and_a_leave() {
     }
     a.stop().unwrap();
 }
+
+#[test]
+fn bootstrap_node_down_at_start_is_retried_after_another_answered() {
+    // Two bootstrap nodes; the second is not listening yet when the node
+    // starts. The first answers at once, which ends the membership core's
+    // join. Only the bootstrap worker's retries can then reach the second:
+    // it has no bootstrap node of its own, and the first does not know it,
+    // so no gossip can tell anyone about it.
+    let port = free_port();
+    let late_url = format!("ws://127.0.0.1:{port}/peerdisc");
+    let first = seed("retry-first");
+    let node = Node::builder()
+        .node_id("retry-joiner")
+        .bootstrap(first.address().as_str())
+        .bootstrap(late_url.clone())
+        .configure(|c| {
+            c.membership.backoff_base_ms = 100;
+            c.membership.backoff_cap_ms = 400;
+            c.transport.backoff_base_ms = 50;
+            c.transport.backoff_cap_ms = 200;
+        })
+        .start()
+        .unwrap();
+    node.wait_for_peers(1, BOUND).unwrap();
+    // A few retries of the missing one fail meanwhile.
+    std::thread::sleep(Duration::from_millis(300));
+    let late = Node::builder()
+        .node_id("retry-late")
+        .listen(format!("127.0.0.1:{port}").parse().unwrap())
+        .start()
+        .unwrap();
+    assert_eq!(late.address().as_str(), late_url);
+    eventually("the late bootstrap node hears the joiner's hello", || {
+        late.registry()
+            .get("retry-joiner")
+            .is_some_and(|p| p.is_alive())
+    });
+    eventually("the joiner lists the late bootstrap node", || {
+        node.registry()
+            .get("retry-late")
+            .is_some_and(|p| p.is_alive())
+    });
+    node.stop().unwrap();
+    late.stop().unwrap();
+    first.stop().unwrap();
+}
+
+#[test]
+fn connection_state_and_health_follow_real_connections() {
+    use peerdisc::ConnectionState;
+    let a = seed("conn-a");
+    let b = joiner("conn-b", &a);
+    a.wait_for_peers(1, BOUND).unwrap();
+    let start = peerdisc::Health::INITIAL_SCORE;
+    let mut before = 0.0;
+    eventually(
+        "a holds b as connected, with health above its start",
+        || {
+            a.registry().get("conn-b").is_some_and(|p| {
+                before = p.health_score();
+                p.connection_state == ConnectionState::Connected && before > start
+            })
+        },
+    );
+    b.abort().unwrap();
+    if !wait_for(|| {
+        a.registry().get("conn-b").is_some_and(|p| {
+            p.connection_state != ConnectionState::Connected && p.health_score() < before
+        })
+    }) {
+        let held = a.registry().get("conn-b");
+        panic!(
+            "after b crashed, a still holds it as {:?} (health before the crash {before})",
+            held.map(|p| (p.connection_state, p.health_score(), p.liveness))
+        );
+    }
+    a.stop().unwrap();
+}

@@ -96,7 +96,7 @@ fn run_cases(victim: &Node, before: &[String], cases: &[(&str, bool, Vec<String>
 }
 
 fn big_announcement(peers: usize) -> String {
-    let one = r#"{"node_id":"fake-NNN","addresses":["ws://10.9.9.9:1/p"],"version":1}"#;
+    let one = r#"{"node_id":"fake-NNN","addresses":["ws://127.0.0.9:1/p"],"version":1}"#;
     let list: Vec<String> = (0..peers)
         .map(|i| one.replace("NNN", &i.to_string()))
         .collect();
@@ -140,8 +140,8 @@ fn hostile_frames_are_refused_and_change_nothing() {
         ("invalid node id in a record", true, vec![r#"{"type":"gossip_announcement","timestamp":1.0,"peers":[{"node_id":"bad id!","version":9}]}"#.into()]),
         ("invalid address in a record", true, vec![r#"{"type":"gossip_announcement","timestamp":1.0,"peers":[{"node_id":"evil","addresses":["http://x"],"version":9}]}"#.into()]),
         ("capability list over the limit", true, vec![format!(r#"{{"type":"gossip_announcement","timestamp":1.0,"peers":[{{"node_id":"evil","capabilities":{{"tools":[{}]}},"version":9}}]}}"#, (0..5000).map(|i| format!("\"t{i}\"")).collect::<Vec<_>>().join(","))]),
-        ("hello whose record names another node", true, vec![r#"{"v":1,"type":"hello","record":{"node_id":"honest","addresses":["ws://10.6.6.6:1/p"],"version":99},"incarnation":0}"#.into()]),
-        ("replayed older record", true, vec![r#"{"type":"gossip_announcement","timestamp":1.0,"peers":[{"node_id":"honest","addresses":["ws://10.6.6.6:1/p"],"version":0}]}"#.into()]),
+        ("hello whose record names another node", true, vec![r#"{"v":1,"type":"hello","record":{"node_id":"honest","addresses":["ws://127.0.0.6:1/p"],"version":99},"incarnation":0}"#.into()]),
+        ("replayed older record", true, vec![r#"{"type":"gossip_announcement","timestamp":1.0,"peers":[{"node_id":"honest","addresses":["ws://127.0.0.6:1/p"],"version":0}]}"#.into()]),
         ("ping_req for an unknown target", true, vec![r#"{"v":1,"type":"ping_req","seq":5,"target":"nobody"}"#.into()]),
         ("ack for a probe never sent", true, vec![r#"{"v":1,"type":"ack","seq":424242,"node_id":"honest"}"#.into()]),
         ("binary frame", true, vec![]),

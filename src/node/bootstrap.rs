@@ -1,9 +1,13 @@
 //! Tracking of `discover_bootstrap` calls: which bootstrap nodes answered
-//! with a peer list, which could not be reached, which stayed silent.
+//! with a peer list, which could not be reached, which stayed silent; and
+//! the bootstrap worker's retries of the bootstrap nodes that have not
+//! answered yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crossbeam_channel::Sender;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use super::{BootstrapError, BootstrapReport};
 use crate::model::{NodeId, PeerAddress};
@@ -99,5 +103,162 @@ impl PendingBootstrap {
             .collect();
         let peers = self.learned.into_iter().filter(|id| id != me).collect();
         let _ = self.reply.send(BootstrapReport { peers, errors });
+    }
+}
+
+/// Retry state of one bootstrap node.
+struct Retry {
+    answered: bool,
+    /// Hellos sent by the retry schedule so far.
+    attempts: u32,
+    next_ms: u64,
+}
+
+/// The bootstrap worker's schedule: every bootstrap node that has not
+/// answered a `hello` with a `peer_list` yet is said `hello` again, after
+/// an exponential backoff with jitter (`base * 2^attempts`, capped, less a
+/// random part of up to half), until it answers once. The membership core
+/// stops retrying its seeds at the first answer from any of them; this
+/// keeps a node in touch with a bootstrap node that was down while another
+/// answered.
+pub(crate) struct SeedRetries {
+    seeds: BTreeMap<PeerAddress, Retry>,
+    base_ms: u64,
+    cap_ms: u64,
+    rng: ChaCha8Rng,
+}
+
+impl SeedRetries {
+    /// Every seed waits one backoff (from `now_ms`) before its first retry:
+    /// the join itself says the first `hello`.
+    pub fn new(
+        seeds: &[PeerAddress],
+        base_ms: u64,
+        cap_ms: u64,
+        rng_seed: u64,
+        now_ms: u64,
+    ) -> Self {
+        let mut r = SeedRetries {
+            seeds: BTreeMap::new(),
+            base_ms: base_ms.max(1),
+            cap_ms: cap_ms.max(base_ms).max(1),
+            rng: ChaCha8Rng::seed_from_u64(rng_seed),
+        };
+        for s in seeds {
+            let next_ms = now_ms + r.delay(0);
+            r.seeds.insert(
+                s.clone(),
+                Retry {
+                    answered: false,
+                    attempts: 0,
+                    next_ms,
+                },
+            );
+        }
+        r
+    }
+
+    fn delay(&mut self, attempts: u32) -> u64 {
+        let d = self
+            .base_ms
+            .saturating_mul(1 << attempts.min(20))
+            .min(self.cap_ms);
+        d - self.rng.random_range(0..=d / 2)
+    }
+
+    /// The bootstrap node at `addr` answered: no more retries for it.
+    pub fn answered(&mut self, addr: &PeerAddress) {
+        if let Some(r) = self.seeds.get_mut(addr) {
+            r.answered = true;
+        }
+    }
+
+    /// Whether `addr` is a bootstrap node that has not answered yet.
+    pub fn is_waiting(&self, addr: &PeerAddress) -> bool {
+        self.seeds.get(addr).is_some_and(|r| !r.answered)
+    }
+
+    /// The transport refuses to dial `addr` until `at_ms` (its own
+    /// reconnection backoff): retry then, without counting an attempt.
+    pub fn defer(&mut self, addr: &PeerAddress, at_ms: u64) {
+        if let Some(r) = self.seeds.get_mut(addr) {
+            if !r.answered {
+                r.next_ms = r.next_ms.max(at_ms);
+            }
+        }
+    }
+
+    /// When the next retry is due, if any seed still waits.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.seeds
+            .values()
+            .filter(|r| !r.answered)
+            .map(|r| r.next_ms)
+            .min()
+    }
+
+    /// The seeds to say `hello` to now; each is scheduled again.
+    pub fn due(&mut self, now_ms: u64) -> Vec<PeerAddress> {
+        let due: Vec<PeerAddress> = self
+            .seeds
+            .iter()
+            .filter(|(_, r)| !r.answered && r.next_ms <= now_ms)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for a in &due {
+            let attempts = self.seeds[a].attempts + 1;
+            let next_ms = now_ms + self.delay(attempts);
+            let r = self.seeds.get_mut(a).expect("listed above");
+            r.attempts = attempts;
+            r.next_ms = next_ms;
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> PeerAddress {
+        PeerAddress::new(format!("ws://127.0.0.1:{port}/peerdisc")).unwrap()
+    }
+
+    #[test]
+    fn unanswered_seeds_are_retried_with_capped_jittered_backoff() {
+        let (a, b) = (addr(1), addr(2));
+        let mut r = SeedRetries::new(&[a.clone(), b.clone()], 100, 800, 7, 0);
+        let first = r.next_deadline().unwrap();
+        assert!((50..=100).contains(&first), "{first}");
+        assert!(r.due(49).is_empty());
+        assert_eq!(r.due(100), vec![a.clone(), b.clone()]);
+        r.answered(&a);
+        assert!(!r.is_waiting(&a) && r.is_waiting(&b));
+        // b alone goes on, the gaps doubling up to the cap (less jitter).
+        let mut now = 100;
+        let mut gaps = Vec::new();
+        for _ in 0..6 {
+            let next = r.next_deadline().unwrap();
+            gaps.push(next - now);
+            now = next;
+            assert_eq!(r.due(now), vec![b.clone()]);
+        }
+        let bounds = [
+            (100, 200),
+            (200, 400),
+            (400, 800),
+            (400, 800),
+            (400, 800),
+            (400, 800),
+        ];
+        for (gap, (lo, hi)) in gaps.iter().zip(bounds) {
+            assert!((lo..=hi).contains(gap), "gaps {gaps:?}");
+        }
+        // The transport's own backoff defers a retry without counting it.
+        r.defer(&b, now + 5_000);
+        assert_eq!(r.next_deadline(), Some(now + 5_000));
+        r.answered(&b);
+        assert_eq!(r.next_deadline(), None);
+        assert!(r.due(u64::MAX).is_empty());
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{never, select, Receiver, Sender};
 
-use super::bootstrap::PendingBootstrap;
+use super::bootstrap::{PendingBootstrap, SeedRetries};
 use super::candidates::Candidates;
 use super::event::{NodeEvent, NodeEventSink};
 use super::routing::Routing;
@@ -81,6 +81,9 @@ pub(crate) struct Driver {
     pub routing: Routing,
     pub pending: Vec<PendingBootstrap>,
     pub next_rebootstrap_ms: u64,
+    /// Bootstrap nodes that have not answered yet, said `hello` again with
+    /// backoff until they do.
+    pub seeds: SeedRetries,
     /// What the mDNS worker finds (never yields when mDNS is off).
     pub mdns: Receiver<MdnsEvent>,
     pub node_events: NodeEventSink,
@@ -119,6 +122,9 @@ impl Driver {
             if let Some(d) = self.candidates.next_deadline() {
                 wait = wait.min(Duration::from_millis(d.saturating_sub(now)));
             }
+            if let Some(d) = self.seeds.next_deadline() {
+                wait = wait.min(Duration::from_millis(d.saturating_sub(now)));
+            }
             select! {
                 recv(self.events) -> ev => match ev {
                     Ok(ev) => self.on_transport(ev),
@@ -149,6 +155,7 @@ impl Driver {
             }
             self.drain();
             self.finish_bootstraps(now);
+            self.retry_seeds(now);
             self.tick_candidates(now);
             self.maybe_rebootstrap(now);
             self.close_refused(now);
@@ -185,6 +192,18 @@ impl Driver {
                 self.me
             );
             self.join(now);
+        }
+    }
+
+    /// Says `hello` again to the bootstrap nodes that have not answered
+    /// yet and whose backoff ran out.
+    fn retry_seeds(&mut self, now: u64) {
+        for addr in self.seeds.due(now) {
+            log::debug!(
+                "peerdisc: {}: bootstrap node {addr} has not answered yet; saying hello again",
+                self.me
+            );
+            self.say_hello(addr);
         }
     }
 
@@ -473,6 +492,7 @@ impl Driver {
                         .and_then(|r| r.addresses.first().cloned())
                 });
             if let Some(addr) = &addr {
+                self.seeds.answered(addr);
                 for p in &mut self.pending {
                     p.answered(addr, list.peers.iter().map(|r| r.node_id.clone()));
                 }
@@ -539,6 +559,8 @@ impl Driver {
             why.explain()
         );
         if let Some(addr) = dialed {
+            // A refusal is an answer: retrying would only be refused again.
+            self.seeds.answered(&addr);
             for p in &mut self.pending {
                 p.refused(&addr, why.explain().to_string());
             }
@@ -633,6 +655,13 @@ impl Driver {
                     Ok(c) => c,
                     Err(_) => return,
                 }
+            }
+            Err(TransportError::Backoff { retry_in, .. }) if self.seeds.is_waiting(&addr) => {
+                // A bootstrap node still to be reached: retry once the
+                // transport allows it.
+                let at = self.now() + retry_in.as_millis() as u64;
+                self.seeds.defer(&addr, at);
+                return;
             }
             Err(e) => {
                 log::trace!("peerdisc: no connection to {addr}: {e}");

@@ -215,20 +215,48 @@ impl Node {
                 }
             };
         let remembered = self.remembered_peers();
+        let keyring = match cfg.cluster_keys.as_slice() {
+            [] => None,
+            keys => match crate::keyring::Keyring::from_strings(keys) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    abandon(&transport, mdns, None);
+                    return Err(NodeError::Config(format!("cluster_keys: {e}")));
+                }
+            },
+        };
         let snapshots = match &cfg.snapshot_path {
-            Some(path) => Some(
-                Snapshotter::start(
-                    self.inner.registry.clone(),
-                    path.clone(),
-                    Duration::from_millis(cfg.snapshot_interval_ms.max(100)),
-                )
-                .map_err(|e| NodeError::Thread {
-                    name: "snapshot",
-                    reason: e.to_string(),
-                })?,
-            ),
+            Some(path) => match Snapshotter::start(
+                self.inner.registry.clone(),
+                path.clone(),
+                Duration::from_millis(cfg.snapshot_interval_ms.max(100)),
+            ) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    abandon(&transport, mdns, None);
+                    return Err(NodeError::Thread {
+                        name: "snapshot",
+                        reason: e.to_string(),
+                    });
+                }
+            },
             None => None,
         };
+        // The bootstrap worker's retries (not of this node's own address).
+        let retried: Vec<PeerAddress> = self
+            .inner
+            .bootstrap
+            .iter()
+            .filter(|a| **a != address)
+            .cloned()
+            .collect();
+        let seeds = bootstrap::SeedRetries::new(
+            &retried,
+            cfg.membership.backoff_base_ms,
+            cfg.membership.backoff_cap_ms,
+            cfg.rng_seed.map_or_else(rand::random, |s| !s),
+            0,
+        );
         let (tx, rx) = bounded(64);
         let driver = Driver {
             core,
@@ -243,18 +271,12 @@ impl Node {
             bootstrap_timeout_ms: cfg.bootstrap_timeout_ms,
             rebootstrap_interval_ms: cfg.rebootstrap_interval_ms,
             gossip: cfg.enable_gossip,
-            keyring: if cfg.cluster_keys.is_empty() {
-                None
-            } else {
-                Some(
-                    crate::keyring::Keyring::from_strings(&cfg.cluster_keys)
-                        .map_err(|e| NodeError::Config(format!("cluster_keys: {e}")))?,
-                )
-            },
+            keyring,
             counters: Arc::clone(&self.inner.counters),
             routing: Routing::default(),
             pending: Vec::new(),
             next_rebootstrap_ms: 0,
+            seeds,
             mdns: mdns_events,
             node_events: self.inner.events.clone(),
             candidates: candidates::Candidates::new(cfg.mdns.hello_timeout_ms),
@@ -265,10 +287,7 @@ impl Node {
         let handle = match handle {
             Ok(h) => h,
             Err(e) => {
-                let _ = transport.stop();
-                if let Some(m) = mdns {
-                    m.stop(false);
-                }
+                abandon(&transport, mdns, snapshots);
                 return Err(NodeError::Thread {
                     name: "driver",
                     reason: e.to_string(),
@@ -306,6 +325,16 @@ impl Node {
 
     /// Leaves gracefully (tells the others), stops every thread and waits
     /// for them. Idempotent.
+    ///
+    /// One thread may outlive `stop`: the registry's callback dispatcher,
+    /// started by the first callback registered on [`registry`]
+    /// (`on_event`, `on_add`, ...). The registry outlives the node by
+    /// design (it can still be read, and cloned, after the node stopped),
+    /// so its dispatcher ends when the last handle to the registry is
+    /// dropped: the node's last handle and every registry clone. A stopped
+    /// node that is dropped leaves no thread behind.
+    ///
+    /// [`registry`]: Self::registry
     pub fn stop(&self) -> Result<(), NodeError> {
         self.halt(DriverCommand::Stop)
     }
@@ -499,6 +528,17 @@ impl Node {
             &self.inner.registry,
         )
     }
+}
+
+/// Undoes a start that failed half-way: stops what already runs.
+fn abandon(transport: &TransportHandle, mdns: Option<MdnsLink>, snapshots: Option<Snapshotter>) {
+    if let Some(m) = mdns {
+        m.stop(false);
+    }
+    if let Some(s) = snapshots {
+        let _ = s.stop();
+    }
+    let _ = transport.stop();
 }
 
 impl Drop for NodeInner {

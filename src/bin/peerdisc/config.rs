@@ -75,28 +75,12 @@ pub fn build(a: &NodeArgs) -> Result<NodeConfig, Failure> {
     if a.no_gossip {
         cfg.enable_gossip = false;
     }
-    let m = &mut cfg.membership;
-    set(&mut m.gossip_interval_ms, a.gossip_interval_ms);
-    set(&mut m.fanout, a.fanout);
-    set(&mut m.probe_interval_ms, a.probe_interval_ms);
-    set(&mut m.probe_timeout_ms, a.probe_timeout_ms);
-    set(&mut m.indirect_probes, a.indirect_probes);
-    set(&mut m.push_pull_interval_ms, a.push_pull_interval_ms);
-    set(&mut m.dead_reclaim_ms, a.dead_reclaim_ms);
-    set(&mut cfg.bootstrap_timeout_ms, a.bootstrap_timeout_ms);
-    set(&mut cfg.transport.max_connections, a.max_connections);
-    set(
-        &mut cfg.transport.max_connections_per_ip,
-        a.max_connections_per_ip,
-    );
-    set(&mut cfg.registry.capacity, a.capacity);
+    a.node.apply(&mut cfg);
+    a.membership.apply(&mut cfg.membership);
+    a.transport.apply(&mut cfg.transport);
+    a.registry.apply(&mut cfg.registry);
+    a.mdns_settings.apply(&mut cfg.mdns);
     Ok(cfg)
-}
-
-fn set<T>(slot: &mut T, v: Option<T>) {
-    if let Some(v) = v {
-        *slot = v;
-    }
 }
 
 fn set_path(root: &mut Value, path: &str, new: Value) -> Result<(), String> {
