@@ -335,6 +335,7 @@ impl Conn {
         let mut last_rx = Instant::now();
         let mut ping_sent = false;
         let mut pending: Option<String> = None;
+        ws.get_ref().delay_next_ack();
         let reason = loop {
             if self.shared.is_stopping() {
                 close_quietly(&mut ws, CloseCode::Away, "stopping");
@@ -351,6 +352,7 @@ impl Conn {
                 Ok(true) => {
                     last_rx = Instant::now();
                     ping_sent = false;
+                    ws.get_ref().delay_next_ack();
                 }
                 Ok(false) => {}
                 Err(r) => break r,

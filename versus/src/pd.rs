@@ -26,14 +26,16 @@ fn index(id: &str) -> Option<usize> {
     id.strip_prefix('p')?.parse().ok()
 }
 
-/// Connections each of `n` nodes may keep: one to every other node and in
-/// each direction, as a node that runs alone in its process would, when
-/// the process may open that many files (each connection end holds 3);
-/// otherwise 48, which keeps 100 nodes within 20,000 open files (then the
-/// nodes keep closing and reopening connections, which costs handshakes).
+/// Connections each of `n` nodes may keep: room for one to every other
+/// node (a pair of nodes shares one connection; the driver keeps at most
+/// three quarters of the limit open), as a node that runs alone in its
+/// process would, when the process may open that many files (each
+/// connection end holds 3); otherwise 48, which keeps 100 nodes within
+/// 20,000 open files (the nodes then keep closing and reopening
+/// connections, which costs handshakes on the wire).
 pub fn max_connections(n: usize, fd_limit: u64) -> usize {
     let all = 2 * (n + 8);
-    let needed = (n as u64) * (all as u64) * 3 + 4_096;
+    let needed = 3 * (n as u64) * (n as u64 - 1) + 4_096;
     if fd_limit >= needed {
         all
     } else {
