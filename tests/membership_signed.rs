@@ -8,7 +8,7 @@ use peerdisc::identity::{check_record, sign_record, Identity, VerifyError};
 use peerdisc::membership::{
     Command, Membership, MembershipConfig, MembershipEvent, Output, RegistryChange, Target,
 };
-use peerdisc::wire::{self, GossipAnnouncement, Hello, Message, PeerList};
+use peerdisc::wire::{self, GossipAnnouncement, Hello, Message};
 use peerdisc::{Capabilities, Capability, NodeId, PeerAddress, PeerRecord};
 
 fn id(s: &str) -> NodeId {
@@ -102,8 +102,8 @@ fn a_node_with_an_identity_signs_every_version_of_its_record() {
 
 #[test]
 fn an_identity_of_another_node_is_refused() {
-    let mut m = Membership::new(PeerRecord::new(id("plain")), MembershipConfig::default(), 1)
-        .unwrap();
+    let mut m =
+        Membership::new(PeerRecord::new(id("plain")), MembershipConfig::default(), 1).unwrap();
     assert!(m.set_identity(key(1)).is_err());
 }
 
@@ -155,12 +155,16 @@ fn forged_records_are_refused_and_change_nothing() {
         ("address changed by a relay", moved, |e| {
             matches!(e, VerifyError::BadSignature { .. })
         }),
-        ("signed by another key, claiming the owner's id", other_key, |e| {
-            matches!(e, VerifyError::NodeIdMismatch { .. })
-        }),
-        ("owner's id with the attacker's public key", wrong_key_field, |e| {
-            matches!(e, VerifyError::NodeIdMismatch { .. })
-        }),
+        (
+            "signed by another key, claiming the owner's id",
+            other_key,
+            |e| matches!(e, VerifyError::NodeIdMismatch { .. }),
+        ),
+        (
+            "owner's id with the attacker's public key",
+            wrong_key_field,
+            |e| matches!(e, VerifyError::NodeIdMismatch { .. }),
+        ),
         ("signature of another record", other_sig, |e| {
             matches!(e, VerifyError::BadSignature { .. })
         }),
@@ -174,7 +178,11 @@ fn forged_records_are_refused_and_change_nothing() {
         let out = announce(&mut m, &mallory, vec![Arc::new(forged)]);
         let refused = refusals(&out);
         assert_eq!(refused.len(), 1, "{name}: refused once: {out:?}");
-        assert!(expected(&refused[0]), "{name}: wrong error {:?}", refused[0]);
+        assert!(
+            expected(&refused[0]),
+            "{name}: wrong error {:?}",
+            refused[0]
+        );
         assert_eq!(upserts(&out), 0, "{name}: the registry must not change");
         assert!(
             out.iter().any(|o| matches!(
@@ -293,25 +301,16 @@ fn signed_nodes_join_through_a_relay() {
             }
         }
     };
-    b.handle_command(
-        Command::Join {
-            seeds: vec![Target::Node(ka.node_id())],
-        },
-        0,
-    )
-    .unwrap();
-    let out = drain(&mut b);
+    let join = |m: &mut Membership, seed: &Identity| {
+        let seeds = vec![Target::Node(seed.node_id())];
+        m.handle_command(Command::Join { seeds }, 0).unwrap();
+        drain(m)
+    };
+    let out = join(&mut b, &ka);
     deliver(&mut a, &kb.node_id(), out, &ka.node_id());
     let out = drain(&mut a);
     deliver(&mut b, &ka.node_id(), out, &kb.node_id());
-    c.handle_command(
-        Command::Join {
-            seeds: vec![Target::Node(ka.node_id())],
-        },
-        0,
-    )
-    .unwrap();
-    let out = drain(&mut c);
+    let out = join(&mut c, &ka);
     deliver(&mut a, &kc.node_id(), out, &ka.node_id());
     let out = drain(&mut a);
     assert!(refusals(&out).is_empty());
@@ -322,5 +321,4 @@ fn signed_nodes_join_through_a_relay() {
     let b_at_c = c.member(&kb.node_id()).expect("c knows b through a").record;
     assert_eq!(*b_at_c, **b.record());
     check_record(&b_at_c, true).unwrap();
-    let _ = PeerList::default();
 }

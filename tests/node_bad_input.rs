@@ -211,16 +211,33 @@ fn forged_records_of_key_derived_nodes_are_refused() {
     let mut tampered = held.clone();
     tampered.version += 10;
     let cases: Vec<(&str, bool, Vec<String>)> = vec![
-        ("forged newer record, unsigned", true, vec![announce(&unsigned)]),
-        ("record claiming another node's id", true, vec![announce(&claimed)]),
+        (
+            "forged newer record, unsigned",
+            true,
+            vec![announce(&unsigned)],
+        ),
+        (
+            "record claiming another node's id",
+            true,
+            vec![announce(&claimed)],
+        ),
         ("forged signature", true, vec![announce(&resigned)]),
         ("record changed by a relay", true, vec![announce(&tampered)]),
-        ("forged hello", true, vec![format!(r#"{{"v":1,"type":"hello","record":{},"incarnation":0}}"#, unsigned.to_json())]),
+        (
+            "forged hello",
+            true,
+            vec![format!(
+                r#"{{"v":1,"type":"hello","record":{},"incarnation":0}}"#,
+                unsigned.to_json()
+            )],
+        ),
     ];
     let failures = run_cases(&victim, &before, &cases);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let refused = std::iter::from_fn(|| victim.node_events().try_recv().ok())
-        .filter(|e| matches!(e, NodeEvent::RecordRefused { node_id, .. } if node_id.as_str() == hid))
+        .filter(
+            |e| matches!(e, NodeEvent::RecordRefused { node_id, .. } if node_id.as_str() == hid),
+        )
         .count();
     assert!(refused >= 4, "refusals reported as events: {refused}");
     assert_eq!(victim.registry().get(&hid).unwrap().record, held);

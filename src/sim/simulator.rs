@@ -5,10 +5,10 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Metrics, NetworkConfig};
+use crate::identity::{sign_record, Identity};
 use crate::membership::{
     Command, MemberTable, Membership, MembershipConfig, MembershipEvent, Output, Target,
 };
-use crate::identity::{sign_record, Identity};
 use crate::model::{Capabilities, Capability, Liveness, NodeId, PeerAddress, PeerRecord};
 use crate::wire::{self, Message};
 
