@@ -148,7 +148,8 @@ fn forged_records_are_refused_and_change_nothing() {
     let mut moved = (*signed(&owner, 5, "search")).clone();
     moved.addresses = vec![PeerAddress::new("ws://127.0.0.66:1/p").unwrap()];
 
-    let cases: Vec<(&str, PeerRecord, fn(&VerifyError) -> bool)> = vec![
+    type Case = (&'static str, PeerRecord, fn(&VerifyError) -> bool);
+    let cases: Vec<Case> = vec![
         ("capability changed by a relay", tampered, |e| {
             matches!(e, VerifyError::BadSignature { .. })
         }),
