@@ -69,7 +69,9 @@ fn run(n: usize) {
         starts.push(t.elapsed());
         nodes.push(node);
     }
-    let converge = wait(LIMIT, || nodes.iter().all(|x| x.peers().len() == n - 1));
+    let converge = wait(LIMIT, || {
+        nodes.iter().all(|x| x.registry().stats().alive == n - 1)
+    });
     // Steady state: bytes sent by all nodes over STEADY.
     std::thread::sleep(Duration::from_secs(2));
     let b0 = bytes_sent(&nodes);

@@ -196,7 +196,9 @@ fn watch(
     let mut frame = 0u32;
     loop {
         let done = match victim {
-            None => nodes.iter().all(|n| n.peers().len() == nodes.len() - 1),
+            None => nodes
+                .iter()
+                .all(|n| n.registry().stats().alive == nodes.len() - 1),
             Some(v) => nodes.iter().filter(|n| n.is_running()).all(|n| {
                 n.registry()
                     .get(v)

@@ -92,7 +92,7 @@ impl Cluster for Peerdisc {
 
     fn converged(&self) -> bool {
         let n = self.nodes.len();
-        self.nodes.iter().all(|x| x.peers().len() == n - 1)
+        self.nodes.iter().all(|x| x.registry().stats().alive == n - 1)
     }
 
     fn bytes_sent(&self) -> u64 {
