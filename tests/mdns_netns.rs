@@ -19,11 +19,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mdns_hosts::{
-    assert_no_mdns_threads, knows, mdns_config, mdns_threads, start_node, wait_event, wait_until,
+    assert_in_private_netns, assert_no_mdns_threads, knows, mdns_config, mdns_threads, start_node,
+    wait_event, wait_until,
 };
-use peerdisc::mdns::MdnsConfig;
+use peerdisc::mdns::{txt, LocalService, MdnsConfig, MdnsWorker};
 use peerdisc::node::{Node, NodeEvent};
-use peerdisc::Liveness;
+use peerdisc::{Liveness, PeerEvent, StateChange};
 
 /// The tests count threads and measure times: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -168,6 +169,100 @@ fn a_host_without_mdns_is_found_through_gossip() {
     for n in [a, b, c] {
         n.stop().unwrap();
     }
+    assert_no_mdns_threads();
+}
+
+#[test]
+fn a_goodbye_from_a_node_that_stays_up_does_not_remove_it() {
+    let _g = serial();
+    let Some(lab) = netns::Lab::new(2) else {
+        return;
+    };
+    // h0 browses by mDNS; h1's node has mDNS off and joins through h0.
+    let h0 = start_node(lab.host(0), mdns_config(lab.host(0), "h0"));
+    let mut cfg = mdns_config(lab.host(1), "h1");
+    cfg.enable_mdns = false;
+    cfg.bootstrap = vec![h0.address().to_string()];
+    let h1 = start_node(lab.host(1), cfg);
+    let joined = wait_until(Duration::from_secs(10), || {
+        knows(&h0, "h1") && knows(&h1, "h0")
+    });
+    assert!(joined.is_some(), "h0 knows {:?}", h0.peers());
+    // h1's service (its id, address and port) is published from h1's
+    // namespace and then unregistered: goodbye packets while the node
+    // itself stays up.
+    let (host, port) = (lab.host(1).ip(), h1.address().port());
+    let (mut worker, _worker_events) = lab.host(1).run_in(move || {
+        assert_in_private_netns();
+        let id = peerdisc::NodeId::new("h1").unwrap();
+        let caps = peerdisc::Capabilities::default();
+        let txt = txt::build(
+            &id,
+            peerdisc::wire::PROTOCOL_VERSION,
+            port,
+            "/peerdisc",
+            &caps,
+        )
+        .expect("TXT entries");
+        let local = LocalService {
+            node_id: id,
+            listen: host.into(),
+            ws_port: port,
+            path: "/peerdisc".into(),
+            txt,
+        };
+        MdnsWorker::start(&MdnsConfig::default(), local).expect("mDNS worker")
+    });
+    let mut seen = Vec::new();
+    assert!(
+        wait_event(&h0, &mut seen, Duration::from_secs(10), |e| matches!(
+            e,
+            NodeEvent::MdnsCandidate { node_id, .. } if node_id.as_str() == "h1"
+        )),
+        "h0 never saw h1's service: {seen:?}"
+    );
+    let registry_events = h0.subscribe();
+    worker.stop(true);
+    assert!(
+        wait_event(&h0, &mut seen, Duration::from_secs(5), |e| matches!(
+            e,
+            NodeEvent::MdnsGone { node_id } if node_id.as_str() == "h1"
+        )),
+        "no goodbye for h1 seen: {seen:?}"
+    );
+    // For ten probe intervals (h0 probes h1, its only member, in each),
+    // h1 stays listed, alive or suspect, and is neither removed nor
+    // marked dead or left.
+    let window = 10 * Duration::from_millis(h0.config().membership.probe_interval_ms);
+    let t0 = Instant::now();
+    while t0.elapsed() < window {
+        let l = liveness(&h0, "h1");
+        assert!(
+            matches!(l, Some(Liveness::Alive | Liveness::Suspect)),
+            "h0 has h1 as {l:?} after its goodbye"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let alive = wait_until(Duration::from_secs(5), || {
+        liveness(&h0, "h1") == Some(Liveness::Alive)
+    });
+    assert!(alive.is_some(), "h0 has h1 as {:?}", liveness(&h0, "h1"));
+    let out: Vec<PeerEvent> = registry_events.try_iter().take(10_000).collect();
+    let bad: Vec<&PeerEvent> = out
+        .iter()
+        .filter(|e| e.node_id().as_str() == "h1")
+        .filter(|e| match e {
+            PeerEvent::Removed { .. } => true,
+            PeerEvent::StateChanged {
+                change: StateChange::Liveness { to, .. },
+                ..
+            } => !to.is_present(),
+            _ => false,
+        })
+        .collect();
+    assert!(bad.is_empty(), "h0's events about h1: {bad:?}");
+    h1.stop().unwrap();
+    h0.stop().unwrap();
     assert_no_mdns_threads();
 }
 

@@ -1,9 +1,9 @@
 //! Interoperability with an independent DNS-SD implementation:
-//! python-zeroconf (PyPI `zeroconf`), run from scripts in
-//! `support/zeroconf/` inside namespace hosts of the lab.
+//! python-zeroconf (PyPI `zeroconf`, pinned to [`ZEROCONF_VERSION`]), run
+//! from scripts in `support/zeroconf/` inside namespace hosts of the lab.
 //!
 //! The test sets up a virtual environment in `target/zeroconf-venv` (once;
-//! reused while `import zeroconf` works). Without root, or when the venv or
+//! reused while it imports the pinned `zeroconf` release). Without root, or when the venv or
 //! PyPI is unavailable, the tests print a `SKIPPED:` line; with
 //! `PEERDISC_NETNS_REQUIRE=1` (CI) they fail instead.
 
@@ -62,7 +62,12 @@ fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<(), String> {
     }
 }
 
-/// The venv's python with `zeroconf` importable, created on first use.
+/// The python-zeroconf release the tests run against (pinned, so that a
+/// new release cannot change what they exercise).
+const ZEROCONF_VERSION: &str = "0.154.0";
+
+/// The venv's python with `zeroconf` [`ZEROCONF_VERSION`] importable,
+/// created on first use.
 fn venv_python() -> Result<PathBuf, String> {
     static PY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PY.get_or_init(|| {
@@ -70,7 +75,10 @@ fn venv_python() -> Result<PathBuf, String> {
         let py = dir.join("bin/python");
         let works = |py: &Path| {
             let mut c = Command::new(py);
-            c.args(["-c", "import zeroconf"]);
+            c.args([
+                "-c",
+                &format!("import zeroconf; assert zeroconf.__version__ == {ZEROCONF_VERSION:?}"),
+            ]);
             run_bounded(c, Duration::from_secs(30)).is_ok()
         };
         if py.exists() && works(&py) {
@@ -86,14 +94,16 @@ fn venv_python() -> Result<PathBuf, String> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            "zeroconf",
+            &format!("zeroconf=={ZEROCONF_VERSION}"),
         ]);
         run_bounded(c, Duration::from_secs(300))
-            .map_err(|e| format!("pip install zeroconf: {e}"))?;
+            .map_err(|e| format!("pip install zeroconf=={ZEROCONF_VERSION}: {e}"))?;
         if works(&py) {
             Ok(py)
         } else {
-            Err("zeroconf does not import after pip install".into())
+            Err(format!(
+                "zeroconf {ZEROCONF_VERSION} does not import after pip install"
+            ))
         }
     })
     .clone()

@@ -293,9 +293,12 @@ impl Driver {
                 }
             }
             MdnsEvent::Gone { node_id, .. } => {
-                // Not removed: probing decides (a goodbye is also sent by a
-                // node that only restarts, and the gossip `leave` arrives
-                // on its own).
+                // The member is left as it is and no extra probe is sent
+                // (the membership core has no command for one): the
+                // ordinary probe cycle reaches it in its turn and decides.
+                // A goodbye is also sent by a node that only restarts, and
+                // a graceful stop's `leave` arrives over the protocol.
+                // Only the pending candidate is forgotten.
                 log::debug!("{}: mDNS service of {node_id} is gone", self.me);
                 self.candidates.gone(&node_id);
                 self.node_events.emit(NodeEvent::MdnsGone { node_id });

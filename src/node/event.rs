@@ -52,8 +52,13 @@ pub enum NodeEvent {
         /// What went wrong.
         reason: String,
     },
-    /// A service went away (mDNS goodbye or expiry). The peer is not
-    /// removed for that: probing decides.
+    /// A service went away (mDNS goodbye or expiry). Nothing else happens
+    /// to the peer: it is neither removed nor marked, and no extra probe is
+    /// sent. It stays a member, probed in its turn by the ordinary probe
+    /// cycle (one member per probe interval, round-robin), which finds it
+    /// dead if it is gone; a graceful stop's `leave` arrives over the
+    /// protocol on its own. Only a pending mDNS candidate of that id is
+    /// forgotten.
     MdnsGone {
         /// The node id its TXT record claimed.
         node_id: NodeId,

@@ -3,11 +3,15 @@
 //! graceful stop (SIGTERM), restart, partitions, packet loss, and each host's
 //! peer table read with `peerdisc peers --json`.
 //!
-//! Daemon logs go to `target/fault-logs/<label>/h<i>.log`.
+//! Daemon output goes to `target/tmp/fault-logs/<label>/`: each daemon runs
+//! with `--json-events`, so its stdout, `h<i>.out`, holds every registry
+//! event it sees as one JSON line (liveness changes included); its stderr
+//! (log messages) goes to `h<i>.log`. Separate files, so that a log line can
+//! never split an event line. A restarted daemon appends to both.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,6 +24,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_peerdisc");
 pub struct Cluster {
     pub lab: Lab,
     procs: Vec<Option<Child>>,
+    /// Whether host `i`'s daemon was ever started (its log exists).
+    launched: Vec<bool>,
     extra: Vec<Vec<String>>,
     logs: PathBuf,
     /// Whether daemons get hosts 0 and 1 as bootstrap nodes.
@@ -28,6 +34,23 @@ pub struct Cluster {
 
 /// What one host believes about the others: node id -> liveness.
 pub type View = BTreeMap<String, String>;
+
+/// One liveness change a daemon printed (`state_changed` event of kind
+/// `liveness`): `peer` went from `from` to `to` in its registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivenessChange {
+    pub peer: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// What a stretch of a daemon's log holds: how many JSON event lines it
+/// has, and the liveness changes among them, in order.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    pub events: usize,
+    pub liveness: Vec<LivenessChange>,
+}
 
 impl Cluster {
     /// Starts `n` hosts, each running a daemon that bootstraps from hosts 0
@@ -68,6 +91,7 @@ impl Cluster {
         let mut c = Cluster {
             lab,
             procs: (0..n).map(|_| None).collect(),
+            launched: vec![false; n],
             extra: (0..n).map(extra).collect(),
             logs,
             bootstrap,
@@ -90,29 +114,56 @@ impl Cluster {
         format!("ws://{}:{PORT}/peerdisc", self.lab.host(i).ip())
     }
 
-    fn launch(&mut self, i: usize) {
-        let host = self.lab.host(i);
-        let log = File::create(self.logs.join(format!("h{i}.log"))).expect("log file");
-        let mut cmd = Command::new(BIN);
-        cmd.args(["node", "--duration-secs", "1200"]);
+    /// The `peerdisc node` arguments of host `i`'s daemon.
+    fn daemon_args(&self, i: usize) -> Vec<String> {
+        let mut args: Vec<String> = ["node", "--duration-secs", "1200", "--json-events"]
+            .map(String::from)
+            .to_vec();
         if !self.extra[i].iter().any(|a| a == "--mdns") {
-            cmd.arg("--no-mdns");
+            args.push("--no-mdns".into());
         }
-        cmd.args(["--node-id", &Self::id(i)])
-            .args(["--listen", &format!("{}:{PORT}", host.ip())]);
+        args.extend([
+            "--node-id".into(),
+            Self::id(i),
+            "--listen".into(),
+            format!("{}:{PORT}", self.lab.host(i).ip()),
+        ]);
         if self.bootstrap {
             for seed in [0, 1] {
                 if seed != i {
-                    cmd.args(["--bootstrap", &self.url(seed)]);
+                    args.extend(["--bootstrap".into(), self.url(seed)]);
                 }
             }
         }
-        cmd.args(&self.extra[i])
+        args.extend(self.extra[i].iter().cloned());
+        args
+    }
+
+    /// Host `i`'s daemon's stdout (events) or stderr (log messages).
+    fn out_path(&self, i: usize, stdout: bool) -> PathBuf {
+        let ext = if stdout { "out" } else { "log" };
+        self.logs.join(format!("h{i}.{ext}"))
+    }
+
+    fn launch(&mut self, i: usize) {
+        // A first start begins fresh files; a restart appends to them.
+        let open = |path: PathBuf| {
+            if self.launched[i] {
+                OpenOptions::new().append(true).open(&path)
+            } else {
+                File::create(&path)
+            }
+            .expect("daemon output file")
+        };
+        let (out, log) = (open(self.out_path(i, true)), open(self.out_path(i, false)));
+        self.launched[i] = true;
+        let mut cmd = Command::new(BIN);
+        cmd.args(self.daemon_args(i))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
+            .stdout(out)
             .stderr(log);
-        self.procs[i] = Some(host.spawn(cmd).expect("spawn daemon"));
+        self.procs[i] = Some(self.lab.host(i).spawn(cmd).expect("spawn daemon"));
     }
 
     /// SIGKILL: the host vanishes without a word.
@@ -239,6 +290,53 @@ impl Cluster {
 
     pub fn log_dir(&self) -> &PathBuf {
         &self.logs
+    }
+
+    /// How long host `i`'s event output is now: an offset for
+    /// [`events`](Self::events).
+    pub fn events_len(&self, i: usize) -> u64 {
+        std::fs::metadata(self.out_path(i, true)).map_or(0, |m| m.len())
+    }
+
+    /// The events host `i`'s daemon printed from byte `from` of its event
+    /// output on (JSON lines; the one other line says where it listens).
+    pub fn events(&self, i: usize, from: u64) -> EventLog {
+        let text = std::fs::read(self.out_path(i, true)).expect("read daemon output");
+        let from = (from as usize).min(text.len());
+        let mut out = EventLog::default();
+        for line in String::from_utf8_lossy(&text[from..]).lines() {
+            let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let Some(kind) = ev.get("type").and_then(|t| t.as_str()) else {
+                continue;
+            };
+            out.events += 1;
+            let change = &ev["change"];
+            if kind == "state_changed" && change["kind"] == "liveness" {
+                let s = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+                out.liveness.push(LivenessChange {
+                    peer: s(&ev["peer"]["node_id"]),
+                    from: s(&change["from"]),
+                    to: s(&change["to"]),
+                });
+            }
+        }
+        out
+    }
+
+    /// The membership configuration host `i`'s daemon runs with, as
+    /// `peerdisc node --print-config` reports it for the same arguments.
+    pub fn membership_config(&self, i: usize) -> peerdisc::membership::MembershipConfig {
+        let out = Command::new(BIN)
+            .args(self.daemon_args(i))
+            .arg("--print-config")
+            .stdin(Stdio::null())
+            .output()
+            .expect("peerdisc node --print-config");
+        assert!(out.status.success(), "--print-config: {out:?}");
+        let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config JSON");
+        serde_json::from_value(cfg["membership"].clone()).expect("membership config")
     }
 }
 
