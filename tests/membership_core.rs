@@ -451,3 +451,40 @@ mod props {
         }
     }
 }
+
+/// The driver may open a connection ahead of the probe: the announced
+/// upcoming target is the one the next probe goes to.
+#[test]
+fn the_upcoming_probe_target_is_the_next_one_probed() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b", "c", "d", "e"]);
+    let mut matched = 0;
+    for step in 0..40u64 {
+        let expected = a.upcoming_probe_target();
+        let now = 1_000 + step * 200;
+        a.handle_tick(now);
+        let pings: Vec<(NodeId, u64)> = sends(&drain(&mut a))
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                Message::Ping(p) => Some((to, p.seq)),
+                _ => None,
+            })
+            .collect();
+        if let (Some(e), Some((p, _))) = (&expected, pings.first()) {
+            assert_eq!(e, p, "step {step}");
+            matched += 1;
+        }
+        // Every member answers at once: no retries, no suspicion.
+        for (to, seq) in pings {
+            let ack = peerdisc::wire::Ack {
+                seq,
+                node_id: to.clone(),
+                peers: Vec::new(),
+                states: Vec::new(),
+            };
+            a.handle_message(&to, Message::Ack(ack), now + 1);
+            drain(&mut a);
+        }
+    }
+    assert!(matched >= 20, "only {matched} probes were announced ahead");
+}

@@ -206,6 +206,16 @@ impl MemberTable {
         None
     }
 
+    /// The member [`next_probe_target`](Self::next_probe_target) will
+    /// return, when it is known without drawing (not at the end of a pass,
+    /// where the order is reshuffled).
+    pub fn peek_probe_target(&self) -> Option<&NodeId> {
+        self.members[self.probe_cursor.min(self.members.len())..]
+            .iter()
+            .find(|m| m.liveness.is_present())
+            .map(Member::node_id)
+    }
+
     fn shuffle(&mut self, rng: &mut ChaCha8Rng) {
         let n = self.members.len();
         for i in (1..n).rev() {

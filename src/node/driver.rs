@@ -89,6 +89,8 @@ pub(crate) struct Driver {
     pub node_events: NodeEventSink,
     /// mDNS candidates waiting for their `hello` answer.
     pub candidates: Candidates,
+    /// The upcoming probe target whose connection was last warmed up.
+    pub warmed: Option<NodeId>,
 }
 
 impl Driver {
@@ -154,6 +156,9 @@ impl Driver {
                 self.core.handle_tick(now);
             }
             self.drain();
+            if self.gossip {
+                self.warm_up_probe_target();
+            }
             self.finish_bootstraps(now);
             self.retry_seeds(now);
             self.tick_candidates(now);
@@ -626,49 +631,72 @@ impl Driver {
     }
 
     fn send(&mut self, to: Target, message: &Message) {
-        let addr = match &to {
-            Target::Node(id) => match self.routing.address_of(id) {
-                Some(a) => a.clone(),
-                None => {
-                    // No record yet (so no address), but maybe the peer is
-                    // at the other end of a connection: answer over it.
-                    match self.routing.open_conn_to(id) {
-                        Some(conn) => self.send_on(conn, message),
-                        None => {
-                            self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
-                        }
+        if let Target::Node(id) = &to {
+            if self.routing.address_of(id).is_none() {
+                // No record yet (so no address), but maybe the peer is at
+                // the other end of a connection: answer over it.
+                match self.routing.open_conn_to(id) {
+                    Some(conn) => self.send_on(conn, message),
+                    None => {
+                        self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
                     }
-                    return;
                 }
-            },
+                return;
+            }
+        }
+        if let Some(conn) = self.open_to(&to) {
+            self.send_on(conn, message);
+        }
+    }
+
+    /// Opens a connection to the next member the core will probe, and
+    /// greets over it, ahead of the probe: the probe's short ack timeout
+    /// then measures the peer, not a TCP and WebSocket handshake (which
+    /// matters when a node keeps fewer connections than it has peers).
+    fn warm_up_probe_target(&mut self) {
+        let Some(target) = self.core.upcoming_probe_target() else {
+            return;
+        };
+        if self.warmed.as_ref() == Some(&target) {
+            return;
+        }
+        self.warmed = Some(target.clone());
+        if self.routing.address_of(&target).is_none()
+            || self.routing.open_conn_to(&target).is_some()
+        {
+            return;
+        }
+        if let Some(conn) = self.open_to(&Target::Node(target)) {
+            self.greet_on(conn);
+        }
+    }
+
+    /// The connection to `to`, opened if needed (closing the least recently
+    /// used one when the transport is at its limit).
+    fn open_to(&mut self, to: &Target) -> Option<ConnectionId> {
+        let addr = match to {
+            Target::Node(id) => self.routing.address_of(id)?.clone(),
             Target::Address(a) => a.clone(),
         };
         let conn = match self.transport.connect(&addr) {
             Ok(c) => c,
             Err(TransportError::ConnectionLimit { .. }) => {
                 // Make room: close the least recently used connection.
-                match self.routing.least_recently_used(None) {
-                    Some(old) => {
-                        self.transport.close_connection(old);
-                        self.routing.conns.remove(&old);
-                    }
-                    None => return,
-                }
-                match self.transport.connect(&addr) {
-                    Ok(c) => c,
-                    Err(_) => return,
-                }
+                let old = self.routing.least_recently_used(None)?;
+                self.transport.close_connection(old);
+                self.routing.conns.remove(&old);
+                self.transport.connect(&addr).ok()?
             }
             Err(TransportError::Backoff { retry_in, .. }) if self.seeds.is_waiting(&addr) => {
                 // A bootstrap node still to be reached: retry once the
                 // transport allows it.
                 let at = self.now() + retry_in.as_millis() as u64;
                 self.seeds.defer(&addr, at);
-                return;
+                return None;
             }
             Err(e) => {
                 log::trace!("peerdisc: no connection to {addr}: {e}");
-                return;
+                return None;
             }
         };
         let opening = !self.routing.conns.contains_key(&conn);
@@ -679,17 +707,17 @@ impl Driver {
             }
         }
         if opening {
-            if let Target::Node(id) = &to {
+            if let Target::Node(id) = to {
                 if !self.routing.has_other_conn(id, conn) {
                     self.set_connection_state(id, ConnectionState::Connecting);
                 }
             }
         }
-        self.send_on(conn, message);
+        Some(conn)
     }
 
-    /// Sends `message` on `conn`, greeting first if this side has not yet.
-    fn send_on(&mut self, conn: ConnectionId, message: &Message) {
+    /// Greets on `conn` unless this side already has.
+    fn greet_on(&mut self, conn: ConnectionId) {
         let now = self.now();
         let greet = {
             let c = self.routing.conn(conn);
@@ -702,6 +730,11 @@ impl Driver {
                 self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Sends `message` on `conn`, greeting first if this side has not yet.
+    fn send_on(&mut self, conn: ConnectionId, message: &Message) {
+        self.greet_on(conn);
         let text = sealing::seal(self.keyring.as_ref(), wire::encode(message));
         if self.transport.reply(conn, text).is_ok() {
             self.counters.frames_out.fetch_add(1, Ordering::Relaxed);

@@ -280,6 +280,7 @@ impl Node {
             mdns: mdns_events,
             node_events: self.inner.events.clone(),
             candidates: candidates::Candidates::new(cfg.mdns.hello_timeout_ms),
+            warmed: None,
         };
         let handle = std::thread::Builder::new()
             .name(format!("peerdisc-driver-{}", self.inner.node_id))
