@@ -19,13 +19,38 @@ fn threads() -> usize {
         .unwrap_or(0)
 }
 
-/// Connections per node: at most 48, so that 100 nodes in one process stay
-/// within this machine's limit of 20,000 open files (3 per connection end).
-/// Beyond it the node closes its least recently used connection.
-fn builder(id: String) -> NodeBuilder {
+/// Connections each of `n` nodes may keep: room for one to every other
+/// node (a pair shares one connection; the driver keeps at most three
+/// quarters of the limit open) when the process may open that many files
+/// (3 per connection end: socket, poller, waker), otherwise 48, which keeps
+/// 100 nodes within this machine's hard limit of 20,000 open files (the
+/// nodes then close and reopen connections as they probe round the
+/// cluster).
+fn max_connections(n: usize) -> usize {
+    // SAFETY: getrlimit with a valid pointer to a local struct.
+    let limit = unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_max
+        } else {
+            1024
+        }
+    };
+    let needed = 3 * (n as u64) * (n as u64 - 1) + 4_096;
+    if limit >= needed {
+        2 * (n + 8)
+    } else {
+        48
+    }
+}
+
+fn builder(id: String, max_connections: usize) -> NodeBuilder {
     Node::builder().node_id(id).configure(|c| {
-        c.transport.max_connections = 48;
-        c.transport.max_connections_per_ip = 1024;
+        c.transport.max_connections = max_connections;
+        c.transport.max_connections_per_ip = 1 << 16;
     })
 }
 
@@ -56,13 +81,14 @@ fn run(n: usize) {
     let t_before = threads();
     let mut starts = Vec::new();
     let t = Instant::now();
-    let first = builder("b000".into()).start().unwrap();
+    let max_conns = max_connections(n + 1);
+    let first = builder("b000".into(), max_conns).start().unwrap();
     starts.push(t.elapsed());
     let seed = first.address();
     let mut nodes = vec![first];
     for i in 1..n {
         let t = Instant::now();
-        let node = builder(format!("b{i:03}"))
+        let node = builder(format!("b{i:03}"), max_conns)
             .bootstrap(seed.as_str())
             .start()
             .unwrap();
@@ -84,7 +110,7 @@ fn run(n: usize) {
         .sum();
     let t_running = threads();
     // A joining node.
-    let joiner = builder("joiner".into())
+    let joiner = builder("joiner".into(), max_conns)
         .bootstrap(seed.as_str())
         .start()
         .unwrap();
@@ -129,7 +155,9 @@ fn run(n: usize) {
     };
     let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
     let max = |x: &[f64]| x.iter().cloned().fold(0.0, f64::max);
-    println!("N = {n} nodes on loopback, one process (200 ms gossip and probes)");
+    println!(
+        "N = {n} nodes on loopback, one process (200 ms gossip and probes, at most {max_conns} connections per node)"
+    );
     println!(
         "  initial convergence (all know all):     {}",
         fmt(converge)
