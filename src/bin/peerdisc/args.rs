@@ -274,6 +274,11 @@ config_flags! {
         /// Records sent in answer to a hello (bootstrap).
         #[arg(long, value_name = "N")]
         peer_list_size: usize,
+        /// Refuse unsigned records, also of nodes with hand-picked ids
+        /// (default false: signed records are always checked, and nodes
+        /// with key-derived ids must sign).
+        #[arg(long, value_name = "BOOL")]
+        require_signed_records: bool,
     }
 }
 
