@@ -141,7 +141,9 @@ impl Membership {
             new = Liveness::Suspect;
         }
         let accuser = s.from.clone().unwrap_or_else(|| sender.clone());
+        let takes_over = overrides(new, s.incarnation, old, old_inc);
         if new == Liveness::Dead
+            && takes_over
             && old.is_present()
             && *sender != s.node_id
             && m.heard_within(now, self.dead_claim_window())
@@ -159,7 +161,7 @@ impl Membership {
             self.send(&s.node_id, Message::Dead(claim));
             return want;
         }
-        if overrides(new, s.incarnation, old, old_inc) {
+        if takes_over {
             self.set_member_state(&s.node_id, new, s.incarnation, accuser, false, now);
         } else if new == Liveness::Suspect && old == Liveness::Suspect && s.incarnation == old_inc {
             let confirmed = self
