@@ -460,7 +460,7 @@ fn the_upcoming_probe_target_is_the_next_one_probed() {
     teach(&mut a, "x", &["b", "c", "d", "e"]);
     let mut matched = 0;
     for step in 0..40u64 {
-        let expected = a.upcoming_probe_target();
+        let expected = a.upcoming_probe_target().cloned();
         let now = 1_000 + step * 200;
         a.handle_tick(now);
         let pings: Vec<(NodeId, u64)> = sends(&drain(&mut a))

@@ -654,12 +654,10 @@ impl Driver {
     /// then measures the peer, not a TCP and WebSocket handshake (which
     /// matters when a node keeps fewer connections than it has peers).
     fn warm_up_probe_target(&mut self) {
-        let Some(target) = self.core.upcoming_probe_target() else {
-            return;
+        let target = match self.core.upcoming_probe_target() {
+            Some(t) if self.warmed.as_ref() != Some(t) => t.clone(),
+            _ => return,
         };
-        if self.warmed.as_ref() == Some(&target) {
-            return;
-        }
         self.warmed = Some(target.clone());
         if self.routing.address_of(&target).is_none()
             || self.routing.open_conn_to(&target).is_some()

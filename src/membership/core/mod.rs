@@ -274,11 +274,11 @@ impl Membership {
     /// The member the next probe will go to, when it is already known
     /// (a driver may open a connection to it ahead of time). `None` after
     /// leaving, with no member, or at the end of a round-robin pass.
-    pub fn upcoming_probe_target(&self) -> Option<NodeId> {
+    pub fn upcoming_probe_target(&self) -> Option<&NodeId> {
         if self.leaving {
             return None;
         }
-        self.members.peek_probe_target().cloned()
+        self.members.peek_probe_target()
     }
 
     /// Updates waiting to be disseminated.
