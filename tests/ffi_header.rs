@@ -92,9 +92,15 @@ fn committed_header_is_up_to_date() {
     let out = std::env::temp_dir().join(format!("peerdisc-header-{}.h", std::process::id()));
     let status = Command::new(cbindgen)
         .current_dir(root())
-        .args(["--config", "cbindgen.toml", "--quiet", "--output"])
+        .args([
+            "--config",
+            "cbindgen.toml",
+            "--quiet",
+            "--crate",
+            "peerdisc",
+            "--output",
+        ])
         .arg(&out)
-        .arg("src/ffi/mod.rs")
         .status()
         .expect("run cbindgen");
     assert!(status.success(), "cbindgen failed");
@@ -102,6 +108,6 @@ fn committed_header_is_up_to_date() {
     let _ = std::fs::remove_file(&out);
     assert!(
         generated == header(),
-        "include/peerdisc.h is out of date; regenerate it with:\n  cbindgen --config cbindgen.toml --output include/peerdisc.h src/ffi/mod.rs"
+        "include/peerdisc.h is out of date; regenerate it with:\n  cbindgen --config cbindgen.toml --crate peerdisc --output include/peerdisc.h"
     );
 }
