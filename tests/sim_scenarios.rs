@@ -197,3 +197,33 @@ fn a_signed_cluster_converges_on_verified_records() {
     let r = scenario::join_convergence(40, 0.1, 9, &MembershipConfig::default(), true);
     assert!(r.t_all_ms.is_some(), "{r}");
 }
+
+/// A record update must reach every node through gossip alone, well before
+/// the anti-entropy round (30 s) would repair a miss: in a small cluster
+/// the few retransmissions of an update each go to a node that may lack
+/// it, never back to one that is known to hold it.
+#[test]
+fn a_capability_update_reaches_every_node_through_gossip() {
+    use peerdisc::model::{Capabilities, Capability};
+    for n in [3, 5, 8] {
+        for seed in 0..300 {
+            let mut s = sim(n, seed, 0.0);
+            s.run_for(3_000 + seed % 1_000);
+            let mut caps = Capabilities::new();
+            caps.tools.push(Capability::new("brand-new-tool"));
+            s.update_capabilities(1, caps);
+            let version = s.node(1).record().version;
+            let start = s.now();
+            let everyone_has_it = |s: &Simulator| {
+                (0..n).all(|k| {
+                    k == 1 || s.node(k).member(s.id(1)).map(|m| m.record.version) == Some(version)
+                })
+            };
+            let done = s.run_until_or(start + 2_000, everyone_has_it);
+            assert!(
+                done.is_some(),
+                "N = {n}, seed {seed}: not everywhere in 2 s"
+            );
+        }
+    }
+}

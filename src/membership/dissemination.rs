@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use foldhash::fast::FixedState;
@@ -14,6 +15,25 @@ struct Item {
     record: Option<Arc<PeerRecord>>,
     transmits: u32,
     bytes: usize,
+    /// Hashes of the nodes known to hold this update: the one it came
+    /// from, those it was sent to, those that told it again. They are not
+    /// sent it (again): every transmission reaches a node that may lack it.
+    informed: Vec<u64>,
+}
+
+impl Item {
+    fn useless_to(&self, to: &NodeId, to_hash: u64) -> bool {
+        if self.informed.contains(&to_hash) {
+            return true;
+        }
+        // News of a node's own life or record teaches it nothing; claims
+        // that it is suspect or dead do go to it, so that it refutes them.
+        self.state.node_id == *to
+            && matches!(
+                self.state.liveness,
+                crate::model::Liveness::Alive | crate::model::Liveness::Left
+            )
+    }
 }
 
 /// Sort key: (class, transmissions, newest first).
@@ -24,7 +44,9 @@ type Key = (u8, u32, u64);
 /// equals, and dropped after the retransmit limit. Suspicions come after
 /// everything else (refutations, deaths, records): when the queue holds more
 /// than a message can carry (mass suspicion under heavy loss), refutations
-/// are not starved by the suspicions they answer.
+/// are not starved by the suspicions they answer. An update is never sent
+/// to a node known to hold it already, so that its few transmissions each
+/// reach someone new: in a small cluster, the origin alone tells everyone.
 #[derive(Debug, Clone)]
 pub(crate) struct BroadcastQueue {
     order: BTreeMap<Key, Item>,
@@ -63,6 +85,17 @@ impl BroadcastQueue {
     /// Queues an update; a record already queued for the node is kept when
     /// the new update has none.
     pub fn push(&mut self, state: MemberState, record: Option<Arc<PeerRecord>>) {
+        self.push_from(state, record, None);
+    }
+
+    /// Queues an update heard from `heard_from`, which is then not sent a
+    /// copy of it.
+    pub fn push_from(
+        &mut self,
+        state: MemberState,
+        record: Option<Arc<PeerRecord>>,
+        heard_from: Option<&NodeId>,
+    ) {
         let mut record = record;
         if let Some(key) = self.keys.remove(&state.node_id) {
             if let Some(old) = self.order.remove(&key) {
@@ -76,6 +109,7 @@ impl BroadcastQueue {
                 .as_ref()
                 .map_or(0, |r| crate::wire::json_len(&**r) + 1)
             + 1;
+        let informed = heard_from.map(|id| self.hash(id)).into_iter().collect();
         self.next += 1;
         let key = (class(&state), 0, u64::MAX - self.next);
         self.keys.insert(state.node_id.clone(), key);
@@ -86,17 +120,56 @@ impl BroadcastQueue {
                 record,
                 transmits: 0,
                 bytes,
+                informed,
             },
         );
     }
 
-    /// Takes updates for one message within `budget` bytes; each taken
-    /// update counts one transmission and is dropped at `limit`.
-    pub fn take(&mut self, budget: usize, limit: u32) -> Piggyback {
+    /// Notes that `holder` told this node `state` again (it holds it): it
+    /// is not sent the queued update when that says no more. An update
+    /// every other member holds (`others` of them) leaves the queue.
+    pub fn heard_again(&mut self, state: &MemberState, holder: &NodeId, others: usize) {
+        let Some(key) = self.keys.get(&state.node_id).copied() else {
+            return;
+        };
+        let h = self.hash(holder);
+        let Some(item) = self.order.get_mut(&key) else {
+            return;
+        };
+        let q = &item.state;
+        if q.incarnation != state.incarnation
+            || q.liveness != state.liveness
+            || q.version > state.version
+        {
+            return;
+        }
+        if !item.informed.contains(&h) {
+            item.informed.push(h);
+        }
+        if item.informed.len() >= others {
+            self.order.remove(&key);
+            self.keys.remove(&state.node_id);
+        }
+    }
+
+    fn hash(&self, id: &NodeId) -> u64 {
+        self.keys.hasher().hash_one(id)
+    }
+
+    /// Takes updates for one message to `to` within `budget` bytes; each
+    /// taken update counts one transmission and is dropped at `limit`.
+    /// Updates that would teach `to` nothing are left for other messages
+    /// (they cost no transmission): those it is known to hold, and news of
+    /// its own life or record. `to` then counts as holding what it took.
+    pub fn take(&mut self, budget: usize, limit: u32, to: &NodeId) -> Piggyback {
         let mut out = Piggyback::default();
+        let h = self.hash(to);
         let mut used = 0;
         let mut taken = Vec::new();
         for (key, item) in self.order.iter() {
+            if item.useless_to(to, h) {
+                continue;
+            }
             if used + item.bytes > budget {
                 if used == 0 {
                     continue; // too big alone: a later, smaller one may fit
@@ -118,11 +191,75 @@ impl BroadcastQueue {
             if item.transmits >= limit {
                 self.keys.remove(&item.state.node_id);
             } else {
+                item.informed.push(h);
                 let new_key = (key.0, item.transmits, key.2);
                 self.keys.insert(item.state.node_id.clone(), new_key);
                 self.order.insert(new_key, item);
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Liveness;
+
+    fn id(s: &str) -> NodeId {
+        NodeId::new(s).unwrap()
+    }
+
+    fn state(of: &str, liveness: Liveness) -> MemberState {
+        MemberState::new(id(of), 0, liveness, 2)
+    }
+
+    fn takers(q: &mut BroadcastQueue, to: &[&str], limit: u32) -> Vec<String> {
+        to.iter()
+            .filter(|t| !q.take(4096, limit, &id(t)).states.is_empty())
+            .map(|t| t.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_update_is_not_sent_back_to_its_source_nor_twice_to_a_node() {
+        let mut q = BroadcastQueue::new(7);
+        q.push_from(state("x", Liveness::Alive), None, Some(&id("a")));
+        // "a" told us; "x" is the subject of alive news: neither takes it.
+        // "b" takes it once, then "c".
+        assert_eq!(takers(&mut q, &["a", "x", "b", "b", "c"], 10), ["b", "c"]);
+        assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn a_suspicion_goes_to_its_subject_so_that_it_refutes() {
+        let mut q = BroadcastQueue::new(7);
+        q.push(state("x", Liveness::Suspect), None);
+        assert_eq!(takers(&mut q, &["x"], 10), ["x"]);
+    }
+
+    #[test]
+    fn skipped_nodes_cost_no_transmission_and_the_limit_still_holds() {
+        let mut q = BroadcastQueue::new(7);
+        q.push_from(state("x", Liveness::Alive), None, Some(&id("a")));
+        assert_eq!(takers(&mut q, &["a", "a", "b", "c"], 2), ["b", "c"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn an_update_every_member_holds_leaves_the_queue() {
+        let mut q = BroadcastQueue::new(7);
+        let st = state("x", Liveness::Alive);
+        q.push(st.clone(), None);
+        // An older or different state says nothing about this one.
+        let older = MemberState::new(id("x"), 0, Liveness::Alive, 1);
+        q.heard_again(&older, &id("a"), 2);
+        q.heard_again(&state("x", Liveness::Suspect), &id("a"), 2);
+        assert_eq!(q.len(), 1);
+        q.heard_again(&st, &id("a"), 2);
+        assert_eq!(q.len(), 1);
+        assert_eq!(takers(&mut q, &["a", "b"], 10), ["b"]);
+        q.heard_again(&st, &id("c"), 3);
+        assert!(q.is_empty());
     }
 }

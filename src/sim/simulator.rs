@@ -353,6 +353,15 @@ impl Simulator {
         self.after_input(i);
     }
 
+    /// Node `i` publishes new capabilities (a new version of its record).
+    pub fn update_capabilities(&mut self, i: usize, capabilities: Capabilities) {
+        let now = self.now;
+        let _ = self.nodes[i]
+            .core
+            .handle_command(Command::UpdateCapabilities(capabilities), now);
+        self.after_input(i);
+    }
+
     /// Node `i` stops: no more messages in or out, no timers.
     pub fn crash(&mut self, i: usize) {
         if !self.nodes[i].up {

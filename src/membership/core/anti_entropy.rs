@@ -23,7 +23,10 @@ impl Membership {
             if self.broadcasts.is_empty() {
                 break;
             }
-            let pig = self.piggyback(self.config.max_gossip_bytes);
+            let pig = self.piggyback(self.config.max_gossip_bytes, &t);
+            if pig.states.is_empty() {
+                continue; // nothing it lacks
+            }
             let g = GossipAnnouncement {
                 timestamp: now as f64 / 1000.0,
                 peers: pig.peers.into_iter().map(AnnouncedPeer::Record).collect(),

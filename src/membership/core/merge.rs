@@ -89,7 +89,7 @@ impl Membership {
                 m.record = rec.clone();
                 let st = Self::state_of(m, None);
                 if news {
-                    self.broadcasts.push(st, Some(rec.clone()));
+                    self.broadcasts.push_from(st, Some(rec.clone()), Some(from));
                 }
                 self.emit(Output::Registry(RegistryChange::Upsert(rec.clone())));
                 self.event(MembershipEvent::Updated {
@@ -102,7 +102,7 @@ impl Membership {
                 let st = Self::state_of(&m, None);
                 self.members.insert(m, &mut self.rng);
                 if news {
-                    self.broadcasts.push(st, Some(rec.clone()));
+                    self.broadcasts.push_from(st, Some(rec.clone()), Some(from));
                 }
                 self.emit(Output::Registry(RegistryChange::Upsert(rec.clone())));
                 self.emit(Output::Registry(RegistryChange::Liveness {
@@ -175,6 +175,9 @@ impl Membership {
                 }
             }
         }
+        // The sender holds this state: it need not be sent it.
+        let others = self.members.present();
+        self.broadcasts.heard_again(s, sender, others);
         want
     }
 

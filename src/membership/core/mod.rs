@@ -451,7 +451,7 @@ impl Membership {
             Message::Ping(p) => {
                 self.apply_updates(from, p.peers, p.states, Source::Gossip, now);
                 if p.target == self.me.node_id {
-                    let pig = self.piggyback(self.config.max_piggyback_bytes);
+                    let pig = self.piggyback(self.config.max_piggyback_bytes, from);
                     let ack = Ack {
                         seq: p.seq,
                         node_id: self.me.node_id.clone(),
@@ -650,9 +650,9 @@ impl Membership {
         }
     }
 
-    fn piggyback(&mut self, budget: usize) -> Piggyback {
+    fn piggyback(&mut self, budget: usize, to: &NodeId) -> Piggyback {
         let limit = self.config.retransmit_limit(self.cluster_size());
-        self.broadcasts.take(budget, limit)
+        self.broadcasts.take(budget, limit, to)
     }
 
     fn awareness(&self, weight: f64) -> f64 {

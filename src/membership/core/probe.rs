@@ -14,7 +14,7 @@ impl Membership {
             return;
         };
         let seq = self.next_seq();
-        let mut pig = self.piggyback(self.config.max_piggyback_bytes);
+        let mut pig = self.piggyback(self.config.max_piggyback_bytes, &target);
         if let Some(m) = self.members.get(&target) {
             if m.liveness != Liveness::Alive && !pig.states.iter().any(|s| s.node_id == target) {
                 pig.states
