@@ -4,7 +4,7 @@ mod transport_support;
 
 use std::time::Duration;
 
-use peerdisc::transport::{Direction, DisconnectReason, TransportEvent};
+use peerdisc::transport::{Direction, DisconnectReason, TransportConfig, TransportEvent};
 use peerdisc::PeerAddress;
 use transport_support::*;
 
@@ -276,4 +276,48 @@ fn a_hub_serves_twenty_peers_with_one_thread_each() {
         ));
         assert!(!p.is_connected(&url));
     }
+}
+
+/// A reader that stops reading fills the socket: sends never block the
+/// sender, what does not fit is refused and counted, and what was accepted
+/// is delivered, in order, once the reader reads again, although the remote
+/// sends nothing that would wake the connection's own thread.
+#[test]
+fn a_slow_reader_gets_every_accepted_frame_once_it_reads_again() {
+    let cfg = TransportConfig {
+        max_message_size: 64 * 1024,
+        max_frame_size: 64 * 1024,
+        idle_timeout_ms: 60_000,
+        ..config()
+    };
+    let (a, a_ev) = start(cfg);
+    let mut client = raw_client(&a.ws_url());
+    let conn = match expect(&a_ev, "inbound connected", |e| {
+        matches!(e, TransportEvent::Connected { .. })
+    }) {
+        TransportEvent::Connected { conn, .. } => conn,
+        _ => unreachable!(),
+    };
+    let filler = "x".repeat(60 * 1024);
+    let mut accepted = 0usize;
+    let started = std::time::Instant::now();
+    for i in 0..2_000 {
+        match a.reply(conn, format!("{i:05}{filler}")) {
+            Ok(()) => accepted += 1,
+            Err(peerdisc::transport::TransportError::QueueFull { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let took = started.elapsed();
+    assert!(accepted > 0 && accepted < 2_000, "accepted {accepted}");
+    assert!(a.stats().dropped_outbound >= 1);
+    eprintln!("{accepted} frames of 60 KB accepted before the socket was full, in {took:?}");
+    // The reader catches up: every accepted frame arrives, in order.
+    for i in 0..accepted {
+        match client.read().expect("frame") {
+            tungstenite::Message::Text(t) => assert_eq!(&t.as_str()[..5], format!("{i:05}")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    a.stop().unwrap();
 }

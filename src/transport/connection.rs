@@ -2,37 +2,40 @@
 //! handshake, or the server handshake of an accepted socket), then reads
 //! and writes frames until it ends.
 //!
-//! The socket is non-blocking and registered with a `mio::Poll` of the
-//! thread's own, together with a waker the handle rings for new outbound
-//! messages, `close` and `stop`. So the thread sleeps until the socket or
-//! the handle has something for it: no read-timeout polling, no extra
-//! writer thread, and `stop` never waits on a blocked read. All deadlines
-//! (connect, handshake, idle) are poll timeouts checked on every wake-up, so
-//! a remote that trickles one byte at a time is cut off on time too.
+//! The socket is non-blocking, and the thread sleeps in `poll(2)` on it
+//! alone: one file descriptor per connection, no poller or waker of its
+//! own. Once the connection is open, senders write their frames into the
+//! shared WebSocket themselves (`ConnControl::deliver`), so nothing needs
+//! to wake the thread for them; `close` and `stop` wake it by shutting the
+//! socket down (`ConnControl::interrupt`). The thread reads, answers
+//! pings, and writes out what the socket could not take at once (it waits
+//! for writability while a write is blocked; a write that blocks while it
+//! sleeps goes out at its next wake-up: the next frame from the remote, or
+//! the keep-alive). All deadlines (connect, handshake, idle) are poll
+//! timeouts checked on every wake-up, so a remote that trickles one byte
+//! at a time is cut off on time too; `stop` never waits on a blocked read.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crossbeam_channel::Receiver;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll};
 use tungstenite::error::ProtocolError;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::handshake::HandshakeError;
 use tungstenite::http::StatusCode;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
 use crate::model::PeerAddress;
 
 use super::ratelimit::TokenBucket;
-use super::shared::{ConnControl, Shared, SOCKET};
+use super::shared::{flush_quietly, ConnControl, Shared, Ws};
 use super::stats::bump;
-use super::stream::MeteredStream;
+use super::stream::{wait_socket, MeteredStream};
 use super::{
     ConnectError, ConnectionId, Direction, DisconnectReason, RejectReason, TransportEvent,
 };
@@ -56,25 +59,9 @@ enum Wake {
     Cancel,
 }
 
-type Ws = WebSocket<MeteredStream>;
-
 /// The thread body.
-pub(crate) fn run(
-    shared: Arc<Shared>,
-    id: ConnectionId,
-    origin: Origin,
-    poll: Poll,
-    ctl: Arc<ConnControl>,
-    rx: Receiver<String>,
-) {
-    let conn = Conn {
-        shared,
-        id,
-        poll,
-        events: Events::with_capacity(4),
-        ctl,
-        rx,
-    };
+pub(crate) fn run(shared: Arc<Shared>, id: ConnectionId, origin: Origin, ctl: Arc<ConnControl>) {
+    let conn = Conn { shared, id, ctl };
     match origin {
         Origin::Inbound(stream, remote) => conn.inbound(stream, remote),
         Origin::Outbound(peer) => conn.outbound(peer),
@@ -84,10 +71,7 @@ pub(crate) fn run(
 struct Conn {
     shared: Arc<Shared>,
     id: ConnectionId,
-    poll: Poll,
-    events: Events,
     ctl: Arc<ConnControl>,
-    rx: Receiver<String>,
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -99,22 +83,16 @@ impl Conn {
         self.shared.is_stopping() || self.ctl.close.load(Ordering::Acquire)
     }
 
-    /// Sleeps until the socket or the waker fires, or until `deadline`.
-    fn wait(&mut self, deadline: Option<Instant>) -> Wake {
+    /// Sleeps until the socket is readable (or writable, with `write`),
+    /// the handle interrupts, or `deadline` passes.
+    fn wait(&self, socket: &TcpStream, write: bool, deadline: Instant) -> Wake {
         if self.cancelled() {
             return Wake::Cancel;
         }
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if timeout == Some(Duration::ZERO) {
+        if Instant::now() >= deadline {
             return Wake::Timeout;
         }
-        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                log::warn!("connection {}: poll failed: {e}", self.id);
-                // Do not spin on a broken poller.
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
+        wait_socket(socket, write, Some(deadline));
         if self.cancelled() {
             Wake::Cancel
         } else {
@@ -122,25 +100,23 @@ impl Conn {
         }
     }
 
-    fn register(&mut self, stream: &mut TcpStream) -> io::Result<()> {
-        self.poll
-            .registry()
-            .register(stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
+    /// Makes `socket` reachable by `interrupt`.
+    fn attach(&self, socket: &Arc<TcpStream>) {
+        self.ctl.link.lock().socket = Some(Arc::clone(socket));
     }
 
     /// Ends a connection that never opened, without an event.
     fn abandon(&self) {
-        self.shared.close_connection(self.id, &self.rx);
+        self.shared.close_connection(self.id, &self.ctl);
     }
 
     // ----- inbound -----
 
-    fn inbound(mut self, mut stream: TcpStream, remote: SocketAddr) {
+    fn inbound(self, stream: TcpStream, remote: SocketAddr) {
         let deadline = Instant::now() + self.shared.config.handshake_timeout();
-        if let Err(e) = self.register(&mut stream) {
-            return self.reject_early(remote, RejectReason::HandshakeFailed(e.to_string()));
-        }
         let _ = stream.set_nodelay(true);
+        let socket = Arc::new(stream);
+        self.attach(&socket);
         let wanted = self.shared.config.ws_path.clone();
         let asked = std::cell::RefCell::new(None::<String>);
         // The signature is tungstenite's `Callback`.
@@ -156,19 +132,22 @@ impl Conn {
                 Err(err)
             }
         };
-        let metered = MeteredStream::new(stream, Arc::clone(&self.shared));
+        let metered = MeteredStream::new(Arc::clone(&socket), Arc::clone(&self.shared));
+        let blocked = metered.write_blocked();
         let mut attempt =
             tungstenite::accept_hdr_with_config(metered, check_path, Some(self.shared.ws_config));
         let ws = loop {
             match attempt {
                 Ok(ws) => break ws,
-                Err(HandshakeError::Interrupted(mid)) => match self.wait(Some(deadline)) {
-                    Wake::Ready => attempt = mid.handshake(),
-                    Wake::Timeout => {
-                        return self.reject_early(remote, RejectReason::HandshakeTimeout)
+                Err(HandshakeError::Interrupted(mid)) => {
+                    match self.wait(&socket, blocked.load(Ordering::Acquire), deadline) {
+                        Wake::Ready => attempt = mid.handshake(),
+                        Wake::Timeout => {
+                            return self.reject_early(remote, RejectReason::HandshakeTimeout)
+                        }
+                        Wake::Cancel => return self.abandon(),
                     }
-                    Wake::Cancel => return self.abandon(),
-                },
+                }
                 Err(HandshakeError::Failure(e)) => {
                     let reason = match asked.borrow_mut().take() {
                         Some(path) => RejectReason::WrongPath(path),
@@ -186,7 +165,7 @@ impl Conn {
             remote,
             peer: None,
         });
-        self.serve(ws, remote);
+        self.serve(ws, socket, blocked, remote);
     }
 
     /// Cuts off a remote before its connection opened.
@@ -203,9 +182,9 @@ impl Conn {
 
     // ----- outbound -----
 
-    fn outbound(mut self, peer: PeerAddress) {
+    fn outbound(self, peer: PeerAddress) {
         match self.open(&peer) {
-            Ok((ws, remote)) => {
+            Ok((ws, socket, blocked, remote)) => {
                 self.shared.connect_outcome(&peer, true);
                 self.shared.mark_open(self.id, remote);
                 bump(&self.shared.stats.outbound_opened);
@@ -215,7 +194,7 @@ impl Conn {
                     remote,
                     peer: Some(peer),
                 });
-                self.serve(ws, remote);
+                self.serve(ws, socket, blocked, remote);
             }
             Err(ConnectError::Cancelled) => {
                 self.abandon();
@@ -245,7 +224,11 @@ impl Conn {
 
     /// TCP connect to the first resolved address that answers, then the
     /// client handshake.
-    fn open(&mut self, peer: &PeerAddress) -> Result<(Ws, SocketAddr), ConnectError> {
+    #[allow(clippy::type_complexity)]
+    fn open(
+        &self,
+        peer: &PeerAddress,
+    ) -> Result<(Ws, Arc<TcpStream>, Arc<AtomicBool>, SocketAddr), ConnectError> {
         let host = peer.host();
         // Name resolution blocks (getaddrinfo); IP literals resolve at once.
         let addrs: Vec<SocketAddr> = (host.as_str(), peer.port())
@@ -267,10 +250,11 @@ impl Conn {
                 Err(e) => last = e,
             }
         }
-        let (stream, remote) = connected.ok_or(last)?;
-        let _ = stream.set_nodelay(true);
+        let (socket, remote) = connected.ok_or(last)?;
+        let _ = socket.set_nodelay(true);
         let deadline = Instant::now() + self.shared.config.handshake_timeout();
-        let metered = MeteredStream::new(stream, Arc::clone(&self.shared));
+        let metered = MeteredStream::new(Arc::clone(&socket), Arc::clone(&self.shared));
+        let blocked = metered.write_blocked();
         let mut attempt = tungstenite::client::client_with_config(
             peer.as_str(),
             metered,
@@ -278,12 +262,14 @@ impl Conn {
         );
         loop {
             match attempt {
-                Ok((ws, _response)) => return Ok((ws, remote)),
-                Err(HandshakeError::Interrupted(mid)) => match self.wait(Some(deadline)) {
-                    Wake::Ready => attempt = mid.handshake(),
-                    Wake::Timeout => return Err(ConnectError::HandshakeTimeout),
-                    Wake::Cancel => return Err(ConnectError::Cancelled),
-                },
+                Ok((ws, _response)) => return Ok((ws, socket, blocked, remote)),
+                Err(HandshakeError::Interrupted(mid)) => {
+                    match self.wait(&socket, blocked.load(Ordering::Acquire), deadline) {
+                        Wake::Ready => attempt = mid.handshake(),
+                        Wake::Timeout => return Err(ConnectError::HandshakeTimeout),
+                        Wake::Cancel => return Err(ConnectError::Cancelled),
+                    }
+                }
                 Err(HandshakeError::Failure(e)) => {
                     return Err(ConnectError::Handshake(e.to_string()))
                 }
@@ -292,10 +278,10 @@ impl Conn {
     }
 
     /// A non-blocking TCP connect, waited for up to the connect timeout.
-    fn connect_one(&mut self, addr: SocketAddr) -> Result<TcpStream, ConnectError> {
+    fn connect_one(&self, addr: SocketAddr) -> Result<Arc<TcpStream>, ConnectError> {
         let io_err = |e: io::Error| ConnectError::Io(e.to_string());
-        let mut stream = TcpStream::connect(addr).map_err(io_err)?;
-        self.register(&mut stream).map_err(io_err)?;
+        let stream = Arc::new(TcpStream::connect(addr).map_err(io_err)?);
+        self.attach(&stream);
         let deadline = Instant::now() + self.shared.config.connect_timeout();
         let outcome = loop {
             // As mio documents: the connect is done when the socket has no
@@ -311,32 +297,35 @@ impl Conn {
                         || e.raw_os_error() == Some(libc::EINPROGRESS) => {}
                 Err(e) => break Err(io_err(e)),
             }
-            match self.wait(Some(deadline)) {
+            // A connect in progress completes (or fails) as writable.
+            match self.wait(&stream, true, deadline) {
                 Wake::Ready => {}
                 Wake::Timeout => break Err(ConnectError::Timeout),
                 Wake::Cancel => break Err(ConnectError::Cancelled),
             }
         };
-        match outcome {
-            Ok(()) => Ok(stream),
-            Err(e) => {
-                let _ = self.poll.registry().deregister(&mut stream);
-                Err(e)
-            }
-        }
+        outcome.map(|()| stream)
     }
 
     // ----- open connection -----
 
-    /// Moves frames both ways until the connection ends, then reports it.
-    fn serve(mut self, mut ws: Ws, remote: SocketAddr) {
+    /// Reads frames (senders write theirs directly) until the connection
+    /// ends, then reports it.
+    fn serve(
+        mut self,
+        ws: Ws,
+        socket: Arc<TcpStream>,
+        blocked: Arc<AtomicBool>,
+        remote: SocketAddr,
+    ) {
         let idle = self.shared.config.idle_timeout();
         let mut bucket = TokenBucket::new(self.shared.config.max_messages_per_sec, Instant::now());
         let mut last_rx = Instant::now();
         let mut ping_sent = false;
-        let mut pending: Option<String> = None;
         ws.get_ref().delay_next_ack();
+        let shared_ws = self.ctl.open(&self.shared, ws);
         let reason = loop {
+            let mut ws = shared_ws.lock();
             if self.shared.is_stopping() {
                 close_quietly(&mut ws, CloseCode::Away, "stopping");
                 break DisconnectReason::Stopped;
@@ -344,9 +333,6 @@ impl Conn {
             if self.ctl.close.load(Ordering::Acquire) {
                 close_quietly(&mut ws, CloseCode::Normal, "closing");
                 break DisconnectReason::ClosedLocally;
-            }
-            if let Err(r) = self.write_pending(&mut ws, &mut pending) {
-                break r;
             }
             match self.read_available(&mut ws, &mut bucket, remote) {
                 Ok(true) => {
@@ -365,24 +351,24 @@ impl Conn {
             let ping_at = last_rx + idle / 2;
             if !ping_sent && now >= ping_at {
                 ping_sent = true;
-                match ws
-                    .write(Message::Ping(Default::default()))
-                    .and_then(|_| ws.flush())
-                {
+                match ws.write(Message::Ping(Default::default())) {
                     Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
                     Err(e) => break classify(e),
                     Ok(()) => {}
                 }
             }
+            // Pongs, close replies, and what senders' writes left buffered.
+            match ws.flush() {
+                Err(tungstenite::Error::Io(e)) if would_block(&e) => {}
+                Err(e) => break classify(e),
+                Ok(()) => {}
+            }
+            drop(ws);
             let deadline = if ping_sent { last_rx + idle } else { ping_at };
-            // Any wake-up (socket, waker) just goes round the loop again.
-            let _ = self.wait(Some(deadline));
+            // Any wake-up just goes round the loop again.
+            let _ = self.wait(&socket, blocked.load(Ordering::Acquire), deadline);
         };
-        let peer = self.shared.close_connection(self.id, &self.rx);
-        if let Some(p) = pending {
-            drop(p);
-            bump(&self.shared.stats.dropped_outbound);
-        }
+        let peer = self.shared.close_connection(self.id, &self.ctl);
         log::debug!("connection {} to {remote} ended: {reason:?}", self.id);
         self.shared.emit(TransportEvent::Disconnected {
             conn: self.id,
@@ -390,43 +376,6 @@ impl Conn {
             peer,
             reason,
         });
-    }
-
-    /// Writes queued messages until the queue is empty or the socket's
-    /// buffer (and tungstenite's) is full.
-    fn write_pending(
-        &mut self,
-        ws: &mut Ws,
-        pending: &mut Option<String>,
-    ) -> Result<(), DisconnectReason> {
-        loop {
-            let text = match pending.take() {
-                Some(t) => t,
-                None => match self.rx.try_recv() {
-                    Ok(t) => t,
-                    Err(_) => break,
-                },
-            };
-            match ws.write(Message::Text(text.into())) {
-                // A would-block write stays buffered in tungstenite.
-                Ok(()) => bump(&self.shared.stats.messages_sent),
-                Err(tungstenite::Error::Io(e)) if would_block(&e) => {
-                    bump(&self.shared.stats.messages_sent)
-                }
-                Err(tungstenite::Error::WriteBufferFull(msg)) => {
-                    if let Message::Text(t) = *msg {
-                        *pending = Some(t.as_str().to_owned());
-                    }
-                    break;
-                }
-                Err(e) => return Err(classify(e)),
-            }
-        }
-        match ws.flush() {
-            Ok(()) => Ok(()),
-            Err(tungstenite::Error::Io(e)) if would_block(&e) => Ok(()),
-            Err(e) => Err(classify(e)),
-        }
     }
 
     /// Reads every frame the socket has; `Ok(true)` if any arrived.
@@ -501,7 +450,7 @@ fn close_quietly(ws: &mut Ws, code: CloseCode, reason: &'static str) {
         code,
         reason: reason.into(),
     }));
-    let _ = ws.flush();
+    flush_quietly(ws);
     let _ = ws.get_ref().inner.shutdown(std::net::Shutdown::Write);
 }
 

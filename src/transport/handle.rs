@@ -12,7 +12,7 @@ use crate::model::PeerAddress;
 
 use super::connection::Origin;
 use super::listener;
-use super::shared::{Shared, SOCKET, WAKE};
+use super::shared::{ConnControl, Shared, Undelivered, SOCKET, WAKE};
 use super::stats::bump;
 use super::{
     ConnectionId, Direction, TransportConfig, TransportError, TransportEvent, TransportStats,
@@ -35,8 +35,8 @@ impl Transport {
         let (mut listener, local) = listener::bind(config.listen)?;
         let (event_tx, event_rx) = crossbeam_channel::bounded(config.event_queue_len);
         let ws_path = config.ws_path.clone();
-        let (shared, alive_rx) = Shared::new(config, event_tx);
         let poll = Poll::new()?;
+        let (shared, alive_rx) = Shared::new(config, event_tx, poll.registry().try_clone()?);
         let waker = Waker::new(poll.registry(), WAKE)?;
         poll.registry()
             .register(&mut listener, SOCKET, Interest::READABLE)?;
@@ -73,9 +73,10 @@ pub struct ConnectionInfo {
     pub open: bool,
 }
 
-/// Commands a running transport. Every call returns at once: messages are
-/// queued for the connection threads. Dropping the handle stops the
-/// transport.
+/// Commands a running transport. No call waits on the network: a message
+/// for an open connection is written into its socket by the calling thread
+/// (as far as the socket takes it at once), one for a connection still
+/// opening is queued for it. Dropping the handle stops the transport.
 #[derive(Debug)]
 pub struct TransportHandle {
     shared: Arc<Shared>,
@@ -106,7 +107,7 @@ impl TransportHandle {
             .expect("a socket address and a path starting with '/' make a valid ws URL")
     }
 
-    /// Queues `text` for `to`, over the connection to that address if one is
+    /// Sends `text` to `to`, over the connection to that address if one is
     /// open or opening, else over a new one (dialled by a new thread).
     ///
     /// Fails fast, without touching the network, when the transport is
@@ -122,9 +123,12 @@ impl TransportHandle {
                 max,
             });
         }
-        let mut st = self.shared.state.lock();
-        let id = self.dial_locked(&mut st, to)?;
-        self.enqueue_locked(&st, id, text)?;
+        let (id, ctl) = {
+            let mut st = self.shared.state.lock();
+            let id = self.dial_locked(&mut st, to)?;
+            (id, self.control_locked(&st, id)?)
+        };
+        self.deliver(id, &ctl, text)?;
         Ok(id)
     }
 
@@ -164,25 +168,31 @@ impl TransportHandle {
             .open_connection(st, Origin::Outbound(to.clone()))
     }
 
-    fn enqueue_locked(
+    fn control_locked(
         &self,
         st: &super::shared::State,
         id: ConnectionId,
-        text: String,
-    ) -> Result<(), TransportError> {
-        let entry = st
-            .conns
+    ) -> Result<Arc<ConnControl>, TransportError> {
+        st.conns
             .get(&id)
-            .ok_or(TransportError::NoSuchConnection(id))?;
-        if entry.tx.try_send(text).is_err() {
-            bump(&self.shared.stats.dropped_outbound);
-            return Err(TransportError::QueueFull { conn: id });
-        }
-        let _ = entry.ctl.waker.wake();
-        Ok(())
+            .map(|e| Arc::clone(&e.ctl))
+            .ok_or(TransportError::NoSuchConnection(id))
     }
 
-    /// Queues `text` on connection `conn` (for example: the answer to a
+    /// Writes `text` on the connection (the calling thread writes it to the
+    /// socket when the connection is open; no other thread is woken), or
+    /// queues it until the connection opens.
+    fn deliver(
+        &self,
+        id: ConnectionId,
+        ctl: &ConnControl,
+        text: String,
+    ) -> Result<(), TransportError> {
+        ctl.deliver(&self.shared, id, text)
+            .map_err(|Undelivered::Full| TransportError::QueueFull { conn: id })
+    }
+
+    /// Sends `text` on connection `conn` (for example: the answer to a
     /// message that arrived over it, inbound or outbound).
     pub fn reply(&self, conn: ConnectionId, text: String) -> Result<(), TransportError> {
         let max = self.shared.config.max_message_size;
@@ -192,11 +202,14 @@ impl TransportHandle {
                 max,
             });
         }
-        let st = self.shared.state.lock();
-        if self.shared.is_stopping() {
-            return Err(TransportError::Stopped);
-        }
-        self.enqueue_locked(&st, conn, text)
+        let ctl = {
+            let st = self.shared.state.lock();
+            if self.shared.is_stopping() {
+                return Err(TransportError::Stopped);
+            }
+            self.control_locked(&st, conn)?
+        };
+        self.deliver(conn, &ctl, text)
     }
 
     /// Declares that connection `conn` (typically inbound) serves `peer`:
@@ -229,7 +242,7 @@ impl TransportHandle {
         match st.conns.get(&conn) {
             Some(e) => {
                 e.ctl.close.store(true, Ordering::Release);
-                let _ = e.ctl.waker.wake();
+                e.ctl.interrupt();
                 true
             }
             None => false,
@@ -310,7 +323,7 @@ impl TransportHandle {
         };
         let _ = self.listener_waker.wake();
         for c in &controls {
-            let _ = c.waker.wake();
+            c.interrupt();
         }
         let deadline = Instant::now() + self.shared.config.stop_timeout();
         let all_ended = matches!(

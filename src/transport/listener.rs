@@ -11,9 +11,9 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Poll};
 
 use super::connection::Origin;
-use super::shared::Shared;
+use super::shared::{Shared, FLUSH_BASE};
 use super::stats::bump;
-use super::{RejectReason, TransportError, TransportEvent};
+use super::{ConnectionId, RejectReason, TransportError, TransportEvent};
 
 /// Binds the listen address; an address in use is [`TransportError::Bind`].
 pub(crate) fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), TransportError> {
@@ -24,8 +24,9 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Transp
     Ok((TcpListener::from_std(listener), local))
 }
 
-/// The thread body: sleeps in `poll` until a connection arrives or `stop`
-/// rings the waker.
+/// The thread body: sleeps in `poll` until a connection arrives, a
+/// write-blocked connection's socket becomes writable, or `stop` rings the
+/// waker.
 pub(crate) fn run(shared: Arc<Shared>, listener: TcpListener, mut poll: Poll) {
     let mut events = Events::with_capacity(8);
     // After an accept error (out of file descriptors, ...) look again soon:
@@ -40,6 +41,11 @@ pub(crate) fn run(shared: Arc<Shared>, listener: TcpListener, mut poll: Poll) {
         }
         if shared.is_stopping() {
             return;
+        }
+        for ev in events.iter() {
+            if ev.token().0 >= FLUSH_BASE {
+                flush(&shared, ev.token().0 - FLUSH_BASE);
+            }
         }
         retry = None;
         loop {
@@ -57,6 +63,20 @@ pub(crate) fn run(shared: Arc<Shared>, listener: TcpListener, mut poll: Poll) {
                 return;
             }
         }
+    }
+}
+
+/// A write-blocked connection's socket became writable: write out what
+/// its senders left buffered (its own thread may be asleep).
+fn flush(shared: &Shared, conn: usize) {
+    let ctl = {
+        let st = shared.state.lock();
+        st.conns
+            .get(&ConnectionId(conn as u64))
+            .map(|e| Arc::clone(&e.ctl))
+    };
+    if let Some(ctl) = ctl {
+        ctl.flush_buffered(shared);
     }
 }
 

@@ -21,13 +21,18 @@
 //! # Threads
 //! One listener thread, plus one thread per connection open or opening
 //! (inbound ones from accept, outbound ones from the first `send` to an
-//! address). A connection thread does the connect, the handshake, and then
-//! both reading and writing, sleeping in `mio::Poll` on its socket and on a
-//! waker the [`TransportHandle`] rings; so nothing polls on a timer, a
-//! queued message goes out at once, and [`TransportHandle::stop`] ends
-//! every thread promptly, even with peers that hang. The threads report
+//! address). A connection thread does the connect and the handshake, then
+//! reads, sleeping in `poll(2)` on its socket alone: one file descriptor
+//! per connection. Once a connection is open, [`TransportHandle::send`]
+//! and [`TransportHandle::reply`] write the frame into its socket on the
+//! calling thread (never waiting: what the socket cannot take at once is
+//! buffered, and flushed by the listener's poller when the socket is
+//! writable again); before that, frames wait in the connection's bounded
+//! queue. [`TransportHandle::stop`] and `close` wake connection threads by
+//! shutting their sockets down, so nothing polls on a timer and every
+//! thread ends promptly, even with peers that hang. The threads report
 //! over one crossbeam channel of [`TransportEvent`]s.
-//!
+
 //! # Limits
 //! Connections in total (`max_connections`) and inbound per remote IP
 //! (`max_connections_per_ip`); a handshake deadline (`handshake_timeout_ms`)
