@@ -478,7 +478,7 @@ fn the_upcoming_probe_target_is_the_next_one_probed() {
         for (to, seq) in pings {
             let ack = peerdisc::wire::Ack {
                 seq,
-                node_id: to.clone(),
+                node_id: None,
                 peers: Vec::new(),
                 states: Vec::new(),
             };
@@ -487,4 +487,122 @@ fn the_upcoming_probe_target_is_the_next_one_probed() {
         }
     }
     assert!(matched >= 20, "only {matched} probes were announced ahead");
+}
+
+/// A direct `ack` names nobody (it comes from the target itself); a relay
+/// that forwards the answer to a `ping_req` names the target.
+#[test]
+fn a_direct_ack_names_nobody_and_a_relayed_one_names_the_target() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b", "c"]);
+    a.handle_message(&id("b"), Message::Ping(wire::Ping::new(41, id("a"))), 10);
+    let out = sends(&drain(&mut a));
+    let acks: Vec<_> = out
+        .iter()
+        .filter_map(|(to, m)| match m {
+            Message::Ack(ack) => Some((to.clone(), ack.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acks.len(), 1, "{out:?}");
+    assert_eq!(acks[0].0, id("b"));
+    assert_eq!(acks[0].1.seq, 41);
+    assert_eq!(acks[0].1.node_id, None);
+    let json: serde_json::Value =
+        serde_json::from_str(&wire::encode(&Message::Ack(acks[0].1.clone()))).unwrap();
+    assert!(json.get("node_id").is_none(), "{json}");
+
+    // c asks a to probe b; b answers a directly; a tells c, naming b.
+    let req = wire::PingReq {
+        seq: 77,
+        target: id("b"),
+    };
+    a.handle_message(&id("c"), Message::PingReq(req), 20);
+    let ping_seq = sends(&drain(&mut a))
+        .into_iter()
+        .find_map(|(to, m)| match m {
+            Message::Ping(p) if to == id("b") && p.target == id("b") => Some(p.seq),
+            _ => None,
+        })
+        .expect("a pings b for c");
+    let direct = wire::Ack {
+        seq: ping_seq,
+        node_id: None,
+        peers: Vec::new(),
+        states: Vec::new(),
+    };
+    a.handle_message(&id("b"), Message::Ack(direct), 21);
+    let forwarded = sends(&drain(&mut a))
+        .into_iter()
+        .find_map(|(to, m)| match m {
+            Message::Ack(ack) if to == id("c") => Some(ack),
+            _ => None,
+        })
+        .expect("a forwards the answer to c");
+    assert_eq!(forwarded.seq, 77);
+    assert_eq!(forwarded.node_id, Some(id("b")));
+}
+
+/// News of a death leaves at once, without waiting for the next gossip
+/// tick; a second death right after waits for the tick (at most four
+/// out-of-turn rounds per gossip interval).
+#[test]
+fn a_death_is_gossiped_at_once() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["b", "c", "d", "e", "f"]);
+    a.handle_tick(0);
+    drain(&mut a);
+    let dead_news = |out: &[Output], who: &str| {
+        sends(out)
+            .iter()
+            .filter(|(_, m)| match m {
+                Message::GossipAnnouncement(g) => g
+                    .states
+                    .iter()
+                    .any(|s| s.node_id == id(who) && s.liveness == Liveness::Dead),
+                _ => false,
+            })
+            .count()
+    };
+    // Long after anyone was heard from, so the claims are believed.
+    let now = 60_000;
+    let out = claim(
+        &mut a,
+        "c",
+        MemberState::new(id("b"), 0, Liveness::Dead, 1),
+        now,
+    );
+    assert_eq!(a.member(&id("b")).unwrap().liveness, Liveness::Dead);
+    assert!(dead_news(&out, "b") >= 1, "{:?}", sends(&out));
+    let out = claim(
+        &mut a,
+        "c",
+        MemberState::new(id("d"), 0, Liveness::Dead, 1),
+        now + 1,
+    );
+    assert_eq!(a.member(&id("d")).unwrap().liveness, Liveness::Dead);
+    assert_eq!(dead_news(&out, "d"), 0, "{:?}", sends(&out));
+}
+
+/// A node's first message (its hello) is first-hand evidence of life: a
+/// third party's dead claim about it right after is not believed (the
+/// node joined moments ago), as for any member heard from recently.
+#[test]
+fn a_dead_claim_right_after_a_hello_is_not_believed() {
+    let mut a = node("a");
+    teach(&mut a, "x", &["c"]);
+    let hello = Hello {
+        record: record("b", 1),
+        incarnation: 0,
+    };
+    a.handle_message(&id("b"), Message::Hello(hello), 5_000);
+    drain(&mut a);
+    assert_eq!(a.member(&id("b")).unwrap().liveness, Liveness::Alive);
+    claim(
+        &mut a,
+        "c",
+        MemberState::new(id("b"), 0, Liveness::Dead, 1),
+        5_001,
+    );
+    assert_eq!(a.member(&id("b")).unwrap().liveness, Liveness::Alive);
 }

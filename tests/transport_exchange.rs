@@ -163,13 +163,16 @@ fn close_ends_both_sides() {
     let ev = expect(&b_ev, "b disconnected", |e| {
         matches!(e, TransportEvent::Disconnected { .. })
     });
-    assert!(matches!(
-        ev,
-        TransportEvent::Disconnected {
-            reason: DisconnectReason::ClosedByPeer,
-            ..
-        }
-    ));
+    assert!(
+        matches!(
+            ev,
+            TransportEvent::Disconnected {
+                reason: DisconnectReason::ClosedByPeer,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
     assert!(!a.is_connected(&b_url));
     eventually("b has no connection", || b.connections().is_empty());
     // The next send dials again.

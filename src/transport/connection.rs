@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::TcpStream;
+use parking_lot::Mutex;
 use tungstenite::error::ProtocolError;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::handshake::HandshakeError;
@@ -157,8 +158,11 @@ impl Conn {
                 }
             }
         };
-        self.shared.mark_open(self.id, remote);
+        // Published before anyone hears of the connection, so that a
+        // `close` or `stop` right after `Connected` closes it cleanly.
         bump(&self.shared.stats.inbound_opened);
+        let ws = self.publish(ws);
+        self.shared.mark_open(self.id, remote);
         self.shared.emit(TransportEvent::Connected {
             conn: self.id,
             direction: Direction::Inbound,
@@ -186,8 +190,9 @@ impl Conn {
         match self.open(&peer) {
             Ok((ws, socket, blocked, remote)) => {
                 self.shared.connect_outcome(&peer, true);
-                self.shared.mark_open(self.id, remote);
                 bump(&self.shared.stats.outbound_opened);
+                let ws = self.publish(ws);
+                self.shared.mark_open(self.id, remote);
                 self.shared.emit(TransportEvent::Connected {
                     conn: self.id,
                     direction: Direction::Outbound,
@@ -311,9 +316,16 @@ impl Conn {
 
     /// Reads frames (senders write theirs directly) until the connection
     /// ends, then reports it.
+    /// The handshake is done: from now on senders write to the WebSocket
+    /// directly (what they queued meanwhile is written first).
+    fn publish(&self, ws: Ws) -> Arc<Mutex<Ws>> {
+        ws.get_ref().delay_next_ack();
+        self.ctl.open(&self.shared, ws)
+    }
+
     fn serve(
         mut self,
-        ws: Ws,
+        shared_ws: Arc<Mutex<Ws>>,
         socket: Arc<TcpStream>,
         blocked: Arc<AtomicBool>,
         remote: SocketAddr,
@@ -322,8 +334,6 @@ impl Conn {
         let mut bucket = TokenBucket::new(self.shared.config.max_messages_per_sec, Instant::now());
         let mut last_rx = Instant::now();
         let mut ping_sent = false;
-        ws.get_ref().delay_next_ack();
-        let shared_ws = self.ctl.open(&self.shared, ws);
         let reason = loop {
             let mut ws = shared_ws.lock();
             if self.shared.is_stopping() {
@@ -444,8 +454,9 @@ impl Conn {
     }
 }
 
-/// Sends a close frame if the socket takes it now; never waits.
-fn close_quietly(ws: &mut Ws, code: CloseCode, reason: &'static str) {
+/// Sends a close frame if the socket takes it now, then the end of the
+/// stream (FIN); never waits. Harmless when already done.
+pub(crate) fn close_quietly(ws: &mut Ws, code: CloseCode, reason: &'static str) {
     let _ = ws.close(Some(CloseFrame {
         code,
         reason: reason.into(),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mio::{Interest, Poll, Waker};
+use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::model::PeerAddress;
 
@@ -242,7 +243,7 @@ impl TransportHandle {
         match st.conns.get(&conn) {
             Some(e) => {
                 e.ctl.close.store(true, Ordering::Release);
-                e.ctl.interrupt();
+                e.ctl.interrupt(CloseCode::Normal, "closing");
                 true
             }
             None => false,
@@ -323,7 +324,7 @@ impl TransportHandle {
         };
         let _ = self.listener_waker.wake();
         for c in &controls {
-            c.interrupt();
+            c.interrupt(CloseCode::Away, "stopping");
         }
         let deadline = Instant::now() + self.shared.config.stop_timeout();
         let all_ended = matches!(

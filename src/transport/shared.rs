@@ -14,13 +14,14 @@ use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use parking_lot::Mutex;
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::model::PeerAddress;
 
 use super::backoff::{BackoffPolicy, BackoffTable};
-use super::connection::{self, Origin};
+use super::connection::{self, close_quietly, Origin};
 use super::stats::{bump, drop_one, Stats};
 use super::stream::MeteredStream;
 use super::{ConnectionId, Direction, TransportConfig, TransportError, TransportEvent};
@@ -78,20 +79,25 @@ pub(crate) enum Undelivered {
 }
 
 impl ConnControl {
-    /// Wakes the connection thread from its wait on the socket (after
-    /// `close` or `stop` was flagged): an open connection's socket is shut
-    /// for reading only, so that the thread can still send its close frame;
-    /// one still opening is shut both ways (a connect in progress fails at
+    /// Ends the connection from the handle's side (after `close` or
+    /// `stop` was flagged) and wakes its thread from its wait on the
+    /// socket. An open connection first gets its close frame and the end
+    /// of the stream, written here, so the remote sees a clean close
+    /// whatever the thread is doing; then the socket is shut for reading,
+    /// which wakes the thread, which finds the flag and ends. A connection
+    /// still opening is shut both ways (a connect in progress fails at
     /// once).
-    pub fn interrupt(&self) {
+    pub fn interrupt(&self, code: CloseCode, reason: &'static str) {
         let link = self.link.lock();
-        if let Some(s) = &link.socket {
-            let how = if link.ws.is_some() {
-                Shutdown::Read
-            } else {
-                Shutdown::Both
-            };
-            let _ = s.shutdown(how);
+        let Some(s) = &link.socket else { return };
+        match &link.ws {
+            Some(ws) => {
+                close_quietly(&mut ws.lock(), code, reason);
+                let _ = s.shutdown(Shutdown::Read);
+            }
+            None => {
+                let _ = s.shutdown(Shutdown::Both);
+            }
         }
     }
 

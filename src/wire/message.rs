@@ -120,14 +120,18 @@ impl Ping {
     }
 }
 
-/// `ack`: "`node_id` is alive", answering probe `seq`.
+/// `ack`: "the probe's target is alive", answering probe `seq`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ack {
     /// The probe's sequence number.
     pub seq: u64,
-    /// The node that answered (the probe's target).
-    pub node_id: NodeId,
+    /// The node that answered (the probe's target) when it is not the
+    /// sender: a relay forwarding the answer to a `ping_req` names it. A
+    /// direct answer leaves it out (the sender is the target): the most
+    /// frequent message of the protocol carries no id it does not need.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<NodeId>,
     /// Piggybacked records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<Arc<PeerRecord>>,

@@ -30,12 +30,12 @@ fn index(id: &str) -> Option<usize> {
 /// node (a pair of nodes shares one connection; the driver keeps at most
 /// three quarters of the limit open), as a node that runs alone in its
 /// process would, when the process may open that many files (each
-/// connection end holds 3); otherwise 48, which keeps 100 nodes within
-/// 20,000 open files (the nodes then keep closing and reopening
-/// connections, which costs handshakes on the wire).
+/// connection end holds one, each node a few more); otherwise 48 (the
+/// nodes then keep closing and reopening connections, which costs
+/// handshakes on the wire).
 pub fn max_connections(n: usize, fd_limit: u64) -> usize {
     let all = 2 * (n + 8);
-    let needed = 3 * (n as u64) * (n as u64 - 1) + 4_096;
+    let needed = (n as u64) * (n as u64 - 1) + 8 * (n as u64) + 4_096;
     if fd_limit >= needed {
         all
     } else {

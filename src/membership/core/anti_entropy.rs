@@ -36,6 +36,18 @@ impl Membership {
         }
     }
 
+    /// A gossip round out of turn, for news that must not wait for the
+    /// next tick (a death: every hop would otherwise add half a gossip
+    /// interval on average). At most four per gossip interval, so that a
+    /// burst of deaths (a partition) does not become a burst of rounds.
+    pub(super) fn gossip_now(&mut self, now: u64) {
+        if now < self.next_eager_ms {
+            return;
+        }
+        self.next_eager_ms = now + (self.config.gossip_interval_ms / 4).max(1);
+        self.gossip_round(now);
+    }
+
     pub(super) fn digest(&mut self) -> (Vec<MemberState>, bool) {
         let n = self.members.len();
         let cap = MAX_STATES_PER_MESSAGE - 1;

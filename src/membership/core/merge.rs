@@ -209,6 +209,9 @@ impl Membership {
             let st = Self::state_of(m, Some(accuser));
             self.broadcasts.push(st, None);
         }
+        if liveness == Liveness::Dead && old.is_present() {
+            self.gossip_now(now);
+        }
         self.emit(Output::Registry(RegistryChange::Liveness {
             node_id: id.clone(),
             liveness,

@@ -128,6 +128,9 @@ pub struct Membership {
     started: bool,
     next_probe_ms: u64,
     next_gossip_ms: u64,
+    /// Earliest time of the next out-of-turn gossip round (news of a
+    /// death goes out at once, at most four times per gossip interval).
+    next_eager_ms: u64,
     next_push_pull_ms: u64,
     next_reconnect_ms: u64,
     next_reclaim_ms: u64,
@@ -183,6 +186,7 @@ impl Membership {
             started: false,
             next_probe_ms: 0,
             next_gossip_ms: 0,
+            next_eager_ms: 0,
             next_push_pull_ms: 0,
             next_reconnect_ms: 0,
             next_reclaim_ms: 0,
@@ -454,7 +458,7 @@ impl Membership {
                     let pig = self.piggyback(self.config.max_piggyback_bytes, from);
                     let ack = Ack {
                         seq: p.seq,
-                        node_id: self.me.node_id.clone(),
+                        node_id: None,
                         peers: pig.peers,
                         states: pig.states,
                     };
@@ -463,7 +467,10 @@ impl Membership {
             }
             Message::Ack(a) => {
                 self.apply_updates(from, a.peers, a.states, Source::Gossip, now);
-                self.on_ack(a.seq, &a.node_id, now);
+                match &a.node_id {
+                    Some(target) => self.on_ack(a.seq, target, now),
+                    None => self.on_ack(a.seq, from, now),
+                }
             }
             Message::Nack(n) => {
                 if let Some(p) = &mut self.probe {
@@ -478,6 +485,13 @@ impl Membership {
             Message::Alive(c) => self.on_claim(from, c, Liveness::Alive, now),
             Message::Dead(c) => self.on_claim(from, c, Liveness::Dead, now),
             Message::Leave(c) => self.on_claim(from, c, Liveness::Left, now),
+        }
+        if unknown {
+            // Its first message made it a member (its hello, its record):
+            // that is first-hand evidence of life too.
+            if let Some(m) = self.members.get_mut(from) {
+                m.heard(now);
+            }
         }
     }
 

@@ -146,7 +146,7 @@ impl Membership {
             if r.target == *node_id {
                 let ack = Ack {
                     seq: r.their_seq,
-                    node_id: r.target,
+                    node_id: Some(r.target),
                     peers: Vec::new(),
                     states: Vec::new(),
                 };
