@@ -28,13 +28,13 @@ use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::handshake::HandshakeError;
 use tungstenite::http::StatusCode;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::Message;
 
 use crate::model::PeerAddress;
 
+use super::link::{close_quietly, ConnControl, Ws};
 use super::ratelimit::TokenBucket;
-use super::shared::{flush_quietly, ConnControl, Shared, Ws};
+use super::shared::Shared;
 use super::stats::bump;
 use super::stream::{wait_socket, MeteredStream};
 use super::{
@@ -452,17 +452,6 @@ impl Conn {
         });
         DisconnectReason::Rejected(reason)
     }
-}
-
-/// Sends a close frame if the socket takes it now, then the end of the
-/// stream (FIN); never waits. Harmless when already done.
-pub(crate) fn close_quietly(ws: &mut Ws, code: CloseCode, reason: &'static str) {
-    let _ = ws.close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }));
-    flush_quietly(ws);
-    let _ = ws.get_ref().inner.shutdown(std::net::Shutdown::Write);
 }
 
 /// Maps a tungstenite error on an open connection to why it ended.

@@ -12,8 +12,9 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use crate::model::PeerAddress;
 
 use super::connection::Origin;
+use super::link::{ConnControl, QueueFull};
 use super::listener;
-use super::shared::{ConnControl, Shared, Undelivered, SOCKET, WAKE};
+use super::shared::{Shared, SOCKET, WAKE};
 use super::stats::bump;
 use super::{
     ConnectionId, Direction, TransportConfig, TransportError, TransportEvent, TransportStats,
@@ -190,7 +191,7 @@ impl TransportHandle {
         text: String,
     ) -> Result<(), TransportError> {
         ctl.deliver(&self.shared, id, text)
-            .map_err(|Undelivered::Full| TransportError::QueueFull { conn: id })
+            .map_err(|QueueFull| TransportError::QueueFull { conn: id })
     }
 
     /// Sends `text` on connection `conn` (for example: the answer to a

@@ -11,7 +11,8 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Poll};
 
 use super::connection::Origin;
-use super::shared::{Shared, FLUSH_BASE};
+use super::link::FLUSH_BASE;
+use super::shared::Shared;
 use super::stats::bump;
 use super::{ConnectionId, RejectReason, TransportError, TransportEvent};
 

@@ -54,6 +54,7 @@ mod connection;
 mod error;
 mod event;
 mod handle;
+mod link;
 mod listener;
 mod ratelimit;
 mod shared;
