@@ -1,4 +1,4 @@
-"""A small Python script using peerdisc through python/peerdisc.py (ctypes).
+"""A small Python script using peerdisc through the python/peerdisc package (ctypes).
 
 Run from the repository root after `cargo build`:
     python3 examples/ffi_example.py

@@ -1,5 +1,5 @@
 import sys
 from pathlib import Path
 
-# Import python/peerdisc.py from the source tree.
+# Import the python/peerdisc package from the source tree.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -133,9 +133,13 @@ def _candidates() -> list:
     env = os.environ.get("PEERDISC_LIB")
     if env:
         return [env]
-    root = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parent
     names = ["libpeerdisc.so", "libpeerdisc.dylib", "peerdisc.dll"]
-    out = [str(root / "target" / p / n) for p in ("release", "debug") for n in names]
+    # A library shipped inside the installed package comes first, then the
+    # source tree's build (python/peerdisc/ -> the repository root).
+    out = [str(here / n) for n in names]
+    root = here.parent.parent
+    out += [str(root / "target" / p / n) for p in ("release", "debug") for n in names]
     found = ctypes.util.find_library("peerdisc")
     if found:
         out.append(found)
