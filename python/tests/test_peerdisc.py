@@ -1,4 +1,4 @@
-"""Tests of the ctypes binding (python/peerdisc.py)."""
+"""Tests of the ctypes binding (python/peerdisc)."""
 
 import gc
 import json
