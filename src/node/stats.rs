@@ -32,6 +32,15 @@ pub struct NodeStats {
     pub unroutable: u64,
     /// Frames refused for a cluster key mismatch (either way).
     pub refused: u64,
+    /// Datagrams received (opened and decoded) and sent.
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    /// Datagrams refused as malformed (framing or message).
+    pub datagrams_malformed: u64,
+    /// Datagrams refused for a cluster key mismatch.
+    pub datagrams_refused: u64,
+    /// Peers reached over WebSocket because their datagrams go unanswered.
+    pub datagram_fallback_peers: usize,
     pub registry: RegistryStats,
     /// Transport counts (`None` when not running).
     pub transport: Option<TransportStats>,
@@ -57,6 +66,11 @@ impl NodeStats {
             unidentified: c.unidentified.load(Ordering::Relaxed),
             unroutable: c.unroutable.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
+            datagrams_in: c.datagrams_in.load(Ordering::Relaxed),
+            datagrams_out: c.datagrams_out.load(Ordering::Relaxed),
+            datagrams_malformed: c.datagrams_malformed.load(Ordering::Relaxed),
+            datagrams_refused: c.datagrams_refused.load(Ordering::Relaxed),
+            datagram_fallback_peers: c.datagram_fallback_peers.load(Ordering::Relaxed),
             registry: registry.stats(),
             transport: running.map(|(_, t)| t.stats()),
         }
