@@ -71,7 +71,9 @@ impl DatagramSocket {
             let _ = socket.set_only_v6(false);
         }
         let _ = socket.set_recv_buffer_size(RECV_BUFFER_BYTES);
-        socket.set_read_timeout(Some(RECV_TIMEOUT)).map_err(bind_err)?;
+        socket
+            .set_read_timeout(Some(RECV_TIMEOUT))
+            .map_err(bind_err)?;
         socket.bind(&SockAddr::from(addr)).map_err(bind_err)?;
         let local = socket
             .local_addr()
@@ -146,9 +148,11 @@ impl DatagramSocket {
         };
         self.stop.store(true, Ordering::SeqCst);
         // Wake it at once: an empty datagram to itself.
-        let _ = self
-            .socket
-            .send_to_with_flags(&[], &SockAddr::from(wake_address(self.local)), libc::MSG_DONTWAIT);
+        let _ = self.socket.send_to_with_flags(
+            &[],
+            &SockAddr::from(wake_address(self.local)),
+            libc::MSG_DONTWAIT,
+        );
         if done.recv_timeout(timeout).is_ok() {
             let _ = thread.join();
         } else {

@@ -120,9 +120,8 @@ impl BroadcastQueue {
         if record_bytes > self.record_limit {
             record = None;
         }
-        let bytes = crate::wire::json_len(&state)
-            + if record.is_some() { record_bytes } else { 0 }
-            + 1;
+        let bytes =
+            crate::wire::json_len(&state) + if record.is_some() { record_bytes } else { 0 } + 1;
         let informed = heard_from.map(|id| self.hash(id)).into_iter().collect();
         self.next += 1;
         let key = (class(&state), 0, u64::MAX - self.next);

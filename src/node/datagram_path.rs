@@ -132,7 +132,12 @@ impl DatagramPath {
             .iter()
             .find_map(|a| a.datagram_socket_addr());
         match addr {
-            Some(a) => self.peers.entry(record.node_id.clone()).or_default().advertised = Some(a),
+            Some(a) => {
+                self.peers
+                    .entry(record.node_id.clone())
+                    .or_default()
+                    .advertised = Some(a)
+            }
             None => {
                 if let Some(p) = self.peers.get_mut(&record.node_id) {
                     p.advertised = None;
@@ -165,7 +170,11 @@ impl DatagramPath {
                 } else {
                     self.counts.datagrams_malformed += 1;
                 }
-                log::debug!("peerdisc: {}: datagram from {} refused: {e}", self.me, r.from);
+                log::debug!(
+                    "peerdisc: {}: datagram from {} refused: {e}",
+                    self.me,
+                    r.from
+                );
                 None
             }
         }
@@ -295,7 +304,8 @@ mod tests {
 
     fn record(of: &str, udp: SocketAddr) -> PeerRecord {
         let mut r = PeerRecord::new(id(of));
-        r.addresses.push(PeerAddress::new("ws://127.0.0.1:1/peerdisc").unwrap());
+        r.addresses
+            .push(PeerAddress::new("ws://127.0.0.1:1/peerdisc").unwrap());
         r.addresses.push(PeerAddress::datagram(udp));
         r
     }
@@ -311,12 +321,20 @@ mod tests {
         p.learn_record(&record("b", "127.0.0.1:9".parse().unwrap()));
         assert!(matches!(
             p.route(&id("b"), &ping(1), None, None),
-            Route::Datagram { and_websocket: false, .. }
+            Route::Datagram {
+                and_websocket: false,
+                ..
+            }
         ));
         let digest = Message::PushPull(PushPull::default());
         assert_eq!(p.route(&id("b"), &digest, None, None), Route::WebSocket);
         // The answer to a WebSocket message goes back over WebSocket.
-        let ack = Message::Ack(Ack { seq: 1, node_id: None, peers: Vec::new(), states: Vec::new() });
+        let ack = Message::Ack(Ack {
+            seq: 1,
+            node_id: None,
+            peers: Vec::new(),
+            states: Vec::new(),
+        });
         assert_eq!(
             p.route(&id("b"), &ack, Some(Channel::WebSocket), None),
             Route::WebSocket
@@ -330,7 +348,10 @@ mod tests {
         let _ = p.route(&id("b"), &ping(5), None, None);
         assert!(matches!(
             p.route(&id("b"), &ping(5), None, None),
-            Route::Datagram { and_websocket: true, .. }
+            Route::Datagram {
+                and_websocket: true,
+                ..
+            }
         ));
     }
 
@@ -355,10 +376,18 @@ mod tests {
         assert_eq!(a.route(&id("b"), &claim, None, None), Route::WebSocket);
         assert!(matches!(
             a.route(&id("b"), &ping(99), None, None),
-            Route::Datagram { and_websocket: true, .. }
+            Route::Datagram {
+                and_websocket: true,
+                ..
+            }
         ));
         // b answers over UDP: a takes the path again.
-        let ack = Message::Ack(Ack { seq: 1, node_id: None, peers: Vec::new(), states: Vec::new() });
+        let ack = Message::Ack(Ack {
+            seq: 1,
+            node_id: None,
+            peers: Vec::new(),
+            states: Vec::new(),
+        });
         b.me = id("b");
         let bytes = datagram::seal(None, &id("b"), &wire::encode(&ack), 1400).unwrap();
         b.socket.send_to(&bytes, a.local_addr()).unwrap();

@@ -203,7 +203,11 @@ impl Node {
         };
         let mut addresses = vec![address.clone()];
         if let Some(p) = &datagrams {
-            addresses.push(datagram_address(&address, p.local_addr(), transport.local_addr()));
+            addresses.push(datagram_address(
+                &address,
+                p.local_addr(),
+                transport.local_addr(),
+            ));
         }
         let mut membership = cfg.membership.clone();
         if datagrams.is_some() {

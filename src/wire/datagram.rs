@@ -51,7 +51,12 @@ pub struct DatagramFrame<'a> {
 /// The header of a datagram whose body is sealed (`true`) or plaintext.
 pub fn datagram_header(sealed: bool) -> [u8; DATAGRAM_HEADER_LEN] {
     let m = DATAGRAM_MAGIC;
-    [m[0], m[1], DATAGRAM_VERSION, if sealed { SEALED } else { PLAIN }]
+    [
+        m[0],
+        m[1],
+        DATAGRAM_VERSION,
+        if sealed { SEALED } else { PLAIN },
+    ]
 }
 
 /// The plaintext body: sender id and message text.
@@ -179,7 +184,13 @@ mod tests {
             parse_datagram(b"pd\x01\x07", 1400),
             Err(WireError::BadDatagram(_))
         ));
-        for body in [&b""[..], b"\x00x", b"\x09node", b"\x04no de{}", b"\x01a{\"v\":1}"] {
+        for body in [
+            &b""[..],
+            b"\x00x",
+            b"\x09node",
+            b"\x04no de{}",
+            b"\x01a{\"v\":1}",
+        ] {
             assert!(decode_datagram_body(body).is_err(), "{body:?}");
         }
     }
