@@ -189,7 +189,7 @@ impl DatagramPath {
         reply: Option<Channel>,
         ring: Option<&Keyring>,
     ) -> Route {
-        if !travels_as_datagram(message) || reply == Some(Channel::WebSocket) {
+        if !wire::travels_as_datagram(message) || reply == Some(Channel::WebSocket) {
             return Route::WebSocket;
         }
         let Some(p) = self.peers.get(to) else {
@@ -263,24 +263,6 @@ impl DatagramPath {
             ..self.counts
         }
     }
-}
-
-/// The message kinds that travel as datagrams (when they fit): probes and
-/// their answers, gossip, and single liveness claims. Bootstrap, record
-/// requests and lists, and anti-entropy digests stay on WebSocket.
-pub(crate) fn travels_as_datagram(m: &Message) -> bool {
-    matches!(
-        m,
-        Message::Ping(_)
-            | Message::Ack(_)
-            | Message::PingReq(_)
-            | Message::Nack(_)
-            | Message::GossipAnnouncement(_)
-            | Message::Suspect(_)
-            | Message::Alive(_)
-            | Message::Dead(_)
-            | Message::Leave(_)
-    )
 }
 
 #[cfg(test)]

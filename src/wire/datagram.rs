@@ -134,6 +134,24 @@ pub fn datagram_message_room(max_bytes: usize, id_len: usize, sealed: bool) -> u
     max_bytes.saturating_sub(DATAGRAM_HEADER_LEN + seal + 1 + id_len)
 }
 
+/// The message kinds that travel as datagrams (when they fit): probes and
+/// their answers, gossip, and single liveness claims. Bootstrap, record
+/// requests and lists, and anti-entropy digests stay on WebSocket.
+pub fn travels_as_datagram(m: &Message) -> bool {
+    matches!(
+        m,
+        Message::Ping(_)
+            | Message::Ack(_)
+            | Message::PingReq(_)
+            | Message::Nack(_)
+            | Message::GossipAnnouncement(_)
+            | Message::Suspect(_)
+            | Message::Alive(_)
+            | Message::Dead(_)
+            | Message::Leave(_)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
