@@ -32,7 +32,7 @@ impl DatagramConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(MIN_DATAGRAM_BYTES..=MAX_DATAGRAM_BYTES).contains(&self.max_bytes) {
             return Err(format!(
-                "datagram.max_bytes must be within {MIN_DATAGRAM_BYTES}..={MAX_DATAGRAM_BYTES}, not {}",
+                "max_bytes must be within {MIN_DATAGRAM_BYTES}..={MAX_DATAGRAM_BYTES}, not {}",
                 self.max_bytes
             ));
         }
