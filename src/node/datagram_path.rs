@@ -73,6 +73,7 @@ pub(crate) enum Route {
 pub(crate) struct PathCounts {
     pub datagrams_in: u64,
     pub datagrams_out: u64,
+    pub datagram_bytes_out: u64,
     pub datagrams_malformed: u64,
     pub datagrams_refused: u64,
     pub fallback_peers: usize,
@@ -242,6 +243,7 @@ impl DatagramPath {
         }
         if self.socket.send_to(bytes, to).is_ok() {
             self.counts.datagrams_out += 1;
+            self.counts.datagram_bytes_out += bytes.len() as u64;
         }
     }
 

@@ -61,6 +61,7 @@ pub(crate) struct DriverCounters {
     pub local_health: AtomicUsize,
     pub datagrams_in: AtomicU64,
     pub datagrams_out: AtomicU64,
+    pub datagram_bytes_out: AtomicU64,
     pub datagrams_malformed: AtomicU64,
     pub datagrams_refused: AtomicU64,
     pub datagram_fallback_peers: AtomicUsize,
@@ -376,6 +377,8 @@ impl Driver {
             let d = p.counts();
             c.datagrams_in.store(d.datagrams_in, Ordering::Relaxed);
             c.datagrams_out.store(d.datagrams_out, Ordering::Relaxed);
+            c.datagram_bytes_out
+                .store(d.datagram_bytes_out, Ordering::Relaxed);
             c.datagrams_malformed
                 .store(d.datagrams_malformed, Ordering::Relaxed);
             c.datagrams_refused

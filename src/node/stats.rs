@@ -35,6 +35,8 @@ pub struct NodeStats {
     /// Datagrams received (opened and decoded) and sent.
     pub datagrams_in: u64,
     pub datagrams_out: u64,
+    /// Bytes of the datagrams sent (UDP payloads).
+    pub datagram_bytes_out: u64,
     /// Datagrams refused as malformed (framing or message).
     pub datagrams_malformed: u64,
     /// Datagrams refused for a cluster key mismatch.
@@ -68,6 +70,7 @@ impl NodeStats {
             refused: c.refused.load(Ordering::Relaxed),
             datagrams_in: c.datagrams_in.load(Ordering::Relaxed),
             datagrams_out: c.datagrams_out.load(Ordering::Relaxed),
+            datagram_bytes_out: c.datagram_bytes_out.load(Ordering::Relaxed),
             datagrams_malformed: c.datagrams_malformed.load(Ordering::Relaxed),
             datagrams_refused: c.datagrams_refused.load(Ordering::Relaxed),
             datagram_fallback_peers: c.datagram_fallback_peers.load(Ordering::Relaxed),
