@@ -125,3 +125,35 @@ fn a_node_without_the_path_is_reached_over_websocket() {
     a.stop().unwrap();
     b.stop().unwrap();
 }
+
+#[test]
+fn a_sender_known_only_by_its_datagrams_is_asked_for_its_record_over_udp() {
+    let a = node("du-a", &[], true, None);
+    let b = node("du-b", &[], true, Some(&a));
+    wait("both know each other", 20, || all_know_all(&[&a, &b]));
+    let to = udp_addr(&b, "du-a").unwrap();
+    // A stranger pings a: a has no WebSocket address for it, only the
+    // datagram's source, and asks it for its record there.
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let stranger = peerdisc::NodeId::new("du-stranger").unwrap();
+    let ping = r#"{"v":1,"type":"ping","seq":1,"target":"du-a"}"#;
+    let d = peerdisc::datagram::seal(None, &stranger, ping, 1400).unwrap();
+    let mut kinds = Vec::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 2048];
+    while Instant::now() < end && !kinds.iter().any(|k| k == "peer_list_request") {
+        s.send_to(&d, to).unwrap();
+        while let Ok((n, _)) = s.recv_from(&mut buf) {
+            if let Ok((from, msg)) = peerdisc::datagram::open(None, &buf[..n], 1400) {
+                assert_eq!(from.as_str(), "du-a");
+                kinds.push(msg.kind().to_string());
+            }
+        }
+    }
+    assert!(kinds.iter().any(|k| k == "ack"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "peer_list_request"), "{kinds:?}");
+    a.stop().unwrap();
+    b.stop().unwrap();
+}

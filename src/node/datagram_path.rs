@@ -76,6 +76,8 @@ pub(crate) struct PathCounts {
     pub datagram_bytes_out: u64,
     pub datagrams_malformed: u64,
     pub datagrams_refused: u64,
+    /// Lost here: the receive queue was full, or the kernel refused a send.
+    pub datagrams_dropped: u64,
     pub fallback_peers: usize,
 }
 
@@ -262,6 +264,11 @@ impl DatagramPath {
                 .values()
                 .filter(|p| p.unanswered >= FALLBACK_AFTER)
                 .count(),
+            datagrams_dropped: {
+                let st = self.socket.stats();
+                st.dropped.load(std::sync::atomic::Ordering::Relaxed)
+                    + st.send_failed.load(std::sync::atomic::Ordering::Relaxed)
+            },
             ..self.counts
         }
     }

@@ -64,6 +64,7 @@ pub(crate) struct DriverCounters {
     pub datagram_bytes_out: AtomicU64,
     pub datagrams_malformed: AtomicU64,
     pub datagrams_refused: AtomicU64,
+    pub datagrams_dropped: AtomicU64,
     pub datagram_fallback_peers: AtomicUsize,
 }
 
@@ -383,6 +384,8 @@ impl Driver {
                 .store(d.datagrams_malformed, Ordering::Relaxed);
             c.datagrams_refused
                 .store(d.datagrams_refused, Ordering::Relaxed);
+            c.datagrams_dropped
+                .store(d.datagrams_dropped, Ordering::Relaxed);
             c.datagram_fallback_peers
                 .store(d.fallback_peers, Ordering::Relaxed);
         }

@@ -41,6 +41,9 @@ pub struct NodeStats {
     pub datagrams_malformed: u64,
     /// Datagrams refused for a cluster key mismatch.
     pub datagrams_refused: u64,
+    /// Datagrams lost at this node: its receive queue was full, or the
+    /// kernel refused a send (send buffer full, destination unreachable).
+    pub datagrams_dropped: u64,
     /// Peers reached over WebSocket because their datagrams go unanswered.
     pub datagram_fallback_peers: usize,
     pub registry: RegistryStats,
@@ -73,6 +76,7 @@ impl NodeStats {
             datagram_bytes_out: c.datagram_bytes_out.load(Ordering::Relaxed),
             datagrams_malformed: c.datagrams_malformed.load(Ordering::Relaxed),
             datagrams_refused: c.datagrams_refused.load(Ordering::Relaxed),
+            datagrams_dropped: c.datagrams_dropped.load(Ordering::Relaxed),
             datagram_fallback_peers: c.datagram_fallback_peers.load(Ordering::Relaxed),
             registry: registry.stats(),
             transport: running.map(|(_, t)| t.stats()),

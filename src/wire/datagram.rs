@@ -135,8 +135,9 @@ pub fn datagram_message_room(max_bytes: usize, id_len: usize, sealed: bool) -> u
 }
 
 /// The message kinds that travel as datagrams (when they fit): probes and
-/// their answers, gossip, and single liveness claims. Bootstrap, record
-/// requests and lists, and anti-entropy digests stay on WebSocket.
+/// their answers, gossip, single liveness claims, and requests for records
+/// (small; the answer, a `peer_list`, goes over WebSocket). Bootstrap,
+/// record lists and anti-entropy digests stay on WebSocket.
 pub fn travels_as_datagram(m: &Message) -> bool {
     matches!(
         m,
@@ -149,6 +150,7 @@ pub fn travels_as_datagram(m: &Message) -> bool {
             | Message::Alive(_)
             | Message::Dead(_)
             | Message::Leave(_)
+            | Message::PeerListRequest(_)
     )
 }
 
