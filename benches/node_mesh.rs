@@ -8,7 +8,9 @@
 //! Every node runs the DEFAULT `NodeConfig` (only its id is set): the
 //! datagram path on, the default connection limits. `PEERDISC_MESH_FULL=1`
 //! runs the earlier tuned row instead: a connection budget for a full mesh
-//! and the per-IP limit lifted.
+//! and the per-IP limit lifted. `PEERDISC_MESH_PER_IP=N` keeps the defaults
+//! but the per-IP inbound limit (all nodes of this bench dial from
+//! 127.0.0.1, where separate hosts would each have their own address).
 
 use std::time::{Duration, Instant};
 
@@ -54,10 +56,17 @@ fn full_mesh() -> bool {
     std::env::var("PEERDISC_MESH_FULL").is_ok_and(|v| v == "1")
 }
 
+fn per_ip() -> Option<usize> {
+    std::env::var("PEERDISC_MESH_PER_IP").ok()?.parse().ok()
+}
+
 fn builder(id: String, max_connections: usize) -> NodeBuilder {
     let b = Node::builder().node_id(id);
     if !full_mesh() {
-        return b;
+        return match per_ip() {
+            Some(limit) => b.configure(|c| c.transport.max_connections_per_ip = limit),
+            None => b,
+        };
     }
     b.configure(|c| {
         c.transport.max_connections = max_connections;
@@ -193,6 +202,10 @@ fn run(n: usize) {
     if full_mesh() {
         println!(
             "N = {n} nodes on loopback, one process, TUNED: full-mesh connection budget ({max_conns} per node), per-IP limit lifted"
+        );
+    } else if let Some(limit) = per_ip() {
+        println!(
+            "N = {n} nodes on loopback, one process, DEFAULT NodeConfig (ids aside) but the per-IP limit ({limit}): datagram path on"
         );
     } else {
         println!(
