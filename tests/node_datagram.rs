@@ -157,3 +157,15 @@ fn a_sender_known_only_by_its_datagrams_is_asked_for_its_record_over_udp() {
     a.stop().unwrap();
     b.stop().unwrap();
 }
+
+#[test]
+fn datagram_addresses_are_not_bootstrap_or_advertised_addresses() {
+    let boot = Node::builder().bootstrap("udp://127.0.0.1:7400").build();
+    assert!(boot.is_err());
+    let adv = Node::builder().advertise("udp://127.0.0.1:7400").build();
+    assert!(adv.is_err());
+    let small = Node::builder()
+        .configure(|c| c.datagram.max_bytes = 100)
+        .build();
+    assert!(small.unwrap_err().to_string().contains("datagram"));
+}
