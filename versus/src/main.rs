@@ -465,6 +465,8 @@ fn main() {
                 sizes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/"),
                 sizes.iter().map(|&n| pd::max_connections(n, fd_limit).to_string()).collect::<Vec<_>>().join("/"),
             )
+        } else if let Some(limit) = pd::per_ip() {
+            format!("DEFAULT NodeConfig but the per-IP limit (VERSUS_PER_IP={limit}; ids and intervals aside; datagram path on)")
         } else {
             "DEFAULT NodeConfig (ids and intervals aside; datagram path on, default connection limits)".to_string()
         },

@@ -56,14 +56,24 @@ pub fn full_mesh() -> bool {
 /// `VERSUS_FULL_MESH=1`.
 fn builder(id: &str, interval_ms: u64, max_connections: usize) -> NodeBuilder {
     let full = full_mesh();
+    let per_ip = per_ip();
     Node::builder().node_id(id).configure(|c| {
         c.membership.gossip_interval_ms = interval_ms;
         c.membership.probe_interval_ms = interval_ms;
         if full {
             c.transport.max_connections = max_connections;
             c.transport.max_connections_per_ip = 1 << 16;
+        } else if let Some(limit) = per_ip {
+            c.transport.max_connections_per_ip = limit;
         }
     })
+}
+
+/// `VERSUS_PER_IP=N`: the default config but the per-IP inbound limit
+/// (every node of this benchmark dials from 127.0.0.1, where separate
+/// hosts would each have their own address).
+pub fn per_ip() -> Option<usize> {
+    std::env::var("VERSUS_PER_IP").ok()?.parse().ok()
 }
 
 impl Peerdisc {
