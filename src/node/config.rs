@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::NodeError;
 use crate::mdns::MdnsConfig;
 use crate::membership::MembershipConfig;
-use crate::model::{Capabilities, NodeId, PeerAddress};
+use crate::model::{Capabilities, NodeId, PeerAddress, DEFAULT_WS_PATH};
 use crate::registry::RegistryConfig;
 use crate::transport::TransportConfig;
 
@@ -38,7 +38,8 @@ pub struct NodeConfig {
     pub advertise: Option<String>,
     /// The HTTP path of the WebSocket endpoint. Default `/peerdisc`.
     pub ws_path: String,
-    /// Bootstrap nodes (`ws://host:port/path`).
+    /// Bootstrap nodes (`ws://host:port/path`; a URL without a path, as
+    /// the seed system wrote them, means `/peerdisc`).
     pub bootstrap: Vec<String>,
     /// How long `discover_bootstrap` waits for answers. Default 5,000 ms.
     pub bootstrap_timeout_ms: u64,
@@ -93,7 +94,7 @@ impl Default for NodeConfig {
             identity_path: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,
-            ws_path: "/peerdisc".into(),
+            ws_path: DEFAULT_WS_PATH.into(),
             bootstrap: Vec::new(),
             bootstrap_timeout_ms: 5_000,
             rebootstrap_interval_ms: 2_000,
@@ -169,7 +170,10 @@ impl NodeConfig {
         }
         self.bootstrap
             .iter()
-            .map(|b| PeerAddress::new(b).map_err(|e| NodeError::Config(format!("bootstrap: {e}"))))
+            .map(|b| {
+                PeerAddress::with_default_path(b, DEFAULT_WS_PATH)
+                    .map_err(|e| NodeError::Config(format!("bootstrap: {e}")))
+            })
             .collect()
     }
 }

@@ -27,10 +27,24 @@ const MAX_EVICTIONS_PER_INSERT: usize = 64;
 impl PeerRegistry {
     /// Adds a new peer. Fails with [`RegistryError::AlreadyExists`] if the
     /// node id is listed (use [`upsert`](Self::upsert) or
-    /// [`update`](Self::update) then).
-    pub fn add(&self, peer: Peer) -> Result<(), RegistryError> {
+    /// [`update`](Self::update) then). Times left at 0 (first seen, last
+    /// seen, liveness changed) are stamped with the registry's clock, so a
+    /// peer added without them counts as just heard of (a cleanup with
+    /// `stale_after_ms` does not take it for silent).
+    pub fn add(&self, mut peer: Peer) -> Result<(), RegistryError> {
         if let Err(e) = peer.validate() {
             return Err(self.rejected(e.into()));
+        }
+        if peer.first_seen_ms == 0 || peer.last_seen_ms == 0 || peer.liveness_changed_ms == 0 {
+            let now = self.now_ms();
+            for t in [&mut peer.first_seen_ms, &mut peer.liveness_changed_ms] {
+                if *t == 0 {
+                    *t = now;
+                }
+            }
+            if peer.last_seen_ms == 0 {
+                peer.last_seen_ms = now.max(peer.first_seen_ms);
+            }
         }
         let id = peer.node_id().clone();
         let mut roomed = false;
