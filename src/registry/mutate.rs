@@ -135,6 +135,8 @@ impl PeerRegistry {
             }
             if let Some(v) = update.version {
                 record.version = v;
+            } else if update.bump_version {
+                record.version = record.version.saturating_add(1);
             }
             if let Err(e) = record.validate() {
                 return Err(self.rejected(e.into()));
