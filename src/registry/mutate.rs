@@ -37,13 +37,17 @@ impl PeerRegistry {
         }
         if peer.first_seen_ms == 0 || peer.last_seen_ms == 0 || peer.liveness_changed_ms == 0 {
             let now = self.now_ms();
-            for t in [&mut peer.first_seen_ms, &mut peer.liveness_changed_ms] {
-                if *t == 0 {
-                    *t = now;
-                }
+            if peer.first_seen_ms == 0 {
+                peer.first_seen_ms = match peer.last_seen_ms {
+                    0 => now,
+                    last => last.min(now),
+                };
             }
             if peer.last_seen_ms == 0 {
                 peer.last_seen_ms = now.max(peer.first_seen_ms);
+            }
+            if peer.liveness_changed_ms == 0 {
+                peer.liveness_changed_ms = peer.first_seen_ms;
             }
         }
         let id = peer.node_id().clone();
