@@ -258,6 +258,11 @@ impl SeedRetries {
         self.seeds.get(addr)?.last_error.as_deref()
     }
 
+    /// Whether `addr` is a bootstrap node (answered or not).
+    pub fn is_seed(&self, addr: &PeerAddress) -> bool {
+        self.seeds.contains_key(addr)
+    }
+
     /// Whether `addr` is a bootstrap node that has not answered yet.
     pub fn is_waiting(&self, addr: &PeerAddress) -> bool {
         self.seeds.get(addr).is_some_and(|r| !r.answered)

@@ -583,10 +583,10 @@ impl Driver {
             .as_ref()
             .map(|a| a.to_string())
             .unwrap_or_else(|| "a peer".into());
-        let seed = dialed.as_ref().is_some_and(|a| self.seeds.is_waiting(a));
-        if seed {
-            let reason = format!("wrong cluster key: {}", why.explain());
-            self.seed_failed(dialed.as_ref().expect("checked"), &reason);
+        // A bootstrap node: one warning, however often it refuses.
+        if let Some(seed) = dialed.as_ref().filter(|a| self.seeds.is_seed(a)) {
+            let seed = seed.clone();
+            self.seed_failed(&seed, why.explain());
         } else {
             log::warn!(
                 "peerdisc: {}: refused by {whom}: {}",
