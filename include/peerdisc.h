@@ -837,12 +837,8 @@ peerdisc_status peerdisc_registry_record_success(const peerdisc_registry *regist
 
 // Records a failed connection or probe of a listed peer (the seed
 // system's `record_failure`): its health score falls. Emits an `updated`
-// event (`health`).
-//
-// On success writes the new health score to `*health_out` if it is not
-// NULL. `PEERDISC_ERR_NOT_FOUND` if no such peer,
-// `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id. Ownership:
-// `node_id` is borrowed for the call; nothing to free. Thread-safe.
+// event (`health`). Outputs, statuses and ownership as
+// `peerdisc_registry_record_success`. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `node_id` is a NUL-terminated string;

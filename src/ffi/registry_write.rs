@@ -43,6 +43,23 @@ unsafe fn with_peer<T>(
     f(&h.registry, id)
 }
 
+/// A health outcome for a listed peer; writes the new score.
+///
+/// # Safety
+/// As the exports below.
+unsafe fn health_call(
+    registry: *const peerdisc_registry,
+    node_id: *const c_char,
+    health_out: *mut f64,
+    record: impl FnOnce(&PeerRegistry, &str) -> Result<f64, crate::registry::RegistryError>,
+) -> FfiResult {
+    // SAFETY: caller's contract.
+    let score = unsafe { with_peer(registry, node_id, |r, id| Ok(record(r, id)?)) }?;
+    // SAFETY: NULL or valid (caller's contract).
+    unsafe { write_opt(health_out, score) };
+    Ok(())
+}
+
 /// Records a successful connection or probe of a listed peer (the seed
 /// system's `record_success`): its health score rises (see `Health`) and
 /// it counts as heard from now. Emits an `updated` event (`health`).
@@ -63,21 +80,14 @@ pub unsafe extern "C" fn peerdisc_registry_record_success(
 ) -> peerdisc_status {
     guard("peerdisc_registry_record_success", || {
         // SAFETY: caller's contract.
-        let score = unsafe { with_peer(registry, node_id, |r, id| Ok(r.record_success(id)?)) }?;
-        // SAFETY: NULL or valid (caller's contract).
-        unsafe { write_opt(health_out, score) };
-        Ok(())
+        unsafe { health_call(registry, node_id, health_out, PeerRegistry::record_success) }
     })
 }
 
 /// Records a failed connection or probe of a listed peer (the seed
 /// system's `record_failure`): its health score falls. Emits an `updated`
-/// event (`health`).
-///
-/// On success writes the new health score to `*health_out` if it is not
-/// NULL. `PEERDISC_ERR_NOT_FOUND` if no such peer,
-/// `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id. Ownership:
-/// `node_id` is borrowed for the call; nothing to free. Thread-safe.
+/// event (`health`). Outputs, statuses and ownership as
+/// `peerdisc_registry_record_success`. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -90,10 +100,7 @@ pub unsafe extern "C" fn peerdisc_registry_record_failure(
 ) -> peerdisc_status {
     guard("peerdisc_registry_record_failure", || {
         // SAFETY: caller's contract.
-        let score = unsafe { with_peer(registry, node_id, |r, id| Ok(r.record_failure(id)?)) }?;
-        // SAFETY: NULL or valid (caller's contract).
-        unsafe { write_opt(health_out, score) };
-        Ok(())
+        unsafe { health_call(registry, node_id, health_out, PeerRegistry::record_failure) }
     })
 }
 
