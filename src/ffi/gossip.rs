@@ -137,6 +137,17 @@ pub struct peerdisc_gossip {
     shared: Arc<Shared>,
 }
 
+/// The shared state of a handle, as an owned reference: a send callback
+/// may free the handle while the call that invoked it is still running.
+///
+/// # Safety
+/// `gossip` is NULL or a live handle.
+unsafe fn shared_of(gossip: *const peerdisc_gossip) -> FfiResult<Arc<Shared>> {
+    // SAFETY: caller's contract.
+    let h = unsafe { handle(gossip, "gossip") }?;
+    Ok(Arc::clone(&h.shared))
+}
+
 /// `config_json` of `peerdisc_gossip_new`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -294,14 +305,13 @@ pub unsafe extern "C" fn peerdisc_gossip_handle(
 ) -> peerdisc_status {
     guard("peerdisc_gossip_handle", || {
         // SAFETY: caller's contract.
-        let h = unsafe { handle(gossip, "gossip") }?;
+        let h = unsafe { shared_of(gossip) }?;
         // SAFETY: caller's contract.
         let msg = unsafe { str_arg(message_json, "message_json") }?;
         // SAFETY: caller's contract.
         let from = unsafe { node_id_arg(sender_id, "sender_id") }?;
         let from = NodeId::new(from).map_err(invalid)?;
-        h.shared
-            .run(|g, now| g.handle_announcement_at(msg, &from, now))
+        h.run(|g, now| g.handle_announcement_at(msg, &from, now))
             .map_err(|e| FfiError::new(PEERDISC_ERR_INVALID_JSON, e.to_string()))
     })
 }
@@ -317,8 +327,8 @@ pub unsafe extern "C" fn peerdisc_gossip_handle(
 pub unsafe extern "C" fn peerdisc_gossip_tick(gossip: *const peerdisc_gossip) -> peerdisc_status {
     guard("peerdisc_gossip_tick", || {
         // SAFETY: caller's contract.
-        let h = unsafe { handle(gossip, "gossip") }?;
-        h.shared.run(|g, now| g.tick(now));
+        let h = unsafe { shared_of(gossip) }?;
+        h.run(|g, now| g.tick(now));
         Ok(())
     })
 }
@@ -339,7 +349,7 @@ pub unsafe extern "C" fn peerdisc_gossip_join(
 ) -> peerdisc_status {
     guard("peerdisc_gossip_join", || {
         // SAFETY: caller's contract.
-        let h = unsafe { handle(gossip, "gossip") }?;
+        let h = unsafe { shared_of(gossip) }?;
         // SAFETY: caller's contract.
         let json = unsafe { str_arg(node_ids_json, "node_ids_json") }?;
         let ids: Vec<String> = serde_json::from_str(json)?;
@@ -347,8 +357,7 @@ pub unsafe extern "C" fn peerdisc_gossip_join(
             .iter()
             .map(|i| NodeId::new(i).map_err(invalid))
             .collect::<FfiResult<Vec<_>>>()?;
-        h.shared
-            .run(|g, now| g.join(&ids, now))
+        h.run(|g, now| g.join(&ids, now))
             .map_err(|e| FfiError::new(PEERDISC_ERR_INVALID_STATE, e.to_string()))
     })
 }
@@ -363,9 +372,8 @@ pub unsafe extern "C" fn peerdisc_gossip_join(
 pub unsafe extern "C" fn peerdisc_gossip_leave(gossip: *const peerdisc_gossip) -> peerdisc_status {
     guard("peerdisc_gossip_leave", || {
         // SAFETY: caller's contract.
-        let h = unsafe { handle(gossip, "gossip") }?;
-        h.shared
-            .run(|g, _| g.leave())
+        let h = unsafe { shared_of(gossip) }?;
+        h.run(|g, _| g.leave())
             .map_err(|e| FfiError::new(PEERDISC_ERR_INVALID_STATE, e.to_string()))
     })
 }
