@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::args::{handle, out_ptr, owned_c_string, str_arg, write_out};
 use super::callback::{peerdisc_finalizer, Gate, UserData};
 use super::registry::peerdisc_registry;
-use super::registry_write::node_id_arg;
+use super::registry_write::{node_id_arg, object_arg};
 use super::status::{guard, peerdisc_status, peerdisc_status::*, FfiError, FfiResult};
 use crate::membership::{GossipDiscovery, MembershipConfig};
 use crate::model::{Capabilities, NodeId, PeerAddress, PeerRecord, DEFAULT_WS_PATH};
@@ -230,15 +230,7 @@ pub unsafe extern "C" fn peerdisc_gossip_new(
         let func = send
             .ok_or_else(|| FfiError::new(PEERDISC_ERR_NULL_ARGUMENT, "send is NULL".to_string()))?;
         // SAFETY: caller's contract.
-        let json = unsafe { str_arg(config_json, "config_json") }?;
-        let value: serde_json::Value = serde_json::from_str(json)?;
-        if !value.is_object() {
-            return Err(FfiError::new(
-                PEERDISC_ERR_INVALID_JSON,
-                "config_json must be a JSON object",
-            ));
-        }
-        let cfg: GossipConfig = serde_json::from_value(value)?;
+        let cfg: GossipConfig = unsafe { object_arg(config_json, "config_json") }?;
         let mut membership = cfg.membership.clone();
         if let Some(ms) = cfg.announce_interval_ms {
             membership.seed_compatible = true;

@@ -26,6 +26,27 @@ pub(crate) unsafe fn node_id_arg<'a>(p: *const c_char, what: &str) -> FfiResult<
     Ok(id)
 }
 
+/// A JSON object argument decoded strictly into `T` (anything but an object
+/// is `PEERDISC_ERR_INVALID_JSON`).
+///
+/// # Safety
+/// As `str_arg`.
+pub(crate) unsafe fn object_arg<T: serde::de::DeserializeOwned>(
+    p: *const c_char,
+    what: &str,
+) -> FfiResult<T> {
+    // SAFETY: forwarded contract.
+    let json = unsafe { str_arg(p, what) }?;
+    let value: serde_json::Value = serde_json::from_str(json)?;
+    if !value.is_object() {
+        return Err(FfiError::new(
+            PEERDISC_ERR_INVALID_JSON,
+            format!("{what} must be a JSON object"),
+        ));
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
 /// Runs `f` on the registry of a handle with a checked node id.
 ///
 /// # Safety
@@ -235,15 +256,7 @@ pub unsafe extern "C" fn peerdisc_registry_update(
 ) -> peerdisc_status {
     guard("peerdisc_registry_update", || {
         // SAFETY: caller's contract.
-        let json = unsafe { str_arg(fields_json, "fields_json") }?;
-        let value: serde_json::Value = serde_json::from_str(json)?;
-        if !value.is_object() {
-            return Err(FfiError::new(
-                PEERDISC_ERR_INVALID_JSON,
-                "fields_json must be a JSON object",
-            ));
-        }
-        let fields: UpdateFields = serde_json::from_value(value)?;
+        let fields: UpdateFields = unsafe { object_arg(fields_json, "fields_json") }?;
         // SAFETY: caller's contract.
         let peer = unsafe {
             with_peer(registry, node_id, |r, id| {
