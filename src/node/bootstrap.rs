@@ -310,6 +310,57 @@ impl SeedRetries {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_unusable_seed_is_warned_once_with_its_reason_until_it_answers() {
+        let (a, b) = (addr(1), addr(2));
+        let mut r = SeedRetries::new(&[a.clone(), b.clone()], 100, 800, 7, 0);
+        let w = r
+            .failed(&a, "TCP connect failed: Connection refused (os error 111)")
+            .unwrap();
+        assert!(
+            w.contains(a.as_str()) && w.contains("connection refused"),
+            "{w}"
+        );
+        assert_eq!(r.failed(&a, "TCP connect failed: Connection refused"), None);
+        assert!(r.last_error(&a).unwrap().contains("refused"));
+        // b is silent: one timeout warning once the bootstrap timeout ran.
+        assert!(r.silent(999, 1_000).is_empty());
+        let silent = r.silent(1_000, 1_000);
+        assert_eq!(silent.len(), 1);
+        assert!(silent[0].contains(b.as_str()) && silent[0].contains("timeout"));
+        assert!(r.silent(5_000, 1_000).is_empty());
+        // Once it answered, a later failure is not the bootstrap's business.
+        r.answered(&a);
+        assert_eq!(r.last_error(&a), None);
+        assert_eq!(r.failed(&a, "refused"), None);
+        assert!(!r.is_seed(&addr(3)) && r.is_seed(&a));
+    }
+
+    #[test]
+    fn reasons_are_said_the_way_people_look_for_them() {
+        let cases = [
+            (
+                "WebSocket handshake failed: HTTP error: 404 Not Found",
+                "404",
+            ),
+            ("WebSocket handshake timed out", "timeout"),
+            ("TCP connect timed out", "timeout"),
+            (
+                "unsupported scheme in wss://x/peerdisc (only ws:// is supported)",
+                "TLS",
+            ),
+            (
+                "the peer holds a different cluster key",
+                "wrong cluster key",
+            ),
+        ];
+        for (error, word) in cases {
+            let e = explain(error);
+            assert!(e.contains(word) && e.contains(error), "{error} -> {e}");
+        }
+        assert_eq!(explain("something else"), "something else");
+    }
+
     fn addr(port: u16) -> PeerAddress {
         PeerAddress::new(format!("ws://127.0.0.1:{port}/peerdisc")).unwrap()
     }

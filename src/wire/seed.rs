@@ -70,3 +70,40 @@ pub fn decode_seed_compatible(bytes: &[u8]) -> Result<super::Message, super::Wir
     let text = serde_json::to_vec(&Value::Object(map)).map_err(|_| strict)?;
     super::decode(&text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{decode_str, Message};
+
+    const WITH_EXTRAS: &str = r#"{"type": "gossip_announcement", "timestamp": 1764000000.5,
+        "sender": "old-1", "peers": [
+        {"node_id": "old-1", "address": "ws://10.0.0.1:8000", "agents": ["a"], "zone": "eu"}]}"#;
+
+    #[test]
+    fn seed_compatible_decoding_drops_what_peerdisc_does_not_define() {
+        assert!(decode_str(WITH_EXTRAS).is_err(), "strict by default");
+        let Message::GossipAnnouncement(g) =
+            decode_seed_compatible(WITH_EXTRAS.as_bytes()).unwrap()
+        else {
+            panic!("not an announcement")
+        };
+        let rec = g.peers[0].to_record().unwrap();
+        assert_eq!(rec.node_id.as_str(), "old-1");
+        assert_eq!(rec.addresses[0].as_str(), "ws://10.0.0.1:8000/peerdisc");
+        assert_eq!(rec.capabilities.agents[0].name(), "a");
+    }
+
+    #[test]
+    fn seed_compatible_decoding_stays_strict_elsewhere() {
+        // A peerdisc record with an unknown field is still refused.
+        let record = r#"{"type": "gossip_announcement", "timestamp": 1.0, "peers": [
+            {"node_id": "n", "addresses": [], "version": 2, "zone": "eu"}]}"#;
+        assert!(decode_seed_compatible(record.as_bytes()).is_err());
+        // So is any other message with an unknown field.
+        let ping = r#"{"v": 1, "type": "ping", "seq": 1, "target": "n", "zone": "eu"}"#;
+        assert!(decode_seed_compatible(ping.as_bytes()).is_err());
+        // And a value that is not JSON.
+        assert!(decode_seed_compatible(b"{").is_err());
+    }
+}
