@@ -557,15 +557,20 @@ fn unified_discovery_with_an_earlier_system_peer() {
         "legacy-1"
     );
     assert_eq!(added.load(Ordering::SeqCst), 1);
-    // It hears the node's seed-shaped announcements on that connection.
+    // It hears the node's seed-shaped announcements on that connection,
+    // again and again.
     let end = Instant::now() + Duration::from_secs(10);
-    let heard = loop {
-        assert!(Instant::now() < end, "no seed-shaped announcement heard");
+    let mut heard = Vec::new();
+    while heard.len() < 2 {
+        assert!(
+            Instant::now() < end,
+            "seed-shaped announcements heard: {heard:?}"
+        );
         match ws.read() {
             Ok(tungstenite::Message::Text(t)) => {
                 let v: serde_json::Value = serde_json::from_str(&t).unwrap();
                 if v["type"] == "gossip_announcement" && v["states"].is_null() {
-                    break v;
+                    heard.push(v);
                 }
             }
             Ok(_) => {}
@@ -576,7 +581,10 @@ fn unified_discovery_with_an_earlier_system_peer() {
                 ) => {}
             Err(e) => panic!("connection lost: {e}"),
         }
-    };
+    }
+    let (first, heard) = (&heard[0], &heard[1]);
+    let gap = heard["timestamp"].as_f64().unwrap() - first["timestamp"].as_f64().unwrap();
+    assert!(gap >= 0.25, "announce interval 300 ms, gap {gap} s");
     assert_eq!(heard["peers"][0]["node_id"], "unified");
     assert!(heard["peers"][0]["address"]
         .as_str()
