@@ -333,7 +333,28 @@ fn bootstrap_discovery() {
         2
     );
     assert!(registry.contains("boot-seed") && registry.contains("boot-other"));
-    for n in [&joiner, &other, &seed] {
+    // An advertised address in the seed's form means the node's path too.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let adv = Node::builder()
+        .node_id("boot-advertised")
+        .listen(([127, 0, 0, 1], port).into())
+        .advertise(format!("ws://127.0.0.1:{port}"))
+        .bootstrap(no_path(&seed))
+        .start()
+        .unwrap();
+    assert_eq!(
+        adv.address().as_str(),
+        format!("ws://127.0.0.1:{port}/peerdisc")
+    );
+    assert!(wait_until(Duration::from_secs(10), || joiner
+        .registry()
+        .get("boot-advertised")
+        .is_some_and(|p| p.is_alive())));
+    for n in [&adv, &joiner, &other, &seed] {
         n.stop().unwrap();
     }
 }

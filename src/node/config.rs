@@ -34,7 +34,8 @@ pub struct NodeConfig {
     /// Default `127.0.0.1:0`.
     pub listen: SocketAddr,
     /// The address other nodes should dial, for nodes behind NAT or in
-    /// containers. Default: `ws://<listen address>:<bound port><ws_path>`.
+    /// containers (without a path: `ws_path`). Default: `ws://<listen
+    /// address>:<bound port><ws_path>`.
     pub advertise: Option<String>,
     /// The HTTP path of the WebSocket endpoint. Default `/peerdisc`.
     pub ws_path: String,
@@ -141,7 +142,8 @@ impl NodeConfig {
             )));
         }
         if let Some(a) = &self.advertise {
-            PeerAddress::new(a).map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
+            PeerAddress::with_default_path(a, &self.ws_path)
+                .map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
         }
         self.capabilities
             .validate()

@@ -181,7 +181,8 @@ impl Node {
         let (transport, events) = Transport::start(tcfg)?;
         let transport = Arc::new(transport);
         let address = match &cfg.advertise {
-            Some(a) => PeerAddress::new(a).map_err(|e| NodeError::Config(e.to_string()))?,
+            Some(a) => PeerAddress::with_default_path(a, &cfg.ws_path)
+                .map_err(|e| NodeError::Config(e.to_string()))?,
             None => {
                 let local = transport.local_addr();
                 if local.ip().is_unspecified() {
