@@ -8,7 +8,7 @@ use super::NodeError;
 use crate::datagram::DatagramConfig;
 use crate::mdns::MdnsConfig;
 use crate::membership::MembershipConfig;
-use crate::model::{Capabilities, NodeId, PeerAddress};
+use crate::model::{Capabilities, NodeId, PeerAddress, DEFAULT_WS_PATH};
 use crate::registry::RegistryConfig;
 use crate::transport::TransportConfig;
 
@@ -35,11 +35,13 @@ pub struct NodeConfig {
     /// Default `127.0.0.1:0`.
     pub listen: SocketAddr,
     /// The address other nodes should dial, for nodes behind NAT or in
-    /// containers. Default: `ws://<listen address>:<bound port><ws_path>`.
+    /// containers (without a path: `ws_path`). Default: `ws://<listen
+    /// address>:<bound port><ws_path>`.
     pub advertise: Option<String>,
     /// The HTTP path of the WebSocket endpoint. Default `/peerdisc`.
     pub ws_path: String,
-    /// Bootstrap nodes (`ws://host:port/path`).
+    /// Bootstrap nodes (`ws://host:port/path`; a URL without a path, as
+    /// the seed system wrote them, means `/peerdisc`).
     pub bootstrap: Vec<String>,
     /// How long `discover_bootstrap` waits for answers. Default 5,000 ms.
     pub bootstrap_timeout_ms: u64,
@@ -97,7 +99,7 @@ impl Default for NodeConfig {
             identity_path: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,
-            ws_path: "/peerdisc".into(),
+            ws_path: DEFAULT_WS_PATH.into(),
             bootstrap: Vec::new(),
             bootstrap_timeout_ms: 5_000,
             rebootstrap_interval_ms: 2_000,
@@ -145,8 +147,8 @@ impl NodeConfig {
             )));
         }
         if let Some(a) = &self.advertise {
-            let a =
-                PeerAddress::new(a).map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
+            let a = PeerAddress::with_default_path(a, &self.ws_path)
+                .map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
             if a.is_datagram() {
                 return Err(NodeError::Config(
                     "advertise: the advertised address is the ws:// or wss:// one".into(),
@@ -183,7 +185,7 @@ impl NodeConfig {
         }
         self.bootstrap
             .iter()
-            .map(|b| match PeerAddress::new(b) {
+            .map(|b| match PeerAddress::with_default_path(b, DEFAULT_WS_PATH) {
                 Ok(a) if a.is_datagram() => Err(NodeError::Config(format!(
                     "bootstrap: {b} is a datagram address; bootstrap nodes are dialled at ws:// or wss://"
                 ))),
