@@ -27,6 +27,7 @@ fn samples() -> Vec<Message> {
         Message::Hello(Hello {
             record: record("a"),
             incarnation: 1,
+            sig: None,
         }),
         Message::PeerListRequest(PeerListRequest::default()),
         Message::PeerListRequest(PeerListRequest {
@@ -57,12 +58,18 @@ fn samples() -> Vec<Message> {
             incarnation: 4,
             version: 0,
             from: Some(id("a")),
+            sig: None,
+            nonce: None,
+            proof: None,
         }),
         Message::Leave(StateClaim {
             node_id: id("a"),
             incarnation: 1,
             version: 0,
             from: None,
+            sig: None,
+            nonce: None,
+            proof: None,
         }),
     ]
 }

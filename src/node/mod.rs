@@ -30,6 +30,7 @@ mod config;
 mod driver;
 mod error;
 mod event;
+mod greeting;
 mod mdns_link;
 mod routing;
 mod sealing;
@@ -281,6 +282,10 @@ impl Node {
             node_events: self.inner.events.clone(),
             candidates: candidates::Candidates::new(cfg.mdns.hello_timeout_ms),
             warmed: None,
+            greeter: greeting::Greeter::new(
+                self.inner.identity.clone(),
+                cfg.membership.require_signed_records,
+            ),
         };
         let handle = std::thread::Builder::new()
             .name(format!("peerdisc-driver-{}", self.inner.node_id))

@@ -1,6 +1,7 @@
 use std::collections::{HashMap, VecDeque};
 
 mod anti_entropy;
+mod claims;
 mod join;
 mod merge;
 mod probe;
@@ -137,6 +138,12 @@ pub struct Membership {
     join: Option<JoinState>,
     joined: bool,
     signer: Option<Identity>,
+    /// The signature of this node's current state (alive above
+    /// incarnation 0, or left).
+    my_sig: Option<crate::model::RecordSignature>,
+    /// Each member's latest verified signed word about itself.
+    words: HashMap<NodeId, claims::Word>,
+    claims_refused: u64,
 }
 
 fn overrides(new: Liveness, new_inc: u64, old: Liveness, old_inc: u64) -> bool {
@@ -193,6 +200,9 @@ impl Membership {
             join: None,
             joined: false,
             signer: None,
+            my_sig: None,
+            words: HashMap::new(),
+            claims_refused: 0,
         })
     }
 
@@ -205,6 +215,7 @@ impl Membership {
         }
         self.me = Arc::new(sign_record(&identity, (*self.me).clone()));
         self.signer = Some(identity);
+        self.resign();
         Ok(())
     }
 
@@ -388,6 +399,7 @@ impl Membership {
             }
             Command::Leave => {
                 self.leaving = true;
+                self.resign();
                 self.probe = None;
                 self.suspicions.clear();
                 self.join = None;
@@ -629,17 +641,14 @@ impl Membership {
     }
 
     fn my_state(&self) -> MemberState {
-        let l = if self.leaving {
-            Liveness::Left
-        } else {
-            Liveness::Alive
-        };
-        MemberState::new(
+        let mut st = MemberState::new(
             self.me.node_id.clone(),
             self.incarnation,
-            l,
+            self.my_liveness(),
             self.me.version,
-        )
+        );
+        st.sig = self.my_sig.clone();
+        st
     }
 
     fn state_of(m: &Member, from: Option<NodeId>) -> MemberState {
@@ -652,16 +661,14 @@ impl Membership {
                 Liveness::Suspect | Liveness::Dead => from,
                 _ => None,
             },
+            sig: None,
         }
     }
 
     fn claim(&self, node_id: &NodeId, incarnation: u64, version: u64) -> StateClaim {
-        StateClaim {
-            node_id: node_id.clone(),
-            incarnation,
-            version,
-            from: Some(self.me.node_id.clone()),
-        }
+        let mut c = StateClaim::new(node_id.clone(), incarnation, version);
+        c.from = Some(self.me.node_id.clone());
+        c
     }
 
     fn piggyback(&mut self, budget: usize, to: &NodeId) -> Piggyback {
