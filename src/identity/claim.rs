@@ -32,11 +32,16 @@ pub fn claim_bytes(node_id: &str, liveness: Liveness, incarnation: u64) -> Vec<u
 }
 
 /// The bytes a greeting proof covers: `peerdisc-greeting-v1\n<sender's
-/// node id>\n<the other side's nonce>`.
-pub fn greeting_bytes(node_id: &str, nonce: &str) -> Vec<u8> {
+/// node id>\n<the receiver's node id, as the sender knows it>\n<the
+/// receiver's nonce>`. The receiver's id binds the proof to the
+/// conversation: a node in the middle that relays one side's challenge to
+/// the other gets a proof made out to itself.
+pub fn greeting_bytes(node_id: &str, to: &str, nonce: &str) -> Vec<u8> {
     let mut out = GREETING_CONTEXT.to_vec();
-    out.extend_from_slice(node_id.as_bytes());
-    out.push(b'\n');
+    for part in [node_id, to] {
+        out.extend_from_slice(part.as_bytes());
+        out.push(b'\n');
+    }
     out.extend_from_slice(nonce.as_bytes());
     out
 }
@@ -49,10 +54,10 @@ pub fn sign_claim(identity: &Identity, liveness: Liveness, incarnation: u64) -> 
 }
 
 /// Proves, on one connection, that the sender holds `identity`'s key: a
-/// signature of the other side's fresh `nonce`.
-pub fn sign_greeting(identity: &Identity, nonce: &str) -> RecordSignature {
+/// signature of the other side's (`to`'s) fresh `nonce`.
+pub fn sign_greeting(identity: &Identity, to: &str, nonce: &str) -> RecordSignature {
     let id = identity.node_id();
-    let bytes = greeting_bytes(id.as_str(), nonce);
+    let bytes = greeting_bytes(id.as_str(), to, nonce);
     RecordSignature::from_bytes(identity.signing_key().sign(&bytes).to_bytes())
 }
 
@@ -96,13 +101,15 @@ pub fn verify_claim(
     verify_with(node_id, &claim_bytes(node_id, liveness, incarnation), sig)
 }
 
-/// Checks a greeting proof: `node_id`'s key signed this side's `nonce`.
+/// Checks a greeting proof: `node_id`'s key signed the `nonce` of `to`
+/// (this side).
 pub fn verify_greeting(
     node_id: &str,
+    to: &str,
     nonce: &str,
     proof: &RecordSignature,
 ) -> Result<(), VerifyError> {
-    verify_with(node_id, &greeting_bytes(node_id, nonce), proof)
+    verify_with(node_id, &greeting_bytes(node_id, to, nonce), proof)
 }
 
 /// Whether what `node_id` says about itself must be signed: always for a
@@ -132,11 +139,15 @@ mod tests {
     fn a_greeting_proof_is_bound_to_the_nonce() {
         let me = Identity::generate();
         let id = me.node_id();
-        let proof = sign_greeting(&me, "00112233445566778899aabbccddeeff");
-        assert!(verify_greeting(id.as_str(), "00112233445566778899aabbccddeeff", &proof).is_ok());
-        assert!(verify_greeting(id.as_str(), "ffeeddccbbaa99887766554433221100", &proof).is_err());
+        let n = "00112233445566778899aabbccddeeff";
+        let proof = sign_greeting(&me, "node-b", n);
+        assert!(verify_greeting(id.as_str(), "node-b", n, &proof).is_ok());
+        let other = "ffeeddccbbaa99887766554433221100";
+        assert!(verify_greeting(id.as_str(), "node-b", other, &proof).is_err());
+        // Made out to someone else: a relay in the middle cannot use it.
+        assert!(verify_greeting(id.as_str(), "node-c", n, &proof).is_err());
         // A claim signature is not a greeting proof (domain separation).
         let claim = sign_claim(&me, Liveness::Alive, 0);
-        assert!(verify_greeting(id.as_str(), "0", &claim).is_err());
+        assert!(verify_greeting(id.as_str(), "node-b", "0", &claim).is_err());
     }
 }

@@ -731,10 +731,11 @@ impl Driver {
         g.sig = self.core.own_claim_signature().cloned();
         let c = self.routing.conn(conn);
         g.nonce = Some(c.nonce.get_or_insert_with(Nonce::random).clone());
-        g.proof = c
-            .their_nonce
-            .as_ref()
-            .and_then(|n| self.greeter.proof_for(n));
+        let to = c.peer.as_ref().or(c.claimed.as_ref());
+        g.proof = match (to, &c.their_nonce) {
+            (Some(to), Some(n)) => self.greeter.proof_for(to, n),
+            _ => None,
+        };
         wire::encode(&Message::Alive(g))
     }
 

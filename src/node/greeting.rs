@@ -21,6 +21,7 @@ use crate::wire::{Nonce, StateClaim};
 const WARN_ONCE_LIMIT: usize = 1024;
 
 pub(crate) struct Greeter {
+    me: NodeId,
     identity: Option<Identity>,
     require_signed: bool,
     warned: HashSet<NodeId>,
@@ -38,8 +39,9 @@ pub(crate) enum Verdict {
 }
 
 impl Greeter {
-    pub fn new(identity: Option<Identity>, require_signed: bool) -> Self {
+    pub fn new(me: NodeId, identity: Option<Identity>, require_signed: bool) -> Self {
         Greeter {
+            me,
             identity,
             require_signed,
             warned: HashSet::new(),
@@ -56,11 +58,12 @@ impl Greeter {
         must_sign(id.as_str(), self.require_signed)
     }
 
-    /// This node's proof for the other side's challenge.
-    pub fn proof_for(&self, their: &Nonce) -> Option<RecordSignature> {
+    /// This node's proof for the challenge of `to` (the other side, as
+    /// its greeting named it).
+    pub fn proof_for(&self, to: &NodeId, their: &Nonce) -> Option<RecordSignature> {
         self.identity
             .as_ref()
-            .map(|i| sign_greeting(i, their.as_str()))
+            .map(|i| sign_greeting(i, to.as_str(), their.as_str()))
     }
 
     /// Judges a greeting, given the challenge this side sent on the
@@ -71,7 +74,8 @@ impl Greeter {
         }
         match (&g.proof, mine) {
             (Some(proof), Some(nonce)) => {
-                match verify_greeting(g.node_id.as_str(), nonce.as_str(), proof) {
+                let (from, me) = (g.node_id.as_str(), self.me.as_str());
+                match verify_greeting(from, me, nonce.as_str(), proof) {
                     Ok(()) => Verdict::Named,
                     Err(e) => Verdict::Refused(format!("greeting proof does not verify: {e}")),
                 }

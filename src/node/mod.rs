@@ -283,6 +283,7 @@ impl Node {
             candidates: candidates::Candidates::new(cfg.mdns.hello_timeout_ms),
             warmed: None,
             greeter: greeting::Greeter::new(
+                self.inner.node_id.clone(),
                 self.inner.identity.clone(),
                 cfg.membership.require_signed_records,
             ),
