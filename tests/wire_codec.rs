@@ -203,7 +203,13 @@ mod props {
         ) {
             let liveness = [Liveness::Alive, Liveness::Suspect, Liveness::Dead, Liveness::Left][l];
             let mut s = MemberState::new(id(&n), inc, liveness, ver);
-            s.from = from.map(|f| id(&f));
+            // The fifth element: the accuser of a suspect or dead claim, the
+            // subject's signature of an alive or left one.
+            if matches!(liveness, Liveness::Suspect | Liveness::Dead) {
+                s.from = from.map(|f| id(&f));
+            } else if from.is_some() {
+                s.sig = Some(peerdisc::model::RecordSignature::from_bytes([7; 64]));
+            }
             let m = Message::Ping(Ping { seq: 1, target: id("t"), peers: vec![], states: vec![s] });
             let json = encode(&m);
             prop_assert_eq!(encoded_len(&m), json.len());
