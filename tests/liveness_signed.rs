@@ -337,9 +337,11 @@ fn a_replayed_signed_leave_does_not_eject_a_rejoined_node() {
         .start()
         .unwrap();
     let start_b = || {
-        let mut cfg = NodeConfig::default();
-        cfg.identity_path = Some(key.clone());
-        cfg.bootstrap.push(a.address().to_string());
+        let cfg = NodeConfig {
+            identity_path: Some(key.clone()),
+            bootstrap: vec![a.address().to_string()],
+            ..NodeConfig::default()
+        };
         let n = Node::new(cfg).unwrap();
         n.start().unwrap();
         n
