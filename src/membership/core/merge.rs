@@ -274,12 +274,7 @@ impl Membership {
         }
         if self.signer.is_some() && s.is_self_claim() && s.incarnation > self.incarnation {
             if self.verify_self_claim(s).is_err() {
-                let reason = ClaimRefusal::AheadOfNode {
-                    liveness: s.liveness,
-                    incarnation: s.incarnation,
-                    held: self.incarnation,
-                };
-                self.refuse_claim(&s.node_id, sender, reason);
+                self.refuse_ahead_of_me(s, sender);
                 return;
             }
             // My own word from an earlier life: I had reached it.
@@ -298,12 +293,7 @@ impl Membership {
                 MAX_INCARNATION
             };
             if s.incarnation > limit || s.incarnation >= MAX_INCARNATION {
-                let reason = ClaimRefusal::AheadOfNode {
-                    liveness: s.liveness,
-                    incarnation: s.incarnation,
-                    held: self.incarnation,
-                };
-                self.refuse_claim(&s.node_id, sender, reason);
+                self.refuse_ahead_of_me(s, sender);
                 return;
             }
             let fresh = s.incarnation >= self.incarnation;
@@ -334,6 +324,16 @@ impl Membership {
             mine.version = s.version;
             let _ = self.set_own_record(mine);
         }
+    }
+
+    /// Refuses a claim about this node at an incarnation it never took.
+    fn refuse_ahead_of_me(&mut self, s: &MemberState, sender: &NodeId) {
+        let reason = ClaimRefusal::AheadOfNode {
+            liveness: s.liveness,
+            incarnation: s.incarnation,
+            held: self.incarnation,
+        };
+        self.refuse_claim(&s.node_id, sender, reason);
     }
 
     pub(super) fn on_claim(&mut self, from: &NodeId, c: StateClaim, liveness: Liveness, now: u64) {
