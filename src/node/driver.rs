@@ -609,7 +609,11 @@ impl Driver {
         self.counters
             .greetings_refused
             .fetch_add(1, Ordering::Relaxed);
-        self.greeter.warn_once(&self.me, who, why);
+        self.greeter.warn_once(
+            &self.me,
+            who,
+            &format!("a greeting or frame as {who}: {why}"),
+        );
         let at = self.now() + REFUSAL_LINGER_MS;
         let c = self.routing.conn(conn);
         if c.close_at_ms.is_none() {
@@ -702,6 +706,15 @@ impl Driver {
                 Output::Send { to, message } => self.send(to, &message),
                 Output::Registry(change) => self.apply(change),
                 Output::Event(ev) => {
+                    if let MembershipEvent::ClaimRefused {
+                        node_id,
+                        from,
+                        reason,
+                    } = &ev
+                    {
+                        let why = format!("a liveness claim about {node_id}: {reason}");
+                        self.greeter.warn_once(&self.me, from, &why);
+                    }
                     log_event(&self.me, &ev);
                     if let MembershipEvent::RecordRefused {
                         node_id,

@@ -87,12 +87,16 @@ impl Greeter {
         }
     }
 
-    /// Logs a refusal: at warning level the first time for each peer.
+    /// Logs a refusal of something `who` sent (or claimed to be): at
+    /// warning level the first time for each peer, at debug level after.
     pub fn warn_once(&mut self, me: &NodeId, who: &NodeId, why: &str) {
         if self.warned.len() < WARN_ONCE_LIMIT && self.warned.insert(who.clone()) {
-            log::warn!("peerdisc: {me}: refused a greeting or frame as {who}: {why} (logged once per peer; see the node's `greetings_refused` count)");
+            log::warn!(
+                "peerdisc: {me}: refused from {who}: {why} (logged once per peer; \
+                 counted in the node's stats: greetings_refused, claims_refused)"
+            );
         } else {
-            log::debug!("peerdisc: {me}: refused a greeting or frame as {who}: {why}");
+            log::debug!("peerdisc: {me}: refused from {who}: {why}");
         }
     }
 }
