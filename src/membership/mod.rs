@@ -28,6 +28,7 @@
 //!   forgotten after a configurable time; a restarted node refutes its old
 //!   death with a higher incarnation and takes its old entry back.
 
+mod apply;
 mod config;
 mod core;
 mod dissemination;
@@ -45,6 +46,7 @@ pub use output::{
     ClaimRefusal, Command, MembershipEvent, Output, RegistryChange, RemovalReason, Target,
 };
 
+pub(crate) use apply::apply_change;
 pub(crate) use member::MemberTable;
 
 /// A member entry for a converged table built by the simulator.

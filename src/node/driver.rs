@@ -16,12 +16,8 @@ use super::greeting::{Greeter, Verdict};
 use super::routing::Routing;
 use super::sealing;
 use super::{BootstrapReport, NodeError};
-use crate::events::RemovalReason;
 use crate::mdns::MdnsEvent;
-use crate::membership::{
-    Command, Membership, MembershipEvent, Output, RegistryChange, RemovalReason as CoreRemoval,
-    Target,
-};
+use crate::membership::{Command, Membership, MembershipEvent, Output, RegistryChange, Target};
 use crate::model::{Capabilities, ConnectionState, NodeId, PeerAddress};
 use crate::registry::PeerRegistry;
 use crate::transport::{ConnectionId, Direction, TransportError, TransportEvent, TransportHandle};
@@ -210,9 +206,20 @@ impl Driver {
         }
     }
 
+    /// A bootstrap node could not be used: one warning per node (naming its
+    /// URL and the reason) until it answers.
+    fn seed_failed(&mut self, addr: &PeerAddress, reason: &str) {
+        if let Some(w) = self.seeds.failed(addr, reason) {
+            log::warn!("peerdisc: {}: {w}", self.me);
+        }
+    }
+
     /// Says `hello` again to the bootstrap nodes that have not answered
     /// yet and whose backoff ran out.
     fn retry_seeds(&mut self, now: u64) {
+        for w in self.seeds.silent(now, self.bootstrap_timeout_ms) {
+            log::warn!("peerdisc: {}: {w}", self.me);
+        }
         for addr in self.seeds.due(now) {
             log::debug!(
                 "peerdisc: {}: bootstrap node {addr} has not answered yet; saying hello again",
@@ -249,8 +256,13 @@ impl Driver {
         let now = self.now();
         match cmd {
             DriverCommand::Bootstrap(reply) => {
-                let p =
-                    PendingBootstrap::new(&self.bootstrap, reply, now, self.bootstrap_timeout_ms);
+                let p = PendingBootstrap::new(
+                    &self.bootstrap,
+                    &self.seeds,
+                    reply,
+                    now,
+                    self.bootstrap_timeout_ms,
+                );
                 self.pending.push(p);
                 self.join(now);
             }
@@ -405,6 +417,7 @@ impl Driver {
             }
             TransportEvent::ConnectFailed { conn, peer, error } => {
                 self.routing.conns.remove(&conn);
+                self.seed_failed(&peer, &error.to_string());
                 for p in &mut self.pending {
                     p.failed(&peer, error.to_string());
                 }
@@ -470,7 +483,7 @@ impl Driver {
             let _ = self.transport.reply(conn, reply);
             return;
         }
-        let msg = match wire::decode_str(text) {
+        let msg = match super::seed_compat::decode(self.core.config().seed_compatible, text) {
             Ok(m) => m,
             Err(e) => {
                 self.counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -490,17 +503,27 @@ impl Driver {
                 None => return,
             },
             (_, Some(id)) if heard || !self.greeter.needs_proof(&id) => id,
-            (_, _) => {
+            (msg, _) => {
                 let c = self.routing.conn(conn);
-                match c.claimed.clone() {
-                    Some(who) => {
-                        self.refuse_unproven(conn, &who, "a frame before the greeting's proof")
+                if let Some(who) = c.claimed.clone() {
+                    self.refuse_unproven(conn, &who, "a frame before the greeting's proof");
+                    return;
+                }
+                // A seed-system node sends its announcement bare (it has a
+                // hand-picked id: one that must be proven cannot be named so).
+                match super::seed_compat::bare_sender(msg)
+                    .filter(|_| self.core.config().seed_compatible)
+                    .filter(|id| !self.greeter.needs_proof(id))
+                {
+                    Some(id) => {
+                        self.identify(conn, &id);
+                        id
                     }
                     None => {
                         self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
+                        return;
                     }
                 }
-                return;
             }
         };
         if let Message::PeerList(list) = &msg {
@@ -664,11 +687,17 @@ impl Driver {
             .as_ref()
             .map(|a| a.to_string())
             .unwrap_or_else(|| "a peer".into());
-        log::warn!(
-            "peerdisc: {}: refused by {whom}: {}",
-            self.me,
-            why.explain()
-        );
+        // A bootstrap node: one warning, however often it refuses.
+        if let Some(seed) = dialed.as_ref().filter(|a| self.seeds.is_seed(a)) {
+            let seed = seed.clone();
+            self.seed_failed(&seed, why.explain());
+        } else {
+            log::warn!(
+                "peerdisc: {}: refused by {whom}: {}",
+                self.me,
+                why.explain()
+            );
+        }
         if let Some(addr) = dialed {
             // A refusal is an answer: retrying would only be refused again.
             self.seeds.answered(&addr);
@@ -816,6 +845,7 @@ impl Driver {
             }
             Err(e) => {
                 log::trace!("peerdisc: no connection to {addr}: {e}");
+                self.seed_failed(&addr, &e.to_string());
                 return None;
             }
         };
@@ -874,64 +904,28 @@ impl Driver {
     }
 
     fn apply(&mut self, change: RegistryChange) {
-        match change {
-            RegistryChange::Upsert(record) => {
-                if record.node_id == self.me {
-                    return;
-                }
+        match &change {
+            RegistryChange::Upsert(record) if record.node_id != self.me => {
                 if let Some(addr) = record.addresses.first() {
                     self.routing.set_address(&record.node_id, addr);
                     for conn in self.routing.conns_of(&record.node_id) {
                         let _ = self.transport.associate(conn, addr.clone());
                     }
                 }
-                let id = record.node_id.clone();
-                match self.registry.upsert((*record).clone()) {
-                    Ok(crate::registry::UpsertOutcome::Added) => {
-                        let open = self
-                            .routing
-                            .conns
-                            .values()
-                            .any(|c| c.open && c.peer.as_ref() == Some(&id));
-                        if open {
-                            self.set_connection_state(&id, ConnectionState::Connected);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => log::debug!("peerdisc: registry refused {id}: {e}"),
-                }
             }
-            RegistryChange::Liveness {
-                node_id,
-                liveness,
-                incarnation,
-            } => {
-                if !self.registry.contains(node_id.as_str()) {
-                    return;
-                }
-                let _ = self.registry.set_liveness_with_incarnation(
-                    node_id.as_str(),
-                    liveness,
-                    incarnation,
-                );
-            }
-            RegistryChange::Outcome { node_id, success } => {
-                if !self.registry.contains(node_id.as_str()) {
-                    return;
-                }
-                let _ = if success {
-                    self.registry.record_success(node_id.as_str())
-                } else {
-                    self.registry.record_failure(node_id.as_str())
-                };
-            }
-            RegistryChange::Remove { node_id, reason } => {
-                let reason = match reason {
-                    CoreRemoval::LeftReclaimed => RemovalReason::Left,
-                    _ => RemovalReason::Dead,
-                };
-                self.registry.remove_for(node_id.as_str(), reason);
-                self.routing.forget(&node_id);
+            RegistryChange::Remove { node_id, .. } => self.routing.forget(node_id),
+            _ => {}
+        }
+        let added = crate::membership::apply_change(&self.registry, &self.me, &change);
+        if let (true, RegistryChange::Upsert(record)) = (added, &change) {
+            let id = &record.node_id;
+            let open = self
+                .routing
+                .conns
+                .values()
+                .any(|c| c.open && c.peer.as_ref() == Some(id));
+            if open {
+                self.set_connection_state(id, ConnectionState::Connected);
             }
         }
     }

@@ -31,7 +31,7 @@ pub use message::{
     PushPull, StateClaim,
 };
 pub use nonce::Nonce;
-pub use seed::{AnnouncedPeer, SeedPeer};
+pub use seed::{decode_seed_compatible, AnnouncedPeer, SeedPeer};
 pub use state::MemberState;
 
 /// The protocol version this build speaks and accepts.
