@@ -273,3 +273,13 @@ impl MemberTable {
             .find(|&i| ok(&self.members[i]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_member_stays_48_bytes() {
+        // The simulator holds 10^8 of them; `ahead` (signed liveness) fits
+        // in the padding.
+        assert!(std::mem::size_of::<super::Member>() <= 48);
+    }
+}
