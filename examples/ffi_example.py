@@ -23,7 +23,7 @@ def main() -> int:
         reg.add(
             {
                 "node_id": "node_abc123",
-                "addresses": ["ws://192.168.1.100:8000"],
+                "addresses": ["ws://127.0.0.1:8000"],
                 "capabilities": {"agents": ["planner"], "tools": ["search"]},
             }
         )

@@ -118,6 +118,13 @@ example_cpp() {
   "$CXX" -std=c++17 $WARN -Iinclude examples/ffi_example.cpp -L"$LIBDIR" -lpeerdisc \
     -Wl,-rpath,"$LIBDIR" -o "$BUILD/ffi_example_cpp" && "$BUILD/ffi_example_cpp" >/dev/null
 }
+# README.md quotes examples/ffi_node.c whole, after a marker line.
+readme_quotes_node_example() {
+  awk '/^<!-- examples\/ffi_node.c -->$/ { grab = 1; getline; next }
+       grab && /^```$/ { exit }
+       grab { print }' README.md | diff -u examples/ffi_node.c - >&2
+}
+step "README.md quotes examples/ffi_node.c as it is" readme_quotes_node_example
 needs cc "example: C (registry)" example_c ffi_example
 needs cc "example: C (two nodes, quoted in README.md)" example_c ffi_node
 needs c++ "example: C++" example_cpp

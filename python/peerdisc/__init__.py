@@ -3,7 +3,7 @@
     from peerdisc import Registry
 
     with Registry({"capacity": 1000}) as reg:
-        reg.add({"node_id": "a", "addresses": ["ws://10.0.0.1:8000"],
+        reg.add({"node_id": "a", "addresses": ["ws://127.0.0.1:8000"],
                  "capabilities": {"tools": ["search"]}})
         print(reg.find_by_capability("tool", "search"))
 
@@ -629,7 +629,7 @@ class Node(_EventSource):
 
     ``config``: ``None``, a dict or a JSON string (``NodeConfig``: every
     field optional), e.g. ``{"listen": "127.0.0.1:0", "bootstrap":
-    ["ws://10.0.0.5:7400/peerdisc"], "capabilities": {"tools": ["search"]}}``.
+    ["ws://127.0.0.1:7400/peerdisc"], "capabilities": {"tools": ["search"]}}``.
     The node starts at once unless ``start=False``. ``close()`` (or leaving a
     ``with`` block) stops it gracefully and frees it.
     """
