@@ -160,8 +160,9 @@ def _load() -> ctypes.CDLL:
         except OSError as e:  # pragma: no cover - depends on the system
             errors.append(f"{c}: {e}")
     raise ImportError(
-        "could not load the peerdisc library (build it with `cargo build`, or set "
-        "PEERDISC_LIB to its path): " + "; ".join(errors)
+        "could not load the peerdisc library (install the package with "
+        "`pip install ./python`, which carries it, build it with `cargo build`, "
+        "or set PEERDISC_LIB to its path): " + "; ".join(errors)
     )
 
 
