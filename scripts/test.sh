@@ -31,12 +31,8 @@ echo "== cargo test (all features)"
 status=0
 cargo test --all-features --no-fail-fast 2>&1 | tee target/test-rust.log || status=$?
 # One closing line for all the Rust test binaries; tests that skipped for a
-# missing tool or privilege print a SKIPPED: line (listed again here).
+# missing tool or privilege print a SKIPPED: line (listed again at the end).
 skipped=$(grep -c 'SKIPPED: ' target/test-rust.log || true)
-if [ "$skipped" -gt 0 ]; then
-  echo "== skipped Rust tests (they passed without checking anything):"
-  grep -o 'SKIPPED: .*' target/test-rust.log | sed 's/^/  /'
-fi
 awk -v s="$skipped" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "rust: %d passed, %d failed, %d skipped\n", p - s, f, s }' target/test-rust.log
 if [ "$status" -ne 0 ]; then
@@ -48,5 +44,9 @@ echo "== cargo test (no default features: the crate without mDNS and the CLI)"
 cargo test --no-default-features --lib 2>&1 | tail -n 3
 
 echo "== FFI tests (C, C++, Python)"
-bash scripts/test-ffi.sh
+bash scripts/test-ffi.sh 2>&1 | tee target/test-ffi.log
+if grep -q 'SKIPPED: ' target/test-rust.log target/test-ffi.log; then
+  echo "== skipped (passed without checking; install the tool, or see scripts/install-deps.sh):"
+  grep -ho 'SKIPPED: .*' target/test-rust.log target/test-ffi.log | sed 's/^/  /'
+fi
 echo "== all tests passed"
