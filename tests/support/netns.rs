@@ -569,7 +569,9 @@ fn skip_line(part: Option<&str>, what: &str) {
         panic!("{test}{part}: {REQUIRE_ENV} is set but this test cannot run: {what}");
     }
     let part = part.map(|p| format!(" ({p})")).unwrap_or_default();
-    let _ = writeln!(io::stderr(), "SKIPPED: {test}{part}: {what}");
+    // One write, so that the harness's own lines cannot split it.
+    let line = format!("SKIPPED: {test}{part}: {what}\n");
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// `true` when the lab can run; otherwise prints the `SKIPPED:` line (see
