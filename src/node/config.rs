@@ -125,8 +125,9 @@ impl NodeConfig {
         serde_json::from_str(json).map_err(|e| NodeError::Config(e.to_string()))
     }
 
-    /// Checks every part; returns the parsed bootstrap addresses.
-    pub(crate) fn validate(&self) -> Result<Vec<PeerAddress>, NodeError> {
+    /// Checks every part, as [`Node::new`](super::Node::new) does; returns
+    /// the parsed bootstrap addresses.
+    pub fn validate(&self) -> Result<Vec<PeerAddress>, NodeError> {
         if let Some(id) = &self.node_id {
             NodeId::new(id).map_err(|e| NodeError::Config(e.to_string()))?;
             if self.identity_path.is_some() {
