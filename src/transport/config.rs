@@ -8,6 +8,9 @@ use tungstenite::protocol::WebSocketConfig;
 
 use super::TransportError;
 
+/// Bytes of frames gathered before tungstenite writes them out by itself.
+const WRITE_GATHER: usize = 64 * 1024;
+
 /// Settings of a [`Transport`](super::Transport).
 ///
 /// Every field has a safe default, so a JSON object naming only the fields
@@ -151,13 +154,29 @@ impl TransportConfig {
     pub fn stop_timeout(&self) -> Duration {
         Duration::from_millis(self.stop_timeout_ms)
     }
+    /// [`Self::backoff_base_ms`] as a duration.
+    pub fn backoff_base(&self) -> Duration {
+        Duration::from_millis(self.backoff_base_ms)
+    }
+    /// [`Self::backoff_cap_ms`] as a duration.
+    pub fn backoff_cap(&self) -> Duration {
+        Duration::from_millis(self.backoff_cap_ms)
+    }
 
-    /// The tungstenite settings: size limits, small buffers, eager writes.
+    /// Most bytes waiting to be written on one connection (beyond what its
+    /// socket holds): two of the largest messages and 64 KiB.
+    pub(crate) fn max_backlog_bytes(&self) -> usize {
+        self.max_message_size.saturating_mul(2) + 64 * 1024
+    }
+
+    /// The tungstenite settings: size limits, a small read buffer, and a
+    /// write buffer that gathers the frames of one poller round into one
+    /// `write(2)` (the poller flushes at the end of every round).
     pub(crate) fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(8 * 1024)
-            .write_buffer_size(0)
-            .max_write_buffer_size(self.max_message_size.saturating_mul(2) + 64 * 1024)
+            .write_buffer_size(WRITE_GATHER)
+            .max_write_buffer_size(self.max_backlog_bytes() + WRITE_GATHER)
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_frame_size))
     }

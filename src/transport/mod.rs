@@ -51,15 +51,22 @@
 mod backoff;
 mod config;
 mod connection;
+mod directory;
 mod error;
 mod event;
 mod handle;
-mod link;
 mod listener;
+mod mailbox;
+mod opening;
+mod poller;
 mod ratelimit;
+mod resolver;
+mod session;
 mod shared;
+mod sink;
 mod stats;
 mod stream;
+mod threads;
 
 pub use backoff::BackoffPolicy;
 pub use config::TransportConfig;
