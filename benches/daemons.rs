@@ -190,7 +190,11 @@ fn poll_all(ds: &mut [Daemon]) {
 
 /// Waits until `done` holds (polling every daemon's output), at most
 /// `PHASE_LIMIT`; returns the time it took.
-fn wait_for(ds: &mut [Daemon], start: Instant, mut done: impl FnMut(&[Daemon]) -> bool) -> Option<Duration> {
+fn wait_for(
+    ds: &mut [Daemon],
+    start: Instant,
+    mut done: impl FnMut(&[Daemon]) -> bool,
+) -> Option<Duration> {
     while start.elapsed() < PHASE_LIMIT {
         poll_all(ds);
         if done(ds) {
@@ -227,7 +231,10 @@ fn run(n: usize) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench output dir");
     let life = 4 * PHASE_LIMIT.as_secs() + 60;
-    println!("== N = {n} daemons, default configuration (output in {})", dir.display());
+    println!(
+        "== N = {n} daemons, default configuration (output in {})",
+        dir.display()
+    );
 
     // Cold start: every daemon at once, the bootstrap node among them.
     let t0 = Instant::now();
@@ -272,7 +279,11 @@ fn run(n: usize) {
     std::thread::sleep(idle);
     poll_all(&mut ds);
     let lo1 = lo_bytes();
-    let threads = median_max(ds.iter().filter_map(|d| d.proc_status("Threads:")).collect());
+    let threads = median_max(
+        ds.iter()
+            .filter_map(|d| d.proc_status("Threads:"))
+            .collect(),
+    );
     let rss = median_max(ds.iter().filter_map(|d| d.proc_status("VmRSS:")).collect());
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let cpu: Vec<u64> = ds
@@ -281,7 +292,10 @@ fn run(n: usize) {
         .map(|(d, t)| d.cpu_ticks().unwrap_or(0).saturating_sub(*t))
         .collect();
     let cpu_sum: u64 = cpu.iter().sum();
-    println!("  threads per daemon: median {}, max {}", threads.0, threads.1);
+    println!(
+        "  threads per daemon: median {}, max {}",
+        threads.0, threads.1
+    );
     println!("  RSS per daemon: median {} KiB, max {} KiB", rss.0, rss.1);
     println!(
         "  idle: CPU {:.2} % of a core per daemon, loopback {:.2} KB/s per daemon (all traffic on lo, counted once)",
@@ -298,7 +312,10 @@ fn run(n: usize) {
         };
         ds[..n].iter().all(|d| d.sees(&id, "alive"))
     });
-    println!("  join of one more daemon known alive by all: {}", secs(join));
+    println!(
+        "  join of one more daemon known alive by all: {}",
+        secs(join)
+    );
 
     // Crash: SIGKILL daemon 1 (not the bootstrap node).
     let victim = 1;
@@ -325,7 +342,9 @@ fn run(n: usize) {
         false_deaths += d.deaths.iter().filter(|(p, _)| *p != victim_id).count();
         suspected += d.suspected.iter().filter(|p| **p != victim_id).count();
     }
-    println!("  false deaths: {false_deaths}; suspected (observer, live target) pairs: {suspected}");
+    println!(
+        "  false deaths: {false_deaths}; suspected (observer, live target) pairs: {suspected}"
+    );
 
     let t3 = Instant::now();
     for d in ds.iter_mut() {

@@ -44,9 +44,27 @@ pub struct TransportConfig {
     pub max_frame_size: usize,
     /// Most connections open or opening at once, inbound and outbound
     /// together. Default 64.
+    ///
+    /// When the table is full, an inbound connection from an IP address
+    /// holding fewer inbound connections than the busiest address (by two
+    /// or more) takes the place of one of the busiest address's (one still
+    /// in its handshake first, else its oldest; it ends with
+    /// [`RejectReason::Displaced`](super::RejectReason::Displaced)). So
+    /// one address can use the whole budget while nobody else needs it,
+    /// but never lock other addresses out.
     pub max_connections: usize,
     /// Most inbound connections open or opening from one remote IP address.
-    /// Default 8.
+    /// Default 64, the same as `max_connections`: no cap of its own.
+    ///
+    /// Why no lower default: several nodes on one host, or many behind one
+    /// NAT address, all reach a node from the same IP, so a cap below the
+    /// cluster's size refuses them (their probes then fail and they are
+    /// suspected: with the former default of 8, 100 daemons on one host
+    /// never converged). What a per-IP cap protects against, one address
+    /// opening connections until the budget is gone, is handled instead by
+    /// the displacement rule of `max_connections`, which needs no cap.
+    /// Lower it only to bound what one address may hold on a node that
+    /// never sees several peers behind one address.
     pub max_connections_per_ip: usize,
     /// Most inbound messages per second on one connection (a token bucket
     /// holding one second's worth). Exceeding it closes the connection with
@@ -84,7 +102,7 @@ impl Default for TransportConfig {
             max_message_size: 4 << 20,
             max_frame_size: 4 << 20,
             max_connections: 64,
-            max_connections_per_ip: 8,
+            max_connections_per_ip: 64,
             max_messages_per_sec: 200,
             outbound_queue_len: 256,
             event_queue_len: 4096,

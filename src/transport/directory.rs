@@ -29,6 +29,17 @@ pub(crate) struct Entry {
     pub queued_bytes: usize,
 }
 
+/// What becomes of an accepted socket.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Served, as this connection.
+    Admitted(ConnectionId),
+    /// Table full: end this connection (of a busier IP) to make room.
+    Displace(ConnectionId),
+    /// Dropped.
+    Refused(RejectReason),
+}
+
 /// Why a message was not accepted for a connection.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -120,23 +131,50 @@ impl Directory {
         })
     }
 
-    /// Registers an accepted connection from `remote`, or says which limit
-    /// refuses it.
-    pub fn admit_inbound(&mut self, remote: SocketAddr) -> Result<ConnectionId, RejectReason> {
-        if self.is_full() {
-            return Err(RejectReason::ConnectionLimit);
+    /// Registers an accepted connection from `remote`, or says why not.
+    ///
+    /// When the table is full, a remote whose IP holds fewer inbound
+    /// connections than the busiest IP (by two or more) may take the place
+    /// of one of that IP's: [`Admission::Displace`] names it (the caller
+    /// ends it, then asks again). So one address can use the whole budget
+    /// while nobody else needs it (several nodes on one host, or behind one
+    /// NAT address, form a cluster), but can never lock other addresses out.
+    pub fn admit_inbound(&mut self, remote: SocketAddr) -> Admission {
+        let from_ip = self.per_ip.get(&remote.ip()).copied().unwrap_or(0);
+        if from_ip >= self.max_per_ip {
+            return Admission::Refused(RejectReason::PerIpLimit);
         }
-        if self.per_ip.get(&remote.ip()).copied().unwrap_or(0) >= self.max_per_ip {
-            return Err(RejectReason::PerIpLimit);
+        if !self.is_full() {
+            return Admission::Admitted(self.insert(Entry {
+                direction: Direction::Inbound,
+                remote: Some(remote),
+                peer: None,
+                open: false,
+                queued: 0,
+                queued_bytes: 0,
+            }));
         }
-        Ok(self.insert(Entry {
-            direction: Direction::Inbound,
-            remote: Some(remote),
-            peer: None,
-            open: false,
-            queued: 0,
-            queued_bytes: 0,
-        }))
+        match self.displaceable(from_ip) {
+            Some(victim) => Admission::Displace(victim),
+            None => Admission::Refused(RejectReason::ConnectionLimit),
+        }
+    }
+
+    /// The inbound connection a newcomer from an IP holding `from_ip`
+    /// connections may take the place of: one of the busiest IP's, one
+    /// still opening first, else its oldest.
+    fn displaceable(&self, from_ip: usize) -> Option<ConnectionId> {
+        let (busiest, most) = self.per_ip.iter().max_by_key(|(_, n)| **n)?;
+        if *most < from_ip + 2 {
+            return None;
+        }
+        self.entries
+            .iter()
+            .filter(|(_, e)| {
+                e.direction == Direction::Inbound && e.remote.map(|r| r.ip()) == Some(*busiest)
+            })
+            .min_by_key(|(id, e)| (e.open, **id))
+            .map(|(id, _)| *id)
     }
 
     /// Counts one more message of `len` bytes waiting for `id`.
@@ -226,18 +264,65 @@ mod tests {
         })
     }
 
+    fn admitted(a: Admission) -> ConnectionId {
+        match a {
+            Admission::Admitted(id) => id,
+            other => panic!("not admitted: {other:?}"),
+        }
+    }
+
     #[test]
     fn inbound_limits_count_per_ip_and_in_total() {
         let mut d = dir(2, 3);
         let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
         let b: SocketAddr = "127.0.0.2:1000".parse().unwrap();
-        let first = d.admit_inbound(a).unwrap();
-        d.admit_inbound(a).unwrap();
-        assert_eq!(d.admit_inbound(a), Err(RejectReason::PerIpLimit));
-        d.admit_inbound(b).unwrap();
-        assert_eq!(d.admit_inbound(b), Err(RejectReason::ConnectionLimit));
+        let first = admitted(d.admit_inbound(a));
+        admitted(d.admit_inbound(a));
+        assert_eq!(
+            d.admit_inbound(a),
+            Admission::Refused(RejectReason::PerIpLimit)
+        );
+        admitted(d.admit_inbound(b));
+        assert_eq!(
+            d.admit_inbound(b),
+            Admission::Refused(RejectReason::ConnectionLimit)
+        );
         d.remove(first).unwrap();
-        d.admit_inbound(a).unwrap();
+        admitted(d.admit_inbound(a));
+    }
+
+    #[test]
+    fn a_full_table_makes_room_for_a_new_address_at_the_busiest_ones_cost() {
+        let mut d = dir(8, 4);
+        let busy: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let other: SocketAddr = "127.0.0.2:1000".parse().unwrap();
+        let ids: Vec<_> = (0..4).map(|_| admitted(d.admit_inbound(busy))).collect();
+        // The oldest still opening goes first.
+        d.mark_open(ids[0], busy);
+        assert_eq!(d.admit_inbound(other), Admission::Displace(ids[1]));
+        d.remove(ids[1]);
+        admitted(d.admit_inbound(other));
+        // 3 against 1: one more place for the other address...
+        assert_eq!(d.admit_inbound(other), Admission::Displace(ids[2]));
+        d.remove(ids[2]);
+        admitted(d.admit_inbound(other));
+        // ...but at 2 against 2, nobody is displaced.
+        assert_eq!(
+            d.admit_inbound(other),
+            Admission::Refused(RejectReason::ConnectionLimit)
+        );
+        assert_eq!(
+            d.admit_inbound(busy),
+            Admission::Refused(RejectReason::ConnectionLimit)
+        );
+        // Outbound connections are never displaced.
+        let mut d = dir(8, 2);
+        d.add_outbound(PeerAddress::new("ws://127.0.0.1:1/").unwrap());
+        admitted(d.admit_inbound(busy));
+        assert_eq!(
+            d.admit_inbound(other),
+            Admission::Refused(RejectReason::ConnectionLimit)
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use tungstenite::protocol::WebSocketConfig;
 use crate::model::PeerAddress;
 
 use super::connection::{Conn, Step};
+use super::directory::Admission;
 use super::listener::{self, Accepted};
 use super::mailbox::Command;
 use super::opening::OpenCtx;
@@ -29,7 +30,9 @@ use super::resolver::Resolver;
 use super::shared::Shared;
 use super::sink::Sink;
 use super::stats::{add, bump, drop_one};
-use super::{ConnectError, ConnectionId, Direction, DisconnectReason, TransportEvent};
+use super::{
+    ConnectError, ConnectionId, Direction, DisconnectReason, RejectReason, TransportEvent,
+};
 
 /// Poll token of the listening socket.
 pub(crate) const LISTENER: Token = Token(0);
@@ -158,19 +161,22 @@ impl Poller {
         if self.shared.is_stopping() {
             return;
         }
-        let admitted = self.shared.directory.lock().admit_inbound(remote);
-        let id = match admitted {
-            Ok(id) => id,
-            Err(reason) => {
-                // The stream is closed when it goes out of scope.
-                log::debug!("transport: refused {remote}: {reason}");
-                bump(&self.shared.stats.rejected);
-                self.sink.emit_lossy(TransportEvent::Rejected {
-                    conn: None,
-                    remote,
-                    reason,
-                });
-                return;
+        let id = loop {
+            let admission = self.shared.directory.lock().admit_inbound(remote);
+            match admission {
+                Admission::Admitted(id) => break id,
+                Admission::Displace(victim) => self.displace(victim),
+                Admission::Refused(reason) => {
+                    // The stream is closed when it goes out of scope.
+                    log::debug!("transport: refused {remote}: {reason}");
+                    bump(&self.shared.stats.rejected);
+                    self.sink.emit_lossy(TransportEvent::Rejected {
+                        conn: None,
+                        remote,
+                        reason,
+                    });
+                    return;
+                }
             }
         };
         bump(&self.shared.stats.open_connections);
@@ -184,6 +190,31 @@ impl Poller {
                 log::warn!("transport: cannot serve {remote}: {e}");
                 self.forget(id);
             }
+        }
+    }
+
+    /// Ends an inbound connection to make room for one from a less busy
+    /// address.
+    fn displace(&mut self, victim: ConnectionId) {
+        let reason = RejectReason::Displaced;
+        let Some(conn) = self.conns.get_mut(&victim) else {
+            // Not the poller's yet (cannot happen for inbound ones).
+            self.forget(victim);
+            return;
+        };
+        let (open, remote) = (conn.is_open(), conn.remote);
+        conn.close(CloseCode::Policy, "displaced");
+        let remote = remote.expect("an inbound connection has a remote");
+        bump(&self.shared.stats.rejected);
+        self.sink.emit_lossy(TransportEvent::Rejected {
+            conn: Some(victim),
+            remote,
+            reason: reason.clone(),
+        });
+        if open {
+            self.settle(victim, Step::Ended(DisconnectReason::Rejected(reason)));
+        } else {
+            self.forget(victim);
         }
     }
 
