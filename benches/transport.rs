@@ -79,21 +79,31 @@ fn tcp_from(from: [u8; 4], to: SocketAddr) -> Option<TcpStream> {
     Some(tcp)
 }
 
+/// Opens WebSocket connections to `hub` from `from`, up to `most`, until
+/// one is refused.
+fn websockets_from(
+    from: [u8; 4],
+    hub: &TransportHandle,
+    most: usize,
+) -> Vec<tungstenite::WebSocket<TcpStream>> {
+    let url = hub.ws_url();
+    let handshake = |tcp: TcpStream| tungstenite::client::client(url.as_str(), tcp).ok();
+    let mut open = Vec::new();
+    while open.len() < most {
+        match tcp_from(from, hub.local_addr()).and_then(handshake) {
+            Some((ws, _)) => open.push(ws),
+            None => break,
+        }
+    }
+    open
+}
+
 /// What the default per-IP and total limits do: one address alone (many
 /// nodes on one host or behind one NAT), and one address flooding with
 /// silent connections while another tries to get in.
 fn address_limits() {
     let (hub, _ev) = Transport::start(TransportConfig::default()).expect("hub");
-    let url = hub.ws_url();
-    let addr = hub.local_addr();
-    let handshake = |tcp: TcpStream| tungstenite::client::client(url.as_str(), tcp).ok();
-    let mut alone = Vec::new();
-    for _ in 0..100 {
-        match tcp_from([127, 0, 0, 1], addr).and_then(handshake) {
-            Some(ws) => alone.push(ws),
-            None => break,
-        }
-    }
+    let alone = websockets_from([127, 0, 0, 1], &hub, 100);
     eprintln!(
         "default limits (max_connections {}, max_connections_per_ip {}): one address alone \
          gets {} WebSocket connections served",
@@ -109,7 +119,6 @@ fn address_limits() {
         ..TransportConfig::default()
     })
     .expect("hub");
-    let url = hub.ws_url();
     let addr = hub.local_addr();
     let mut flood = Vec::new();
     for _ in 0..200 {
@@ -121,19 +130,45 @@ fn address_limits() {
     }
     std::thread::sleep(Duration::from_millis(100));
     let flood_held = hub.connections().len();
-    let handshake = |tcp: TcpStream| tungstenite::client::client(url.as_str(), tcp).ok();
-    let mut others = Vec::new();
-    for _ in 0..100 {
-        match tcp_from([127, 0, 0, 1], addr).and_then(handshake) {
-            Some(ws) => others.push(ws),
-            None => break,
-        }
-    }
+    let others = websockets_from([127, 0, 0, 1], &hub, 100);
     eprintln!(
         "one address opened 200 silent connections: it held {flood_held} of the {} places; \
          another address then got {} WebSocket connections served",
         hub.config().max_connections,
         others.len()
+    );
+}
+
+/// From `send` on a closed address to the frame's arrival (TCP connect,
+/// WebSocket handshake, first frame), 300 times: a fixed count rather than
+/// criterion's, since every sample leaves a socket in TIME_WAIT and
+/// criterion's warm-up alone would use up the ephemeral ports.
+fn connect_latency(
+    a: &TransportHandle,
+    a_ev: &Receiver<TransportEvent>,
+    b_ev: &Receiver<TransportEvent>,
+    url: &peerdisc::PeerAddress,
+    msg: &str,
+) {
+    let mut samples = Vec::with_capacity(300);
+    for _ in 0..300 {
+        if a.close(url) {
+            loop {
+                match a_ev.recv_timeout(Duration::from_secs(5)).expect("event") {
+                    TransportEvent::Disconnected { .. } => break,
+                    _ => continue,
+                }
+            }
+        }
+        let t0 = Instant::now();
+        a.send(url, msg.to_string()).unwrap();
+        black_box(next_received(b_ev));
+        samples.push(t0.elapsed());
+    }
+    samples.sort();
+    eprintln!(
+        "connect + handshake + first frame (300 samples): median {:?}, p90 {:?}, max {:?}",
+        samples[150], samples[270], samples[299]
     );
 }
 
@@ -169,28 +204,7 @@ fn benches(c: &mut Criterion) {
         sent / 100
     );
 
-    // From `send` on a closed address to the frame's arrival: TCP connect,
-    // WebSocket handshake, first frame.
-    c.bench_function("connect_and_first_frame", |bch| {
-        bch.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                if a.close(&url) {
-                    loop {
-                        match a_ev.recv_timeout(Duration::from_secs(5)).expect("event") {
-                            TransportEvent::Disconnected { .. } => break,
-                            _ => continue,
-                        }
-                    }
-                }
-                let t0 = Instant::now();
-                a.send(&url, msg.clone()).unwrap();
-                black_box(next_received(&b_ev));
-                total += t0.elapsed();
-            }
-            total
-        })
-    });
+    connect_latency(&a, &a_ev, &b_ev, &url, &msg);
 
     c.bench_function("round_trip_200B", |bch| {
         bch.iter(|| {

@@ -121,7 +121,7 @@ impl Conn {
             Opened::Open(ws, remote) => {
                 self.remote = Some(remote);
                 let session = Session::new(
-                    ws,
+                    *ws,
                     self.id,
                     remote,
                     ctx.config.max_messages_per_sec,

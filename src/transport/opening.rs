@@ -35,7 +35,7 @@ pub(crate) enum Opened {
     /// Still under way: wait for the socket or the deadline.
     Pending,
     /// The handshake is done.
-    Open(Ws, SocketAddr),
+    Open(Box<Ws>, SocketAddr),
     /// An outbound connection could not be opened.
     Failed(ConnectError),
     /// An inbound connection was refused (bad or slow handshake).
@@ -253,7 +253,7 @@ impl Opening {
         addr: SocketAddr,
     ) -> Opened {
         match step {
-            Ok((ws, _response)) => Opened::Open(ws, addr),
+            Ok((ws, _response)) => Opened::Open(Box::new(ws), addr),
             Err(HandshakeError::Interrupted(mid)) => {
                 self.phase = Phase::Client(mid, addr);
                 Opened::Pending
@@ -270,7 +270,7 @@ impl Opening {
         addr: SocketAddr,
     ) -> Opened {
         match step {
-            Ok(ws) => Opened::Open(ws, addr),
+            Ok(ws) => Opened::Open(Box::new(ws), addr),
             Err(HandshakeError::Interrupted(mid)) => {
                 self.phase = Phase::Server(mid, addr);
                 Opened::Pending
