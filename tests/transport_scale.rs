@@ -15,13 +15,6 @@ use peerdisc::PeerAddress;
 use transport_support::*;
 use tungstenite::Message;
 
-fn conn_of(ev: TransportEvent) -> peerdisc::transport::ConnectionId {
-    match ev {
-        TransportEvent::Connected { conn, .. } => conn,
-        other => panic!("not a connection: {other:?}"),
-    }
-}
-
 /// A TCP connection to `to` from the loopback address `from`.
 fn tcp_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -86,10 +79,9 @@ fn one_transport_dials_forty_peers_from_one_thread() {
             |e| matches!(e, TransportEvent::Received { text, .. } if text == "hello"),
         );
     }
-    let opened = drain(&a_ev, Duration::from_millis(50))
-        .into_iter()
-        .filter(|e| matches!(e, TransportEvent::Connected { .. }))
-        .count();
+    let opened = count(&a_ev, Duration::from_millis(50), |e| {
+        matches!(e, TransportEvent::Connected { .. })
+    });
     assert_eq!(opened, 40);
     assert_eq!(a.stats().outbound_opened, 40);
     assert_eq!(a.stats().threads, 1);
@@ -107,7 +99,7 @@ fn a_reader_that_never_reads_does_not_hold_up_another_connection() {
     };
     let (hub, hub_ev) = start(cfg);
     let _stuck = raw_client(&hub.ws_url());
-    let stuck = conn_of(expect(&hub_ev, "stuck connected", |e| {
+    let stuck = connected_conn(expect(&hub_ev, "stuck connected", |e| {
         matches!(e, TransportEvent::Connected { .. })
     }));
     let filler = "x".repeat(60 * 1024);
@@ -129,7 +121,7 @@ fn a_reader_that_never_reads_does_not_hold_up_another_connection() {
         "the backlog of a reader that never reads is bounded"
     );
     let mut live = raw_client(&hub.ws_url());
-    let live_conn = conn_of(expect(
+    let live_conn = connected_conn(expect(
         &hub_ev,
         "live connected",
         |e| matches!(e, TransportEvent::Connected { conn, .. } if *conn != stuck),
@@ -193,10 +185,9 @@ fn the_default_limits_serve_a_full_budget_from_one_address() {
     eventually("every client is connected", || {
         hub.stats().inbound_opened == max as u64
     });
-    let refused = drain(&hub_ev, Duration::from_millis(20))
-        .into_iter()
-        .filter(|e| matches!(e, TransportEvent::Rejected { .. }))
-        .count();
+    let refused = count(&hub_ev, Duration::from_millis(20), |e| {
+        matches!(e, TransportEvent::Rejected { .. })
+    });
     assert_eq!(refused, 0);
 }
 
@@ -244,7 +235,7 @@ fn one_address_cannot_lock_the_others_out() {
             }
         )
     });
-    let conn = conn_of(expect(
+    let conn = connected_conn(expect(
         &hub_ev,
         "newcomer connected",
         |e| matches!(e, TransportEvent::Connected { remote, .. } if remote.ip() == std::net::Ipv4Addr::LOCALHOST),
@@ -276,20 +267,14 @@ fn one_address_cannot_lock_the_others_out() {
         ),
         "{ev:?}"
     );
-    let ends: Vec<_> = drain(&hub_ev, Duration::from_millis(20))
-        .into_iter()
-        .filter(|e| {
-            matches!(
-                e,
-                TransportEvent::Disconnected {
-                    reason: DisconnectReason::Rejected(RejectReason::Displaced),
-                    ..
-                }
-            )
-        })
-        .collect();
-    assert!(
-        ends.is_empty(),
-        "only connections still opening went: {ends:?}"
-    );
+    let open_displaced = count(&hub_ev, Duration::from_millis(20), |e| {
+        matches!(
+            e,
+            TransportEvent::Disconnected {
+                reason: DisconnectReason::Rejected(RejectReason::Displaced),
+                ..
+            }
+        )
+    });
+    assert_eq!(open_displaced, 0, "only connections still opening went");
 }

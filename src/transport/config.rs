@@ -25,7 +25,8 @@ pub struct TransportConfig {
     pub listen: SocketAddr,
     /// The HTTP path inbound WebSocket upgrades must ask for. Default `/`.
     pub ws_path: String,
-    /// Budget of one TCP connect to one resolved address. Default 3 000 ms.
+    /// Budget of one TCP connect to one resolved address, and of the
+    /// look-up of a host name (IP addresses need none). Default 3 000 ms.
     pub connect_timeout_ms: u64,
     /// Budget of the whole WebSocket handshake, from TCP accept (inbound) or
     /// TCP connect (outbound) to the upgrade. A client that sends nothing, or
