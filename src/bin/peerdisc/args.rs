@@ -275,9 +275,10 @@ config_flags! {
         /// Records sent in answer to a hello (bootstrap).
         #[arg(long, value_name = "N")]
         peer_list_size: usize,
-        /// Refuse unsigned records, also of nodes with hand-picked ids
-        /// (default false: signed records are always checked, and nodes
-        /// with key-derived ids must sign).
+        /// Refuse unsigned records, liveness claims (alive, leave) and
+        /// greetings, also of nodes with hand-picked ids (default false:
+        /// signatures are always checked, and nodes with key-derived ids
+        /// must sign).
         #[arg(long, value_name = "BOOL")]
         require_signed_records: bool,
         /// Seed-compatible mode, for networks with nodes of the earlier
