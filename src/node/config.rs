@@ -107,7 +107,9 @@ impl Default for NodeConfig {
             membership: MembershipConfig::default(),
             transport: TransportConfig {
                 max_connections: 256,
-                max_connections_per_ip: 64,
+                // No per-IP cap below the budget: nodes on one host or
+                // behind one NAT address share an IP (see TransportConfig).
+                max_connections_per_ip: 256,
                 ..TransportConfig::default()
             },
             registry: RegistryConfig::default(),

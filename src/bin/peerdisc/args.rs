@@ -340,7 +340,8 @@ config_flags! {
             value_name = "N"
         )]
         max_connections: usize,
-        /// Most inbound connections from one IP address (default 64).
+        /// Most inbound connections from one IP address (default 256, the
+        /// same as the connection budget: no cap of its own).
         #[arg(
             long = "transport-max-connections-per-ip",
             visible_alias = "max-connections-per-ip",
