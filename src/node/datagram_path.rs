@@ -358,12 +358,7 @@ mod tests {
             }
         }
         assert!(a.needs_websocket(&id("b")));
-        let claim = Message::Alive(crate::wire::StateClaim {
-            node_id: id("me"),
-            incarnation: 1,
-            version: 1,
-            from: None,
-        });
+        let claim = Message::Alive(crate::wire::StateClaim::new(id("me"), 1, 1));
         assert_eq!(a.route(&id("b"), &claim, None, None), Route::WebSocket);
         assert!(matches!(
             a.route(&id("b"), &ping(99), None, None),

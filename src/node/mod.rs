@@ -32,6 +32,7 @@ mod driver;
 mod driver_datagram;
 mod error;
 mod event;
+mod greeting;
 mod mdns_link;
 mod routing;
 mod sealing;
@@ -269,6 +270,12 @@ impl Node {
                 }
             },
         };
+        warn_if_unprotected(
+            &self.inner.node_id,
+            self.inner.identity.is_some(),
+            keyring.is_some(),
+            transport.local_addr(),
+        );
         let snapshots = match &cfg.snapshot_path {
             Some(path) => match Snapshotter::start(
                 self.inner.registry.clone(),
@@ -330,6 +337,11 @@ impl Node {
                 .map_or_else(crossbeam_channel::never, |p| p.rx.clone()),
             datagrams,
             reply_channel: None,
+            greeter: greeting::Greeter::new(
+                self.inner.node_id.clone(),
+                self.inner.identity.clone(),
+                cfg.membership.require_signed_records,
+            ),
         };
         let handle = std::thread::Builder::new()
             .name(format!("peerdisc-driver-{}", self.inner.node_id))
@@ -622,5 +634,23 @@ impl Drop for NodeInner {
             }
             let _ = r.transport.stop();
         }
+    }
+}
+
+/// A node with a hand-picked id and no cluster key, reachable beyond
+/// loopback: anyone who can reach it can speak for its peers (their
+/// liveness claims cannot be signed). Says so once, at start.
+fn warn_if_unprotected(
+    me: &NodeId,
+    identity: bool,
+    cluster_key: bool,
+    local: std::net::SocketAddr,
+) {
+    if !identity && !cluster_key && !local.ip().is_loopback() {
+        log::warn!(
+            "peerdisc: {me} has a hand-picked node id and no cluster key, and listens on {local}: \
+             anyone who can reach it can claim to be any node of the cluster and eject it. \
+             Set a cluster key (cluster_keys, --cluster-key) or use key-derived ids (identity_path)"
+        );
     }
 }

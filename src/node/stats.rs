@@ -46,6 +46,13 @@ pub struct NodeStats {
     pub datagrams_dropped: u64,
     /// Peers reached over WebSocket because their datagrams go unanswered.
     pub datagram_fallback_peers: usize,
+    /// Greetings that did not prove the sender's key, and frames sent on a
+    /// connection before its greeting was proven (PROTOCOL.md, "Greeting").
+    pub greetings_refused: u64,
+    /// Liveness claims refused by the membership core: `alive`/`leave`
+    /// not signed by their node, accusations ahead of the accused's own
+    /// incarnation, incarnations above the limit.
+    pub claims_refused: u64,
     pub registry: RegistryStats,
     /// Transport counts (`None` when not running).
     pub transport: Option<TransportStats>,
@@ -78,6 +85,8 @@ impl NodeStats {
             datagrams_refused: c.datagrams_refused.load(Ordering::Relaxed),
             datagrams_dropped: c.datagrams_dropped.load(Ordering::Relaxed),
             datagram_fallback_peers: c.datagram_fallback_peers.load(Ordering::Relaxed),
+            greetings_refused: c.greetings_refused.load(Ordering::Relaxed),
+            claims_refused: c.claims_refused.load(Ordering::Relaxed),
             registry: registry.stats(),
             transport: running.map(|(_, t)| t.stats()),
         }
