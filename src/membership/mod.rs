@@ -36,6 +36,7 @@ mod gossip;
 mod member;
 mod output;
 mod suspicion;
+mod witness;
 
 pub use self::core::{MemberView, Membership};
 pub use config::MembershipConfig;

@@ -141,6 +141,24 @@ impl Membership {
             new = Liveness::Suspect;
         }
         let accuser = s.from.clone().unwrap_or_else(|| sender.clone());
+        // An accuser's own failed probe, sent to this node (a witness):
+        // evidence about the member now, whatever incarnation the accuser
+        // holds. Refutations reach only those who heard the suspicion, so
+        // an accuser often names an older incarnation than the witness
+        // holds; it counts at the witness's incarnation.
+        let mut inc = s.incarnation;
+        if source == Source::Direct
+            && new == Liveness::Suspect
+            && accuser == *sender
+            && old.is_present()
+            && inc < old_inc
+        {
+            inc = old_inc;
+        }
+        let s = &MemberState {
+            incarnation: inc,
+            ..s.clone()
+        };
         let takes_over = overrides(new, s.incarnation, old, old_inc);
         if new == Liveness::Dead
             && takes_over
@@ -162,18 +180,25 @@ impl Membership {
             return want;
         }
         if takes_over {
-            self.set_member_state(&s.node_id, new, s.incarnation, accuser, false, now);
+            self.change_liveness(&s.node_id, new, s.incarnation, accuser, false, now);
         } else if new == Liveness::Suspect && old == Liveness::Suspect && s.incarnation == old_inc {
-            let confirmed = self
-                .suspicions
-                .update(&s.node_id, |susp| susp.confirm(&accuser))
-                .unwrap_or(false);
-            if confirmed {
-                if let Some(m) = self.members.get(&s.node_id) {
-                    let st = Self::state_of(m, Some(accuser));
-                    self.broadcasts.push(st, None);
-                }
+            // An independent confirmation: it shortens the timeout here
+            // and goes no further (every accuser tells the witnesses).
+            self.suspicions
+                .update(&s.node_id, |susp| susp.confirm(&accuser));
+        } else if new == Liveness::Dead && old.is_present() && s.incarnation < old_inc {
+            // A death declared at an older incarnation than this node holds
+            // (it heard a refutation the declarer did not): not believed,
+            // but checked at once with this node's own last probes, which
+            // declare it dead at the incarnation held here if they fail.
+            if old == Liveness::Alive {
+                self.change_liveness(&s.node_id, Liveness::Suspect, old_inc, accuser, false, now);
             }
+            self.suspicions.update(&s.node_id, |susp| {
+                if !susp.verifying {
+                    susp.deadline_ms = susp.deadline_ms.min(now);
+                }
+            });
         }
         // The sender holds this state: it need not be sent it.
         let others = self.members.present();
@@ -181,7 +206,26 @@ impl Membership {
         want
     }
 
+    /// Changes a member's liveness on this node's own evidence (`local`:
+    /// its own probe failed). A death is disseminated; a suspicion is not
+    /// (the caller accuses the member to its witnesses).
     pub(super) fn set_member_state(
+        &mut self,
+        id: &NodeId,
+        liveness: Liveness,
+        incarnation: u64,
+        accuser: NodeId,
+        local: bool,
+        now: u64,
+    ) {
+        self.change_liveness(id, liveness, incarnation, accuser, local, now);
+    }
+
+    /// Changes a member's liveness. Deaths and leaves are queued for
+    /// dissemination, and so is life after a death held here; a suspicion
+    /// and the refutation of one are not (PROTOCOL.md "Suspicion": they
+    /// travel between the accused, its accusers and its witnesses).
+    fn change_liveness(
         &mut self,
         id: &NodeId,
         liveness: Liveness,
@@ -192,6 +236,11 @@ impl Membership {
     ) {
         let Some(old) = self.members.get(id).map(|m| m.liveness) else {
             return;
+        };
+        let relay = match liveness {
+            Liveness::Suspect => false,
+            Liveness::Alive => !old.is_present(),
+            Liveness::Dead | Liveness::Left => true,
         };
         self.members.set_liveness(id, liveness, incarnation, now);
         if liveness == Liveness::Suspect {
@@ -205,9 +254,11 @@ impl Membership {
         } else {
             self.suspicions.remove(id);
         }
-        if let Some(m) = self.members.get(id) {
-            let st = Self::state_of(m, Some(accuser));
-            self.broadcasts.push(st, None);
+        if relay {
+            if let Some(m) = self.members.get(id) {
+                let st = Self::state_of(m, Some(accuser));
+                self.broadcasts.push(st, None);
+            }
         }
         if liveness == Liveness::Dead && old.is_present() {
             self.gossip_now(now);
@@ -237,8 +288,6 @@ impl Membership {
             let fresh = s.incarnation >= self.incarnation;
             if fresh {
                 self.incarnation = s.incarnation + 1;
-                let st = self.my_state();
-                self.broadcasts.push(st, None);
                 self.event(MembershipEvent::Refuted {
                     incarnation: self.incarnation,
                 });
@@ -251,11 +300,32 @@ impl Membership {
                 version: self.me.version,
                 from: None,
             };
-            self.send(sender, Message::Alive(claim.clone()));
+            let mut told = vec![sender.clone()];
             if let Some(accuser) = &s.from {
                 if accuser != sender && *accuser != self.me.node_id {
-                    self.send(accuser, Message::Alive(claim));
+                    told.push(accuser.clone());
                 }
+            }
+            if s.liveness == Liveness::Suspect {
+                // A suspicion was heard by the accusers and this node's
+                // witnesses only: they are the ones to tell.
+                if fresh {
+                    let me = self.me.node_id.clone();
+                    for w in self.witnesses_of(&me) {
+                        if !told.contains(&w) {
+                            told.push(w);
+                        }
+                    }
+                }
+            } else {
+                // A death (or leave) is cluster-wide news: so is its
+                // refutation, also of a stale one (third parties may still
+                // hold the older incarnation it names).
+                let st = self.my_state();
+                self.broadcasts.push(st, None);
+            }
+            for to in told {
+                self.send(&to, Message::Alive(claim.clone()));
             }
         }
         if s.version > self.me.version {
@@ -273,7 +343,13 @@ impl Membership {
             version: c.version,
             from: c.from,
         };
-        if self.apply_state(&s, from, Source::Gossip, now) {
+        // Suspicions and their refutations travel point to point; deaths
+        // and leaves are relayed.
+        let source = match liveness {
+            Liveness::Suspect | Liveness::Alive => Source::Direct,
+            _ => Source::Gossip,
+        };
+        if self.apply_state(&s, from, source, now) {
             let req = PeerListRequest {
                 node_ids: vec![s.node_id],
             };

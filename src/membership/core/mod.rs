@@ -32,6 +32,10 @@ use crate::wire::{
 enum Source {
     Gossip,
     Digest,
+    /// A `suspect` or `alive` claim sent to this node alone (an accused's
+    /// witnesses, its accusers): merged, never relayed (PROTOCOL.md
+    /// "Suspicion").
+    Direct,
 }
 
 #[derive(Debug, Clone)]
@@ -453,9 +457,18 @@ impl Membership {
             }
             Message::GossipAnnouncement(g) => self.on_announcement(from, g, now),
             Message::Ping(p) => {
+                let accused = p
+                    .states
+                    .iter()
+                    .any(|s| s.node_id == self.me.node_id && s.liveness != Liveness::Alive);
                 self.apply_updates(from, p.peers, p.states, Source::Gossip, now);
                 if p.target == self.me.node_id {
-                    let pig = self.piggyback(self.config.max_piggyback_bytes, from);
+                    let mut pig = self.piggyback(self.config.max_piggyback_bytes, from);
+                    if accused && !pig.states.iter().any(|s| s.node_id == self.me.node_id) {
+                        // A probe that carries a suspicion of me: the ack
+                        // carries the refutation.
+                        pig.states.push(self.my_state());
+                    }
                     let ack = Ack {
                         seq: p.seq,
                         node_id: None,
@@ -664,8 +677,11 @@ impl Membership {
         }
     }
 
+    /// Updates for one message to `to`. Each is sent `retransmit_limit`
+    /// times, times `1 + local_health / 2` under loss: a node whose own
+    /// probes fail is losing messages, and so are the copies it sends.
     fn piggyback(&mut self, budget: usize, to: &NodeId) -> Piggyback {
-        let limit = self.config.retransmit_limit(self.cluster_size());
+        let limit = self.config.retransmit_limit(self.cluster_size()) * (1 + self.local_health / 2);
         self.broadcasts.take(budget, limit, to)
     }
 
