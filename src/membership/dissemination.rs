@@ -257,6 +257,25 @@ mod tests {
     }
 
     #[test]
+    fn a_join_goes_first_whatever_else_is_queued() {
+        let mut q = BroadcastQueue::new(7);
+        for i in 0..200 {
+            q.push(state(&format!("s{i}"), Liveness::Suspect), None);
+            let mut alive = state(&format!("r{i}"), Liveness::Alive);
+            alive.incarnation = 3;
+            q.push(alive, None);
+        }
+        let joiner = Arc::new(PeerRecord::new(id("new")));
+        q.push(state("new", Liveness::Alive), Some(joiner));
+        // A small budget: the join is in it, first, for every taker.
+        for to in ["a", "b", "c"] {
+            let p = q.take(400, 10, &id(to));
+            assert_eq!(p.states[0].node_id, id("new"), "{to}");
+            assert_eq!(p.peers.len(), 1);
+        }
+    }
+
+    #[test]
     fn skipped_nodes_cost_no_transmission_and_the_limit_still_holds() {
         let mut q = BroadcastQueue::new(7);
         q.push_from(state("x", Liveness::Alive), None, Some(&id("a")));

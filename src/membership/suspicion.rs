@@ -62,6 +62,12 @@ impl Suspicion {
         self.accusers.len().saturating_sub(1) as u32
     }
 
+    /// Whether enough independent accusers were heard for the timeout to
+    /// reach its floor.
+    pub fn fully_confirmed(&self) -> bool {
+        self.confirmations() >= self.expected
+    }
+
     fn recompute(&mut self) {
         // Nobody else can confirm (K = 0): the floor, as memberlist does;
         // otherwise a two-node cluster always waited for the ceiling.

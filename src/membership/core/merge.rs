@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Most members checked at once after stale death claims.
+const MAX_CHECKS: usize = 16;
+
 impl Membership {
     pub(super) fn apply_updates(
         &mut self,
@@ -192,7 +195,11 @@ impl Membership {
             // but checked at once with this node's own last probes, which
             // declare it dead at the incarnation held here if they fail.
             if old == Liveness::Alive {
-                self.change_liveness(&s.node_id, Liveness::Suspect, old_inc, accuser, false, now);
+                // Its own check, at the next tick (the claim itself changes
+                // nothing here: the merge stays commutative).
+                if !self.checks.contains(&s.node_id) && self.checks.len() < MAX_CHECKS {
+                    self.checks.push(s.node_id.clone());
+                }
             }
             self.suspicions.update(&s.node_id, |susp| {
                 if !susp.verifying {

@@ -61,6 +61,9 @@ struct Verify {
     end_ms: u64,
     acked: bool,
     indirect_sent: bool,
+    /// A check of a member held alive (after a stale death claim), not of
+    /// a suspicion: if it fails, this node suspects the member itself.
+    check: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +128,12 @@ pub struct Membership {
     relays: Vec<Relay>,
     reconnects: Vec<Reconnect>,
     verifications: Vec<Verify>,
+    /// Members to check at the next tick (stale death claims).
+    checks: Vec<NodeId>,
     local_health: u32,
+    /// Successful probes in a row (a network that has been clean a while,
+    /// not only at this moment).
+    clean_probes: u32,
     rng: ChaCha8Rng,
     outputs: VecDeque<Output>,
     seq: u64,
@@ -183,7 +191,9 @@ impl Membership {
             relays: Vec::new(),
             reconnects: Vec::new(),
             verifications: Vec::new(),
+            checks: Vec::new(),
             local_health: 0,
+            clean_probes: 0,
             rng,
             outputs: VecDeque::new(),
             seq: 0,
@@ -319,6 +329,9 @@ impl Membership {
         }
         if let Some(s) = self.suspicions.next_deadline() {
             d = d.min(s);
+        }
+        if !self.checks.is_empty() {
+            d = 0; // at once
         }
         for v in &self.verifications {
             d = d.min(if v.acked || v.indirect_sent {
@@ -533,6 +546,7 @@ impl Membership {
         self.expire_relays(now);
         self.expire_reconnects(now);
         self.expire_suspicions(now);
+        self.start_checks(now);
         self.run_verifications(now);
         if now >= self.next_gossip_ms {
             self.next_gossip_ms = now + self.config.gossip_interval_ms;

@@ -77,6 +77,7 @@ impl Membership {
             return;
         }
         self.outcome(&p.target, false);
+        self.clean_probes = 0;
         let delta = if p.nacks_expected > 0 {
             p.nacks_expected.saturating_sub(p.nacks)
         } else {
@@ -126,6 +127,7 @@ impl Membership {
             }
             self.outcome(node_id, true);
             self.local_health = self.local_health.saturating_sub(1);
+            self.clean_probes = self.clean_probes.saturating_add(1);
             return;
         }
         if let Some(v) = self
@@ -232,6 +234,38 @@ impl Membership {
                 end_ms: now + interval,
                 acked: false,
                 indirect_sent: false,
+                check: false,
+            });
+        }
+    }
+
+    /// Checks the members named in stale death claims with a full probe
+    /// of this node's own ([`Verify::check`]).
+    pub(super) fn start_checks(&mut self, now: u64) {
+        for id in std::mem::take(&mut self.checks) {
+            let Some(inc) = self
+                .members
+                .get(&id)
+                .filter(|m| m.liveness == Liveness::Alive)
+                .map(|m| m.incarnation)
+            else {
+                continue;
+            };
+            if self.verifications.iter().any(|v| v.target == id) {
+                continue;
+            }
+            let seq = self.next_seq();
+            self.send(&id, Message::Ping(Ping::new(seq, id.clone())));
+            let (interval, timeout) = self.probe_timing();
+            self.verifications.push(Verify {
+                target: id,
+                seq,
+                incarnation: inc,
+                indirect_at_ms: now + timeout,
+                end_ms: now + interval,
+                acked: false,
+                indirect_sent: false,
+                check: true,
             });
         }
     }
@@ -268,6 +302,23 @@ impl Membership {
                 continue;
             }
             let v = self.verifications.swap_remove(i);
+            if v.check {
+                let failed = !v.acked
+                    && self.members.get(&v.target).is_some_and(|m| {
+                        m.liveness == Liveness::Alive && m.incarnation == v.incarnation
+                    });
+                if failed {
+                    // Its own evidence now: a first-hand suspicion, checked
+                    // again at once (the death it was told of was declared
+                    // after several failed probes elsewhere).
+                    let (me, inc) = (self.me.node_id.clone(), v.incarnation);
+                    self.set_member_state(&v.target, Liveness::Suspect, inc, me, true, now);
+                    self.suspicions.update(&v.target, |s| s.deadline_ms = now);
+                    let ver = self.members.get(&v.target).map_or(0, |m| m.record.version);
+                    self.accuse(&v.target, inc, ver);
+                }
+                continue;
+            }
             let still = self
                 .members
                 .get(&v.target)
@@ -291,7 +342,11 @@ impl Membership {
                 });
                 let c = self.claim(&v.target, v.incarnation, ver);
                 self.send(&v.target, Message::Suspect(c));
-            } else if self.suspicions.get(&v.target).is_some_and(|s| !s.local) {
+            } else if self
+                .suspicions
+                .get(&v.target)
+                .is_some_and(|s| !s.local && !(s.fully_confirmed() && self.network_clean()))
+            {
                 // First-hand evidence now, but only one failed probe: count
                 // as an accuser and wait one more (shortest) timeout; under
                 // loss (local health above 0) the further last probes are
@@ -316,6 +371,10 @@ impl Membership {
             } else if self
                 .suspicions
                 .update(&v.target, |s| {
+                    // A fully confirmed suspicion heard from others (a
+                    // witness's) on a healthy network: this failed probe
+                    // is first-hand evidence and counts at once.
+                    s.local = true;
                     s.failed_checks += 1;
                     s.failed_checks
                 })
@@ -335,6 +394,12 @@ impl Membership {
                 self.event(MembershipEvent::DeclaredDead { node_id: v.target });
             }
         }
+    }
+
+    /// Whether this node's own probes have all succeeded for a while
+    /// (twice the local-health ceiling in a row): not a lull under loss.
+    fn network_clean(&self) -> bool {
+        self.local_health == 0 && self.clean_probes >= 2 * self.config.max_local_health.max(1)
     }
 
     /// Failed last probes in a row before a first-hand suspicion becomes a
