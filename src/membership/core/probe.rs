@@ -345,7 +345,7 @@ impl Membership {
             } else if self
                 .suspicions
                 .get(&v.target)
-                .is_some_and(|s| !s.local && !(s.fully_confirmed() && self.network_clean()))
+                .is_some_and(|s| !(s.local || (s.fully_confirmed() && self.network_clean())))
             {
                 // First-hand evidence now, but only one failed probe: count
                 // as an accuser and wait one more (shortest) timeout; under
