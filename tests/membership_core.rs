@@ -234,6 +234,13 @@ fn garbage_counts_against_the_sender_and_loses_nothing() {
 fn a_restarted_node_takes_its_old_entry_back() {
     let mut a = node("a");
     teach(&mut a, "x", &["b"]);
+    // "b" had refuted up to incarnation 5 in its earlier life.
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 5, Liveness::Alive, 1),
+        4,
+    );
     claim(
         &mut a,
         "x",
@@ -245,6 +252,7 @@ fn a_restarted_node_takes_its_old_entry_back() {
     let hello = Hello {
         record: b.record().clone(),
         incarnation: 0,
+        sig: None,
     };
     a.handle_message(&id("b"), Message::Hello(hello), 10);
     let out = drain(&mut a);
@@ -356,6 +364,9 @@ fn left_and_dead_claims_by_others_do_not_remove_me() {
         incarnation: 0,
         version: 0,
         from: None,
+        sig: None,
+        nonce: None,
+        proof: None,
     };
     a.handle_message(&id("b"), Message::Leave(c), 1);
     assert_eq!(a.incarnation(), 1);
@@ -387,6 +398,16 @@ mod props {
     fn view(claims: &[MemberState]) -> Vec<(Liveness, u64)> {
         let mut m = node("observer");
         teach(&mut m, "x", &NAMES);
+        // Each member's own latest word: accusations are at most the
+        // tolerance (1) above it, as in an honest cluster.
+        for n in NAMES {
+            claim(
+                &mut m,
+                "x",
+                MemberState::new(id(n), 2, Liveness::Alive, 1),
+                1,
+            );
+        }
         for c in claims {
             claim(&mut m, "x", c.clone(), 1);
         }
@@ -594,6 +615,7 @@ fn a_dead_claim_right_after_a_hello_is_not_believed() {
     let hello = Hello {
         record: record("b", 1),
         incarnation: 0,
+        sig: None,
     };
     a.handle_message(&id("b"), Message::Hello(hello), 5_000);
     drain(&mut a);
@@ -747,11 +769,10 @@ fn a_refutation_reaches_the_accuser_and_the_witnesses_it_told() {
     // And a witness that held the suspicion takes the refutation.
     let w = heard[0].clone();
     let mut wn = member_of(w.as_str(), &all);
-    let s = StateClaim {
-        node_id: target.clone(),
-        incarnation: 0,
-        version: 1,
-        from: Some(id("m00")),
+    let s = {
+        let mut c = StateClaim::new(target.clone(), 0, 1);
+        c.from = Some(id("m00"));
+        c
     };
     wn.handle_message(&id("m00"), Message::Suspect(s), 20);
     assert_eq!(wn.member(&target).unwrap().liveness, Liveness::Suspect);
@@ -775,20 +796,18 @@ fn an_accusation_at_an_older_incarnation_still_counts_at_a_witness() {
     let all = names(10);
     let mut w = member_of("m01", &all);
     // The witness heard a refutation: it holds m05 alive at 3.
-    let alive = StateClaim {
-        node_id: id("m05"),
-        incarnation: 3,
-        version: 1,
-        from: None,
+    let alive = {
+        let mut c = StateClaim::new(id("m05"), 3, 1);
+        c.from = None;
+        c
     };
     w.handle_message(&id("m05"), Message::Alive(alive), 10);
     assert_eq!(w.member(&id("m05")).unwrap().incarnation, 3);
     // An accuser that never heard it accuses at 0, from its own probe.
-    let s = StateClaim {
-        node_id: id("m05"),
-        incarnation: 0,
-        version: 1,
-        from: Some(id("m02")),
+    let s = {
+        let mut c = StateClaim::new(id("m05"), 0, 1);
+        c.from = Some(id("m02"));
+        c
     };
     w.handle_message(&id("m02"), Message::Suspect(s), 20);
     let v = w.member(&id("m05")).unwrap();

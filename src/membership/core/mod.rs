@@ -1,9 +1,11 @@
 use std::collections::{HashMap, VecDeque};
 
 mod anti_entropy;
+mod claims;
 mod join;
 mod merge;
 mod probe;
+mod seed_compat;
 
 use std::sync::Arc;
 
@@ -149,6 +151,17 @@ pub struct Membership {
     join: Option<JoinState>,
     joined: bool,
     signer: Option<Identity>,
+    /// The signature of this node's current state (alive above
+    /// incarnation 0, or left).
+    my_sig: Option<crate::model::RecordSignature>,
+    /// Each member's latest verified signed word about itself.
+    words: HashMap<NodeId, claims::Word>,
+    claims_refused: u64,
+    /// Unix time (ms) at time 0 of this core's clock, for the `timestamp`
+    /// of announcements (0: timestamps are the core's own time).
+    unix_epoch_ms: u64,
+    /// Next seed-shaped announcement (seed-compatible mode).
+    next_announce_ms: u64,
 }
 
 fn overrides(new: Liveness, new_inc: u64, old: Liveness, old_inc: u64) -> bool {
@@ -207,6 +220,11 @@ impl Membership {
             join: None,
             joined: false,
             signer: None,
+            my_sig: None,
+            words: HashMap::new(),
+            claims_refused: 0,
+            unix_epoch_ms: 0,
+            next_announce_ms: 0,
         })
     }
 
@@ -219,6 +237,7 @@ impl Membership {
         }
         self.me = Arc::new(sign_record(&identity, (*self.me).clone()));
         self.signer = Some(identity);
+        self.resign();
         Ok(())
     }
 
@@ -349,6 +368,9 @@ impl Membership {
         if let Some(j) = &self.join {
             d = d.min(j.next_ms);
         }
+        if self.config.seed_compatible && !self.leaving {
+            d = d.min(self.next_announce_ms);
+        }
         Some(d)
     }
 
@@ -358,7 +380,12 @@ impl Membership {
     /// decode is counted against the sender's health and changes nothing
     /// else.
     pub fn handle_bytes(&mut self, from: &NodeId, bytes: &[u8], now: u64) -> Result<(), WireError> {
-        match wire::decode(bytes) {
+        let decoded = if self.config.seed_compatible {
+            wire::decode_seed_compatible(bytes)
+        } else {
+            wire::decode(bytes)
+        };
+        match decoded {
             Ok(msg) => {
                 self.handle_message(from, msg, now);
                 Ok(())
@@ -405,6 +432,7 @@ impl Membership {
             }
             Command::Leave => {
                 self.leaving = true;
+                self.resign();
                 self.probe = None;
                 self.suspicions.clear();
                 self.join = None;
@@ -570,6 +598,7 @@ impl Membership {
             self.next_reclaim_ms = now + 1_000;
             self.reclaim(now);
         }
+        self.seed_announce(now);
     }
 
     // ----- internals: bookkeeping -----------------------------------------
@@ -589,6 +618,7 @@ impl Membership {
         self.next_push_pull_ms = now + r.random_range(0..pp);
         self.next_reconnect_ms = now + r.random_range(0..self.config.reconnect_interval_ms.max(1));
         self.next_reclaim_ms = now + 1_000;
+        self.next_announce_ms = now;
     }
 
     fn cluster_size(&self) -> usize {
@@ -656,17 +686,14 @@ impl Membership {
     }
 
     fn my_state(&self) -> MemberState {
-        let l = if self.leaving {
-            Liveness::Left
-        } else {
-            Liveness::Alive
-        };
-        MemberState::new(
+        let mut st = MemberState::new(
             self.me.node_id.clone(),
             self.incarnation,
-            l,
+            self.my_liveness(),
             self.me.version,
-        )
+        );
+        st.sig = self.my_sig.clone();
+        st
     }
 
     fn state_of(m: &Member, from: Option<NodeId>) -> MemberState {
@@ -679,16 +706,14 @@ impl Membership {
                 Liveness::Suspect | Liveness::Dead => from,
                 _ => None,
             },
+            sig: None,
         }
     }
 
     fn claim(&self, node_id: &NodeId, incarnation: u64, version: u64) -> StateClaim {
-        StateClaim {
-            node_id: node_id.clone(),
-            incarnation,
-            version,
-            from: Some(self.me.node_id.clone()),
-        }
+        let mut c = StateClaim::new(node_id.clone(), incarnation, version);
+        c.from = Some(self.me.node_id.clone());
+        c
     }
 
     /// Updates for one message to `to`. Each is sent `retransmit_limit`
