@@ -158,16 +158,16 @@ fn main() {
     if asked("health") {
         // Lifeguard's local health on the probe interval, measured: the
         // same runs with awareness_interval_weight 0 (default), 0.5 and 1.
-        for w in [0.0, 0.5, 1.0] {
-            let mc = MembershipConfig {
-                awareness_interval_weight: w,
-                ..m.clone()
-            };
-            for (n, loss, quiet, crashes) in [
-                (100, 0.0, 10_000, 9),
-                (100, 0.5, 30_000, 9),
-                (1_000, 0.5, 30_000, 5),
-            ] {
+        for (n, loss, quiet, crashes) in [
+            (100, 0.0, 10_000, 9),
+            (100, 0.5, 30_000, 9),
+            (1_000, 0.5, 30_000, 5),
+        ] {
+            for w in [0.0, 0.5, 1.0] {
+                let mc = MembershipConfig {
+                    awareness_interval_weight: w,
+                    ..m.clone()
+                };
                 timed("health", &mut || {
                     let r = scenario::failure_detection(n, loss, quiet, crashes, seed, &mc);
                     format!("interval weight {w}: {r}")
