@@ -155,12 +155,24 @@ impl Membership {
         // an accuser often names an older incarnation than the witness
         // holds; it counts at the witness's incarnation.
         let mut inc = s.incarnation;
-        if source == Source::Direct
+        let first_hand = source == Source::Direct
             && new == Liveness::Suspect
             && accuser == *sender
-            && old.is_present()
-            && inc < old_inc
-        {
+            && old.is_present();
+        if first_hand && inc < old_inc {
+            inc = old_inc;
+        }
+        let held = attested + INCARNATION_TOLERANCE;
+        if first_hand && inc > held {
+            // Ahead of what the accused said: refused at that incarnation
+            // (only the accused raises its own), counted at the one held
+            // here, where this node may lag (refutations are targeted).
+            let reason = ClaimRefusal::AheadOfNode {
+                liveness: new,
+                incarnation: inc,
+                held,
+            };
+            self.refuse_claim(&s.node_id, sender, reason);
             inc = old_inc;
         }
         let s = &MemberState {
@@ -172,6 +184,13 @@ impl Membership {
         // costs no verification).
         if takes_over {
             if let Err(reason) = self.check_claim(s, new, attested) {
+                if matches!(reason, ClaimRefusal::AheadOfNode { .. }) {
+                    // Refused, never adopted; but under targeted
+                    // refutations an honest accuser or declarer often holds
+                    // a newer incarnation than this node: check the member
+                    // with this node's own probes (PROTOCOL.md "Suspicion").
+                    self.check_member(&s.node_id, old, now);
+                }
                 self.refuse_claim(&s.node_id, sender, reason);
                 return want;
             }
@@ -225,23 +244,31 @@ impl Membership {
             // (it heard a refutation the declarer did not): not believed,
             // but checked at once with this node's own last probes, which
             // declare it dead at the incarnation held here if they fail.
-            if old == Liveness::Alive {
-                // Its own check, at the next tick (the claim itself changes
-                // nothing here: the merge stays commutative).
-                if !self.checks.contains(&s.node_id) && self.checks.len() < MAX_CHECKS {
-                    self.checks.push(s.node_id.clone());
-                }
-            }
-            self.suspicions.update(&s.node_id, |susp| {
-                if !susp.verifying {
-                    susp.deadline_ms = susp.deadline_ms.min(now);
-                }
-            });
+            // Its own check, at the next tick (the claim itself changes
+            // nothing here: the merge stays commutative).
+            self.check_member(&s.node_id, old, now);
         }
         // The sender holds this state: it need not be sent it.
         let others = self.members.present();
         self.broadcasts.heard_again(s, sender, others);
         want
+    }
+
+    /// Checks `id` (held `held`) with this node's own probes: a full probe
+    /// at the next tick when held alive, the last probes at once when
+    /// already suspected.
+    fn check_member(&mut self, id: &NodeId, held: Liveness, now: u64) {
+        if held == Liveness::Alive {
+            if !self.checks.contains(id) && self.checks.len() < MAX_CHECKS {
+                self.checks.push(id.clone());
+            }
+        } else if held == Liveness::Suspect {
+            self.suspicions.update(id, |susp| {
+                if !susp.verifying {
+                    susp.deadline_ms = susp.deadline_ms.min(now);
+                }
+            });
+        }
     }
 
     /// Changes a member's liveness on this node's own evidence (`local`:

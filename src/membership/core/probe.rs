@@ -77,13 +77,13 @@ impl Membership {
             return;
         }
         self.outcome(&p.target, false);
-        self.clean_probes = 0;
         let delta = if p.nacks_expected > 0 {
             p.nacks_expected.saturating_sub(p.nacks)
         } else {
             1
         };
         self.local_health = (self.local_health + delta).min(self.config.max_local_health);
+        self.note_calm();
         let Some(m) = self.members.get(&p.target) else {
             return;
         };
@@ -127,7 +127,7 @@ impl Membership {
             }
             self.outcome(node_id, true);
             self.local_health = self.local_health.saturating_sub(1);
-            self.clean_probes = self.clean_probes.saturating_add(1);
+            self.note_calm();
             return;
         }
         if let Some(v) = self
@@ -396,24 +396,44 @@ impl Membership {
         }
     }
 
-    /// Whether this node's own probes have all succeeded for a while
-    /// (twice the local-health ceiling in a row): not a lull under loss.
+    /// Counts probes that leave local health at 0 in a row.
+    fn note_calm(&mut self) {
+        self.clean_probes = if self.local_health == 0 {
+            self.clean_probes.saturating_add(1)
+        } else {
+            0
+        };
+    }
+
+    /// Whether local health has stayed at 0 for a while (twice its
+    /// ceiling in probes): a healthy network, not a lull under loss.
     fn network_clean(&self) -> bool {
         self.local_health == 0 && self.clean_probes >= 2 * self.config.max_local_health.max(1)
     }
 
-    /// Failed last probes in a row before a first-hand suspicion becomes a
-    /// death: one on a healthy network, `1 + local_health / 2` when this
-    /// node's own probes are failing (heavy loss), where a single probe
-    /// of a live member fails often.
-    fn checks_before_death(&self) -> u32 {
-        1 + self.local_health / 2
+    /// The loss level the last probes before a death are sized for: local
+    /// health, and at least 4 when the network has not been clean a while
+    /// (a lull under heavy loss must not make a death cheap).
+    fn loss_level(&self) -> u32 {
+        if self.network_clean() {
+            self.local_health
+        } else {
+            self.local_health.max(4)
+        }
     }
 
-    /// Helpers of a last probe: `indirect_probes`, times `1 + local_health`
-    /// under loss (at most 40), so that a live member answers one of them.
+    /// Failed last probes in a row before a first-hand suspicion becomes a
+    /// death: one on a healthy network, `1 + level / 2` under loss
+    /// ([`loss_level`](Self::loss_level)), where a single probe of a live
+    /// member fails often.
+    fn checks_before_death(&self) -> u32 {
+        1 + self.loss_level() / 2
+    }
+
+    /// Helpers of a last probe: `indirect_probes`, times `1 + level` under
+    /// loss (at most 40), so that a live member answers one of them.
     fn verification_helpers(&self) -> usize {
-        let n = self.config.indirect_probes * (1 + self.local_health as usize);
+        let n = self.config.indirect_probes * (1 + self.loss_level() as usize);
         n.min(40.max(self.config.indirect_probes))
     }
 
