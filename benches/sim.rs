@@ -3,8 +3,9 @@
 //! `cargo bench --bench sim` runs the full set (N up to 10,000);
 //! `PEERDISC_SIM_QUICK=1 cargo bench --bench sim` (or `-- --quick`) runs a
 //! small, fast version of each scenario.
-//! `PEERDISC_SIM_ONLY=join,steady,failure,loss10,loss50,partition,signed`
-//! picks scenarios; `signed` repeats the join and steady-state runs with
+//! `PEERDISC_SIM_ONLY=join,join50,steady,failure,loss10,loss50,partition,signed`
+//! picks scenarios (opt-in, slow: `join50big`, `loss50big`, `loss50huge`,
+//! `health`); `signed` repeats the join and steady-state runs with
 //! Ed25519 identities (key-derived ids, signed records, every accepted
 //! record verified) beside the unsigned ones.
 
@@ -45,6 +46,22 @@ fn main() {
                     scenario::join_convergence(n, loss, seed, &m, false).to_string()
                 });
             }
+        }
+    }
+    if run("join50") || only.split(',').any(|o| o == "join50big") {
+        // 50 % loss (issue 15): N=1,000 by default, N=10,000 when asked
+        // (PEERDISC_SIM_ONLY=join50big: minutes of wall time, ~9 GB).
+        let sizes: Vec<usize> = if quick {
+            vec![200]
+        } else if run("join50") {
+            vec![1_000]
+        } else {
+            vec![10_000]
+        };
+        for n in sizes {
+            timed("join50", &mut || {
+                scenario::join_convergence(n, 0.5, seed, &m, false).to_string()
+            });
         }
     }
     if run("steady") {
@@ -116,18 +133,47 @@ fn main() {
         });
     }
     if run("loss50") {
-        // N=1,000 at 50 % loss is mass suspicion (every node is suspected
-        // every few seconds): it takes about 6 minutes of wall time, so it
-        // runs only when asked (PEERDISC_SIM_ONLY=loss50big).
-        let (n, crashes) = if quick { (100, 3) } else { (100, 9) };
+        // 60 quiet seconds at 50 % loss, then crashes (issue 15).
+        let (n, crashes, quiet) = if quick {
+            (100, 3, 20_000)
+        } else {
+            (100, 9, 60_000)
+        };
         timed("loss50", &mut || {
-            scenario::failure_detection(n, 0.5, 30_000, crashes, seed, &m).to_string()
+            scenario::failure_detection(n, 0.5, quiet, crashes, seed, &m).to_string()
         });
     }
-    if !only.is_empty() && only.split(',').any(|o| o == "loss50big") {
+    let asked = |name: &str| only.split(',').any(|o| o == name);
+    if asked("loss50big") {
         timed("loss50big", &mut || {
-            scenario::failure_detection(1_000, 0.5, 30_000, 5, seed, &m).to_string()
+            scenario::failure_detection(1_000, 0.5, 60_000, 5, seed, &m).to_string()
         });
+    }
+    if asked("loss50huge") {
+        // N=10,000 at 50 % loss: about 9 GB and many minutes of wall time.
+        timed("loss50huge", &mut || {
+            scenario::failure_detection(10_000, 0.5, 10_000, 3, seed, &m).to_string()
+        });
+    }
+    if asked("health") {
+        // Lifeguard's local health on the probe interval, measured: the
+        // same runs with awareness_interval_weight 0 (default), 0.5 and 1.
+        for (n, loss, quiet, crashes) in [
+            (100, 0.0, 10_000, 9),
+            (100, 0.5, 30_000, 9),
+            (1_000, 0.5, 30_000, 5),
+        ] {
+            for w in [0.0, 0.5, 1.0] {
+                let mc = MembershipConfig {
+                    awareness_interval_weight: w,
+                    ..m.clone()
+                };
+                timed("health", &mut || {
+                    let r = scenario::failure_detection(n, loss, quiet, crashes, seed, &mc);
+                    format!("interval weight {w}: {r}")
+                });
+            }
+        }
     }
     if run("partition") {
         let n = if quick { 100 } else { 1_000 };

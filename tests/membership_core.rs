@@ -628,3 +628,188 @@ fn a_dead_claim_right_after_a_hello_is_not_believed() {
     );
     assert_eq!(a.member(&id("b")).unwrap().liveness, Liveness::Alive);
 }
+
+fn names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("m{i:02}")).collect()
+}
+
+/// A node `me` of a cluster of `all` (it knows every other member).
+fn member_of(me: &str, all: &[String]) -> Membership {
+    let mut m = node(me);
+    let others: Vec<&str> = all
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != me)
+        .collect();
+    teach(&mut m, others[0], &others);
+    m
+}
+
+/// Ticks `m` without answering anything until its first probe fails and
+/// it accuses the target; returns the target and every output until then.
+fn first_accusation(m: &mut Membership) -> (NodeId, Vec<Output>) {
+    let mut all = Vec::new();
+    let mut target = None;
+    for t in (0..5_000).step_by(5) {
+        m.handle_tick(t);
+        let out = drain(m);
+        if target.is_none() {
+            target = sends(&out).into_iter().find_map(|(to, msg)| match msg {
+                Message::Ping(p) if p.target == to => Some(to),
+                _ => None,
+            });
+        }
+        all.extend(out);
+        let target_suspected = target
+            .as_ref()
+            .and_then(|t| m.member(t))
+            .is_some_and(|v| v.liveness == Liveness::Suspect);
+        if target_suspected {
+            return (target.unwrap(), all);
+        }
+    }
+    panic!("no accusation within 5 s");
+}
+
+fn suspect_recipients(out: &[Output], about: &NodeId) -> Vec<NodeId> {
+    let mut r: Vec<NodeId> = sends(out)
+        .into_iter()
+        .filter(|(_, m)| matches!(m, Message::Suspect(c) if c.node_id == *about))
+        .map(|(to, _)| to)
+        .collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+/// Whether a message carries a `suspect` state about `about` to someone
+/// else than `about` itself (gossip of the suspicion).
+fn gossips_suspicion(to: &NodeId, msg: &Message, about: &NodeId) -> bool {
+    let states: &[MemberState] = match msg {
+        Message::Ping(p) => &p.states,
+        Message::Ack(a) => &a.states,
+        Message::GossipAnnouncement(g) => &g.states,
+        _ => &[],
+    };
+    to != about
+        && states
+            .iter()
+            .any(|s| s.node_id == *about && s.liveness == Liveness::Suspect)
+}
+
+#[test]
+fn a_suspicion_goes_to_the_accused_and_its_witnesses_only() {
+    let all = names(30);
+    let mut a = member_of("m00", &all);
+    let (target, out) = first_accusation(&mut a);
+    let told = suspect_recipients(&out, &target);
+    assert!(told.contains(&target), "the accused is told: {told:?}");
+    let witnesses: Vec<&NodeId> = told.iter().filter(|t| **t != target).collect();
+    let k = MembershipConfig::default().suspicion_confirmations as usize + 1;
+    assert!(
+        !witnesses.is_empty() && witnesses.len() <= k,
+        "{witnesses:?}"
+    );
+    // Nothing else carries the suspicion, now or in the gossip rounds
+    // that follow (it is not queued for dissemination).
+    let mut later = Vec::new();
+    for t in (5_000..5_600).step_by(5) {
+        a.handle_tick(t);
+        later.extend(drain(&mut a));
+    }
+    for (to, msg) in sends(&out).iter().chain(sends(&later).iter()) {
+        assert!(!gossips_suspicion(to, msg, &target), "{to}: {msg:?}");
+        if let Message::Suspect(c) = msg {
+            if c.node_id == target {
+                assert!(told.contains(to), "{to}: {msg:?} {told:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_refutation_reaches_the_accuser_and_the_witnesses_it_told() {
+    let all = names(30);
+    let mut a = member_of("m00", &all);
+    let (target, out) = first_accusation(&mut a);
+    let accusation = sends(&out)
+        .into_iter()
+        .find_map(|(to, m)| match m {
+            Message::Suspect(c) if to == target => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    // The accused, knowing the same cluster, gets the accusation.
+    let mut t = member_of(target.as_str(), &all);
+    t.handle_message(&id("m00"), Message::Suspect(accusation), 10);
+    let out_t = drain(&mut t);
+    assert_eq!(t.incarnation(), 1);
+    let mut refuted: Vec<NodeId> = sends(&out_t)
+        .into_iter()
+        .filter(
+            |(_, m)| matches!(m, Message::Alive(c) if c.node_id == target && c.incarnation == 1),
+        )
+        .map(|(to, _)| to)
+        .collect();
+    refuted.sort();
+    refuted.dedup();
+    // Everyone who heard the suspicion (the accuser and the witnesses it
+    // told) hears the refutation; the accuser may be a witness itself.
+    let mut heard: Vec<NodeId> = suspect_recipients(&out, &target)
+        .into_iter()
+        .filter(|w| *w != target)
+        .collect();
+    for w in &heard {
+        assert!(refuted.contains(w), "{w} not told: {refuted:?}");
+    }
+    heard.push(id("m00"));
+    for r in &refuted {
+        assert!(heard.contains(r), "{r} told but never heard it: {heard:?}");
+    }
+    // And a witness that held the suspicion takes the refutation.
+    let w = heard[0].clone();
+    let mut wn = member_of(w.as_str(), &all);
+    let s = {
+        let mut c = StateClaim::new(target.clone(), 0, 1);
+        c.from = Some(id("m00"));
+        c
+    };
+    wn.handle_message(&id("m00"), Message::Suspect(s), 20);
+    assert_eq!(wn.member(&target).unwrap().liveness, Liveness::Suspect);
+    let alive = sends(&out_t)
+        .into_iter()
+        .find_map(|(to, m)| (to == w).then_some(m))
+        .unwrap();
+    wn.handle_message(&target, alive, 30);
+    let v = wn.member(&target).unwrap();
+    assert_eq!((v.liveness, v.incarnation), (Liveness::Alive, 1));
+    // Its refutation is not gossiped further by the witness.
+    let later = drain(&mut wn);
+    assert!(!sends(&later).iter().any(|(_, m)| matches!(
+        m,
+        Message::GossipAnnouncement(g) if g.states.iter().any(|s| s.node_id == target)
+    )));
+}
+
+#[test]
+fn an_accusation_at_an_older_incarnation_still_counts_at_a_witness() {
+    let all = names(10);
+    let mut w = member_of("m01", &all);
+    // The witness heard a refutation: it holds m05 alive at 3.
+    let alive = {
+        let mut c = StateClaim::new(id("m05"), 3, 1);
+        c.from = None;
+        c
+    };
+    w.handle_message(&id("m05"), Message::Alive(alive), 10);
+    assert_eq!(w.member(&id("m05")).unwrap().incarnation, 3);
+    // An accuser that never heard it accuses at 0, from its own probe.
+    let s = {
+        let mut c = StateClaim::new(id("m05"), 0, 1);
+        c.from = Some(id("m02"));
+        c
+    };
+    w.handle_message(&id("m02"), Message::Suspect(s), 20);
+    let v = w.member(&id("m05")).unwrap();
+    assert_eq!((v.liveness, v.incarnation), (Liveness::Suspect, 3));
+}

@@ -262,3 +262,37 @@ fn a_record_too_large_for_a_datagram_still_reaches_every_node() {
         );
     }
 }
+
+#[test]
+fn under_heavy_loss_no_healthy_node_dies_and_every_crash_reaches_everyone() {
+    let m = MembershipConfig::default();
+    let r = scenario::failure_detection(40, 0.5, 20_000, 2, 5, &m);
+    assert!(r.false_suspicions > 0, "the loss causes suspicions: {r}");
+    assert_eq!(r.false_death_declarations, 0, "{r}");
+    assert_eq!(r.false_dead_views, 0, "{r}");
+    assert!(r.detection_ms.iter().all(Option::is_some), "{r}");
+}
+
+#[test]
+fn under_heavy_loss_suspicions_stay_with_the_accused_and_its_witnesses() {
+    // Suspicions are not broadcast: the suspect messages a node sends do
+    // not grow with the cluster (a broadcast would grow with N).
+    let per_node = |n: usize| {
+        let mut s = sim(n, 11, 0.5);
+        s.run_for(10_000);
+        let m = s.metrics();
+        assert!(m.false_suspicions > 0);
+        m.by_type.get("suspect").map_or(0, |e| e.0) as f64 / n as f64
+    };
+    let (small, big) = (per_node(30), per_node(120));
+    assert!(
+        big < small * 2.0,
+        "suspect messages per node: {small} at 30, {big} at 120"
+    );
+}
+
+#[test]
+fn under_heavy_loss_a_new_node_becomes_known_to_all() {
+    let r = scenario::join_convergence(60, 0.5, 2, &MembershipConfig::default(), false);
+    assert!(r.t_all_ms.is_some(), "{r}");
+}

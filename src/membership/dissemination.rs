@@ -19,6 +19,9 @@ struct Item {
     /// from, those it was sent to, those that told it again. They are not
     /// sent it (again): every transmission reaches a node that may lack it.
     informed: Vec<u64>,
+    /// Hashes of the known holders among them (the source, those that
+    /// told it again), not those only sent it: a copy may have been lost.
+    holders: Vec<u64>,
 }
 
 impl Item {
@@ -41,10 +44,10 @@ type Key = (u8, u32, u64);
 
 /// The dissemination queue: at most one update per node (a newer one
 /// replaces the older), sent fewest-transmissions first, newest first among
-/// equals, and dropped after the retransmit limit. Suspicions come after
-/// everything else (refutations, deaths, records): when the queue holds more
-/// than a message can carry (mass suspicion under heavy loss), refutations
-/// are not starved by the suspicions they answer. An update is never sent
+/// equals, and dropped after the retransmit limit. Records and deaths come
+/// first, other news of life next, suspicions (which the core no longer
+/// broadcasts, PROTOCOL.md "Suspicion") last: when the queue holds more
+/// than a message can carry, joins are never starved. An update is never sent
 /// to a node known to hold it already, so that its few transmissions each
 /// reach someone new: in a small cluster, the origin alone tells everyone.
 #[derive(Debug, Clone)]
@@ -58,8 +61,17 @@ pub(crate) struct BroadcastQueue {
     record_limit: usize,
 }
 
-fn class(state: &MemberState) -> u8 {
-    u8::from(state.liveness == crate::model::Liveness::Suspect)
+/// Records (joins, updates) and deaths first, then other news of life
+/// (refutations of deaths), suspicions last: a join keeps its place in
+/// every message whatever else is queued.
+fn class(state: &MemberState, has_record: bool) -> u8 {
+    use crate::model::Liveness;
+    match state.liveness {
+        _ if has_record => 0,
+        Liveness::Dead | Liveness::Left => 0,
+        Liveness::Alive => 1,
+        Liveness::Suspect => 2,
+    }
 }
 
 /// Updates taken from the queue for one message.
@@ -122,9 +134,10 @@ impl BroadcastQueue {
         }
         let bytes =
             crate::wire::json_len(&state) + if record.is_some() { record_bytes } else { 0 } + 1;
-        let informed = heard_from.map(|id| self.hash(id)).into_iter().collect();
+        let informed: Vec<u64> = heard_from.map(|id| self.hash(id)).into_iter().collect();
+        let holders = informed.clone();
         self.next += 1;
-        let key = (class(&state), 0, u64::MAX - self.next);
+        let key = (class(&state, record.is_some()), 0, u64::MAX - self.next);
         self.keys.insert(state.node_id.clone(), key);
         self.order.insert(
             key,
@@ -134,13 +147,15 @@ impl BroadcastQueue {
                 transmits: 0,
                 bytes,
                 informed,
+                holders,
             },
         );
     }
 
     /// Notes that `holder` told this node `state` again (it holds it): it
     /// is not sent the queued update when that says no more. An update
-    /// every other member holds (`others` of them) leaves the queue.
+    /// every other member is known to hold (`others` of them told this
+    /// node; one only sent it may have lost it) leaves the queue.
     pub fn heard_again(&mut self, state: &MemberState, holder: &NodeId, others: usize) {
         let Some(key) = self.keys.get(&state.node_id).copied() else {
             return;
@@ -159,7 +174,10 @@ impl BroadcastQueue {
         if !item.informed.contains(&h) {
             item.informed.push(h);
         }
-        if item.informed.len() >= others {
+        if !item.holders.contains(&h) {
+            item.holders.push(h);
+        }
+        if item.holders.len() >= others {
             self.order.remove(&key);
             self.keys.remove(&state.node_id);
         }
@@ -264,6 +282,25 @@ mod tests {
     }
 
     #[test]
+    fn a_join_goes_first_whatever_else_is_queued() {
+        let mut q = BroadcastQueue::new(7);
+        for i in 0..200 {
+            q.push(state(&format!("s{i}"), Liveness::Suspect), None);
+            let mut alive = state(&format!("r{i}"), Liveness::Alive);
+            alive.incarnation = 3;
+            q.push(alive, None);
+        }
+        let joiner = Arc::new(PeerRecord::new(id("new")));
+        q.push(state("new", Liveness::Alive), Some(joiner));
+        // A small budget: the join is in it, first, for every taker.
+        for to in ["a", "b", "c"] {
+            let p = q.take(400, 10, &id(to));
+            assert_eq!(p.states[0].node_id, id("new"), "{to}");
+            assert_eq!(p.peers.len(), 1);
+        }
+    }
+
+    #[test]
     fn skipped_nodes_cost_no_transmission_and_the_limit_still_holds() {
         let mut q = BroadcastQueue::new(7);
         q.push_from(state("x", Liveness::Alive), None, Some(&id("a")));
@@ -284,7 +321,10 @@ mod tests {
         q.heard_again(&st, &id("a"), 2);
         assert_eq!(q.len(), 1);
         assert_eq!(takers(&mut q, &["a", "b"], 10), ["b"]);
+        // "b" was sent it, which does not say it holds it (lost copies).
         q.heard_again(&st, &id("c"), 3);
+        assert_eq!(q.len(), 1);
+        q.heard_again(&st, &id("b"), 3);
         assert!(q.is_empty());
     }
 }

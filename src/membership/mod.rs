@@ -37,6 +37,7 @@ mod gossip;
 mod member;
 mod output;
 mod suspicion;
+mod witness;
 
 pub use self::core::{MemberView, Membership};
 pub use config::MembershipConfig;

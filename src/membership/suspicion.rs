@@ -17,6 +17,9 @@ pub(crate) struct Suspicion {
     pub local: bool,
     /// Whether the last probe before death is under way.
     pub verifying: bool,
+    /// Failed last probes in a row since this node holds first-hand
+    /// evidence (under loss, death takes `1 + local_health / 2`).
+    pub failed_checks: u32,
     pub deadline_ms: u64,
 }
 
@@ -38,6 +41,7 @@ impl Suspicion {
             accusers: vec![accuser],
             local,
             verifying: false,
+            failed_checks: 0,
             deadline_ms: now,
         };
         s.recompute();
@@ -56,6 +60,12 @@ impl Suspicion {
 
     pub fn confirmations(&self) -> u32 {
         self.accusers.len().saturating_sub(1) as u32
+    }
+
+    /// Whether enough independent accusers were heard for the timeout to
+    /// reach its floor.
+    pub fn fully_confirmed(&self) -> bool {
+        self.confirmations() >= self.expected
     }
 
     fn recompute(&mut self) {
@@ -150,5 +160,11 @@ impl Suspicions {
     /// Members this node suspects first-hand.
     pub fn locals(&self) -> impl Iterator<Item = &NodeId> {
         self.local.iter()
+    }
+
+    /// Members this node suspects on others' word only (as a witness, or
+    /// from a digest).
+    pub fn others(&self) -> impl Iterator<Item = &NodeId> {
+        self.map.keys().filter(|id| !self.local.contains(*id))
     }
 }

@@ -27,6 +27,32 @@ pub struct Metrics {
     pub messages_dropped: u64,
     /// Messages and bytes sent, per message type.
     pub by_type: std::collections::BTreeMap<&'static str, (u64, u64)>,
+    /// Bytes of suspicion and refutation sent: whole `suspect` and `alive`
+    /// messages, plus each piggybacked state that is `suspect`, or `alive`
+    /// above incarnation 0 (a refutation), in pings, acks and gossip.
+    pub suspicion_bytes: u64,
+}
+
+/// The suspicion and refutation bytes of one message of `bytes` bytes
+/// ([`Metrics::suspicion_bytes`]).
+pub(crate) fn suspicion_bytes(msg: &crate::wire::Message, bytes: u64) -> u64 {
+    use crate::wire::{MemberState, Message};
+    let states = |st: &[MemberState]| -> u64 {
+        st.iter()
+            .filter(|s| {
+                s.liveness == Liveness::Suspect
+                    || (s.liveness == Liveness::Alive && s.incarnation > 0)
+            })
+            .map(|s| crate::wire::json_len(s) as u64 + 1)
+            .sum()
+    };
+    match msg {
+        Message::Suspect(_) | Message::Alive(_) => bytes,
+        Message::Ping(p) => states(&p.states),
+        Message::Ack(a) => states(&a.states),
+        Message::GossipAnnouncement(g) => states(&g.states),
+        _ => 0,
+    }
 }
 
 impl Metrics {

@@ -54,6 +54,68 @@ pub fn median(times: &[Option<u64>]) -> Option<u64> {
     Some(v[v.len() / 2])
 }
 
+/// Traffic over a window of a run: per message type and the suspicion and
+/// refutation share ([`Metrics::suspicion_bytes`](super::Metrics)), per
+/// node per second.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Traffic {
+    /// Per message type: (messages, bytes) per node per second.
+    pub by_type: Vec<(&'static str, f64, f64)>,
+    /// Suspicion and refutation bytes per node per second.
+    pub suspicion_bytes_per_node_per_sec: f64,
+}
+
+/// A snapshot of the counters [`Traffic`] is computed from.
+struct Counters {
+    at: u64,
+    by_type: std::collections::BTreeMap<&'static str, (u64, u64)>,
+    suspicion: u64,
+}
+
+impl Counters {
+    fn of(s: &Simulator) -> Self {
+        Counters {
+            at: s.now(),
+            by_type: s.metrics().by_type.clone(),
+            suspicion: s.metrics().suspicion_bytes,
+        }
+    }
+
+    /// Traffic from this snapshot to now, per node of `n`.
+    fn since(&self, s: &Simulator, n: usize) -> Traffic {
+        let secs = (s.now().saturating_sub(self.at)).max(1) as f64 / 1000.0;
+        let per = |x: u64| x as f64 / n.max(1) as f64 / secs;
+        let by_type = s
+            .metrics()
+            .by_type
+            .iter()
+            .map(|(k, &(m, b))| {
+                let (m0, b0) = self.by_type.get(k).copied().unwrap_or((0, 0));
+                (*k, per(m - m0), per(b - b0))
+            })
+            .filter(|(_, m, _)| *m > 0.0)
+            .collect();
+        Traffic {
+            by_type,
+            suspicion_bytes_per_node_per_sec: per(s.metrics().suspicion_bytes - self.suspicion),
+        }
+    }
+}
+
+impl fmt::Display for Traffic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "suspicion+refutation {:.0} B/s per node; per node per type:",
+            self.suspicion_bytes_per_node_per_sec
+        )?;
+        for (k, m, b) in &self.by_type {
+            write!(f, " {k} {m:.1}/s {b:.0} B/s;")?;
+        }
+        Ok(())
+    }
+}
+
 /// How fast a new node becomes known to everyone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JoinResult {
@@ -67,6 +129,8 @@ pub struct JoinResult {
     pub t_all_ms: Option<u64>,
     /// The gossip interval (one round), ms.
     pub round_ms: u64,
+    /// Traffic from the join until all knew it (or the limit).
+    pub traffic: Traffic,
 }
 
 impl fmt::Display for JoinResult {
@@ -81,7 +145,11 @@ impl fmt::Display for JoinResult {
             rounds(self.t_9999_ms),
             secs(self.t_all_ms),
             rounds(self.t_all_ms),
-        )
+        )?;
+        if self.loss >= 0.5 {
+            write!(f, "; {}", self.traffic)?;
+        }
+        Ok(())
     }
 }
 
@@ -101,6 +169,7 @@ pub fn join_convergence(
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     let via = rng.random_range(0..n);
     let t0 = s.now();
+    let c0 = Counters::of(&s);
     s.join(new, via);
     let want = ((n as f64) * 0.9999).ceil() as usize;
     let limit = t0 + 60_000;
@@ -112,6 +181,7 @@ pub fn join_convergence(
         t_9999_ms: t1.map(|t| t - t0),
         t_all_ms: t2.map(|t| t - t0),
         round_ms: m.gossip_interval_ms,
+        traffic: c0.since(&s, n),
     }
 }
 
@@ -200,6 +270,9 @@ pub struct DetectionResult {
     pub refutations: u64,
     /// False death declarations during the quiet time only.
     pub quiet_false_deaths: u64,
+    /// Traffic over the quiet time (no crash: the load of false
+    /// suspicions alone).
+    pub quiet_traffic: Traffic,
 }
 
 impl DetectionResult {
@@ -246,7 +319,11 @@ impl fmt::Display for DetectionResult {
             self.refutations,
             self.false_death_declarations,
             self.false_dead_views,
-        )
+        )?;
+        if self.loss > 0.0 {
+            write!(f, "; quiet time: {}", self.quiet_traffic)?;
+        }
+        Ok(())
     }
 }
 
@@ -264,7 +341,9 @@ pub fn failure_detection(
     let mut s = sim(n, loss, seed, m);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xdead);
     s.run_for(2_000);
+    let c0 = Counters::of(&s);
     s.run_for(quiet_ms);
+    let quiet_traffic = c0.since(&s, n);
     let quiet_false_deaths = s.metrics().false_death_declarations;
     let mut detection_ms = Vec::new();
     for _ in 0..crashes {
@@ -291,6 +370,7 @@ pub fn failure_detection(
         false_dead_views: mt.false_dead_views,
         refutations: mt.refutations,
         quiet_false_deaths,
+        quiet_traffic,
     }
 }
 

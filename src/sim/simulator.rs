@@ -500,6 +500,7 @@ impl Simulator {
         let e = self.metrics.by_type.entry(msg.kind()).or_default();
         e.0 += 1;
         e.1 += bytes;
+        self.metrics.suspicion_bytes += super::metrics::suspicion_bytes(&msg, bytes);
         let Some(&to) = self.index.get(&id) else {
             self.metrics.messages_dropped += 1;
             return;

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Hello retries one probe interval apart before the exponential backoff.
+const FAST_JOIN_RETRIES: u32 = 3;
+
 impl Membership {
     pub(super) fn join_attempt(&mut self, now: u64) {
         let Some(mut j) = self.join.take() else {
@@ -16,7 +19,14 @@ impl Membership {
                 message: Message::Hello(hello.clone()),
             });
         }
-        j.next_ms = now + self.backoff(j.attempts);
+        // The first retries come after one probe interval (a lost hello
+        // or answer must not cost a second under loss), then the backoff.
+        j.next_ms = now
+            + if j.attempts <= FAST_JOIN_RETRIES {
+                self.config.probe_interval_ms
+            } else {
+                self.backoff(j.attempts - FAST_JOIN_RETRIES)
+            };
         self.join = Some(j);
     }
 

@@ -6,6 +6,9 @@ use super::*;
 use crate::membership::ClaimRefusal;
 use crate::wire::MAX_INCARNATION;
 
+/// Most members checked at once after stale death claims.
+const MAX_CHECKS: usize = 16;
+
 impl Membership {
     pub(super) fn apply_updates(
         &mut self,
@@ -159,11 +162,48 @@ impl Membership {
             new = Liveness::Suspect;
         }
         let accuser = s.from.clone().unwrap_or_else(|| sender.clone());
+        // An accuser's own failed probe, sent to this node (a witness):
+        // evidence about the member now, whatever incarnation the accuser
+        // holds. Refutations reach only those who heard the suspicion, so
+        // an accuser often names an older incarnation than the witness
+        // holds; it counts at the witness's incarnation.
+        let mut inc = s.incarnation;
+        let first_hand = source == Source::Direct
+            && new == Liveness::Suspect
+            && accuser == *sender
+            && old.is_present();
+        if first_hand && inc < old_inc {
+            inc = old_inc;
+        }
+        let held = attested + INCARNATION_TOLERANCE;
+        if first_hand && inc > held {
+            // Ahead of what the accused said: refused at that incarnation
+            // (only the accused raises its own), counted at the one held
+            // here, where this node may lag (refutations are targeted).
+            let reason = ClaimRefusal::AheadOfNode {
+                liveness: new,
+                incarnation: inc,
+                held,
+            };
+            self.refuse_claim(&s.node_id, sender, reason);
+            inc = old_inc;
+        }
+        let s = &MemberState {
+            incarnation: inc,
+            ..s.clone()
+        };
         let takes_over = overrides(new, s.incarnation, old, old_inc);
         // Only a claim that would change something is checked (a replay
         // costs no verification).
         if takes_over {
             if let Err(reason) = self.check_claim(s, new, attested) {
+                if matches!(reason, ClaimRefusal::AheadOfNode { .. }) {
+                    // Refused, never adopted; but under targeted
+                    // refutations an honest accuser or declarer often holds
+                    // a newer incarnation than this node: check the member
+                    // with this node's own probes (PROTOCOL.md "Suspicion").
+                    self.check_member(&s.node_id, old, now);
+                }
                 self.refuse_claim(&s.node_id, sender, reason);
                 return want;
             }
@@ -208,16 +248,18 @@ impl Membership {
                 m.ahead = if self_word { 0 } else { ahead as u8 };
             }
         } else if new == Liveness::Suspect && old == Liveness::Suspect && s.incarnation == old_inc {
-            let confirmed = self
-                .suspicions
-                .update(&s.node_id, |susp| susp.confirm(&accuser))
-                .unwrap_or(false);
-            if confirmed {
-                if let Some(m) = self.members.get(&s.node_id) {
-                    let st = Self::state_of(m, Some(accuser));
-                    self.broadcasts.push(st, None);
-                }
-            }
+            // An independent confirmation: it shortens the timeout here
+            // and goes no further (every accuser tells the witnesses).
+            self.suspicions
+                .update(&s.node_id, |susp| susp.confirm(&accuser));
+        } else if new == Liveness::Dead && old.is_present() && s.incarnation < old_inc {
+            // A death declared at an older incarnation than this node holds
+            // (it heard a refutation the declarer did not): not believed,
+            // but checked at once with this node's own last probes, which
+            // declare it dead at the incarnation held here if they fail.
+            // Its own check, at the next tick (the claim itself changes
+            // nothing here: the merge stays commutative).
+            self.check_member(&s.node_id, old, now);
         }
         // The sender holds this state: it need not be sent it.
         let others = self.members.present();
@@ -225,7 +267,43 @@ impl Membership {
         want
     }
 
+    /// Checks `id` (held `held`) with this node's own probes: a full probe
+    /// at the next tick when held alive, the last probes at once when
+    /// already suspected.
+    fn check_member(&mut self, id: &NodeId, held: Liveness, now: u64) {
+        if held == Liveness::Alive {
+            if !self.checks.contains(id) && self.checks.len() < MAX_CHECKS {
+                self.checks.push(id.clone());
+            }
+        } else if held == Liveness::Suspect {
+            self.suspicions.update(id, |susp| {
+                if !susp.verifying {
+                    susp.deadline_ms = susp.deadline_ms.min(now);
+                }
+            });
+        }
+    }
+
+    /// Changes a member's liveness on this node's own evidence (`local`:
+    /// its own probe failed). A death is disseminated; a suspicion is not
+    /// (the caller accuses the member to its witnesses).
     pub(super) fn set_member_state(
+        &mut self,
+        id: &NodeId,
+        liveness: Liveness,
+        incarnation: u64,
+        accuser: NodeId,
+        local: bool,
+        now: u64,
+    ) {
+        self.change_liveness(id, liveness, incarnation, accuser, local, now);
+    }
+
+    /// Changes a member's liveness. Deaths and leaves are queued for
+    /// dissemination, and so is life after a death held here; a suspicion
+    /// and the refutation of one are not (PROTOCOL.md "Suspicion": they
+    /// travel between the accused, its accusers and its witnesses).
+    fn change_liveness(
         &mut self,
         id: &NodeId,
         liveness: Liveness,
@@ -236,6 +314,11 @@ impl Membership {
     ) {
         let Some(old) = self.members.get(id).map(|m| m.liveness) else {
             return;
+        };
+        let relay = match liveness {
+            Liveness::Suspect => false,
+            Liveness::Alive => !old.is_present(),
+            Liveness::Dead | Liveness::Left => true,
         };
         self.members.set_liveness(id, liveness, incarnation, now);
         if liveness == Liveness::Suspect {
@@ -249,9 +332,11 @@ impl Membership {
         } else {
             self.suspicions.remove(id);
         }
-        if let Some(m) = self.members.get(id) {
-            let st = self.with_sig(Self::state_of(m, Some(accuser)));
-            self.broadcasts.push(st, None);
+        if relay {
+            if let Some(m) = self.members.get(id) {
+                let st = self.with_sig(Self::state_of(m, Some(accuser)));
+                self.broadcasts.push(st, None);
+            }
         }
         if liveness == Liveness::Dead && old.is_present() {
             self.gossip_now(now);
@@ -313,8 +398,6 @@ impl Membership {
             if fresh {
                 self.incarnation = s.incarnation + 1;
                 self.resign();
-                let st = self.my_state();
-                self.broadcasts.push(st, None);
                 self.event(MembershipEvent::Refuted {
                     incarnation: self.incarnation,
                 });
@@ -322,11 +405,32 @@ impl Membership {
             // Answer the teller and the accuser directly, also when the
             // accusation is already refuted (they have not heard yet).
             let claim = self.own_claim();
-            self.send(sender, Message::Alive(claim.clone()));
+            let mut told = vec![sender.clone()];
             if let Some(accuser) = &s.from {
                 if accuser != sender && *accuser != self.me.node_id {
-                    self.send(accuser, Message::Alive(claim));
+                    told.push(accuser.clone());
                 }
+            }
+            if s.liveness == Liveness::Suspect {
+                // A suspicion was heard by the accusers and this node's
+                // witnesses only: they are the ones to tell.
+                if fresh {
+                    let me = self.me.node_id.clone();
+                    for w in self.witnesses_of(&me) {
+                        if !told.contains(&w) {
+                            told.push(w);
+                        }
+                    }
+                }
+            } else {
+                // A death (or leave) is cluster-wide news: so is its
+                // refutation, also of a stale one (third parties may still
+                // hold the older incarnation it names).
+                let st = self.my_state();
+                self.broadcasts.push(st, None);
+            }
+            for to in told {
+                self.send(&to, Message::Alive(claim.clone()));
             }
         }
         // Without an identity, the version a claim names is the only news
@@ -358,7 +462,13 @@ impl Membership {
             from: c.from,
             sig: c.sig,
         };
-        if self.apply_state(&s, from, Source::Gossip, now) {
+        // Suspicions and their refutations travel point to point; deaths
+        // and leaves are relayed.
+        let source = match liveness {
+            Liveness::Suspect | Liveness::Alive => Source::Direct,
+            _ => Source::Gossip,
+        };
+        if self.apply_state(&s, from, source, now) {
             let req = PeerListRequest {
                 node_ids: vec![s.node_id],
             };

@@ -34,6 +34,10 @@ use crate::wire::{
 enum Source {
     Gossip,
     Digest,
+    /// A `suspect` or `alive` claim sent to this node alone (an accused's
+    /// witnesses, its accusers): merged, never relayed (PROTOCOL.md
+    /// "Suspicion").
+    Direct,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +63,9 @@ struct Verify {
     end_ms: u64,
     acked: bool,
     indirect_sent: bool,
+    /// A check of a member held alive (after a stale death claim), not of
+    /// a suspicion: if it fails, this node suspects the member itself.
+    check: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -123,7 +130,12 @@ pub struct Membership {
     relays: Vec<Relay>,
     reconnects: Vec<Reconnect>,
     verifications: Vec<Verify>,
+    /// Members to check at the next tick (stale death claims).
+    checks: Vec<NodeId>,
     local_health: u32,
+    /// Successful probes in a row (a network that has been clean a while,
+    /// not only at this moment).
+    clean_probes: u32,
     rng: ChaCha8Rng,
     outputs: VecDeque<Output>,
     seq: u64,
@@ -194,7 +206,9 @@ impl Membership {
             relays: Vec::new(),
             reconnects: Vec::new(),
             verifications: Vec::new(),
+            checks: Vec::new(),
             local_health: 0,
+            clean_probes: 0,
             rng,
             outputs: VecDeque::new(),
             seq: 0,
@@ -336,6 +350,9 @@ impl Membership {
         }
         if let Some(s) = self.suspicions.next_deadline() {
             d = d.min(s);
+        }
+        if !self.checks.is_empty() {
+            d = 0; // at once
         }
         for v in &self.verifications {
             d = d.min(if v.acked || v.indirect_sent {
@@ -483,9 +500,18 @@ impl Membership {
             }
             Message::GossipAnnouncement(g) => self.on_announcement(from, g, now),
             Message::Ping(p) => {
+                let accused = p
+                    .states
+                    .iter()
+                    .any(|s| s.node_id == self.me.node_id && s.liveness != Liveness::Alive);
                 self.apply_updates(from, p.peers, p.states, Source::Gossip, now);
                 if p.target == self.me.node_id {
-                    let pig = self.piggyback(self.config.max_piggyback_bytes, from);
+                    let mut pig = self.piggyback(self.config.max_piggyback_bytes, from);
+                    if accused && !pig.states.iter().any(|s| s.node_id == self.me.node_id) {
+                        // A probe that carries a suspicion of me: the ack
+                        // carries the refutation.
+                        pig.states.push(self.my_state());
+                    }
                     let ack = Ack {
                         seq: p.seq,
                         node_id: None,
@@ -550,6 +576,7 @@ impl Membership {
         self.expire_relays(now);
         self.expire_reconnects(now);
         self.expire_suspicions(now);
+        self.start_checks(now);
         self.run_verifications(now);
         if now >= self.next_gossip_ms {
             self.next_gossip_ms = now + self.config.gossip_interval_ms;
@@ -691,8 +718,11 @@ impl Membership {
         c
     }
 
+    /// Updates for one message to `to`. Each is sent `retransmit_limit`
+    /// times, times `1 + local_health / 2` under loss: a node whose own
+    /// probes fail is losing messages, and so are the copies it sends.
     fn piggyback(&mut self, budget: usize, to: &NodeId) -> Piggyback {
-        let limit = self.config.retransmit_limit(self.cluster_size());
+        let limit = self.config.retransmit_limit(self.cluster_size()) * (1 + self.local_health / 2);
         self.broadcasts.take(budget, limit, to)
     }
 

@@ -83,6 +83,7 @@ impl Membership {
             1
         };
         self.local_health = (self.local_health + delta).min(self.config.max_local_health);
+        self.note_calm();
         let Some(m) = self.members.get(&p.target) else {
             return;
         };
@@ -91,12 +92,10 @@ impl Membership {
         match l {
             Liveness::Alive => {
                 self.set_member_state(&p.target, Liveness::Suspect, inc, me, true, now);
-                self.suspicions.update(&p.target, |s| s.local = true);
                 self.event(MembershipEvent::Suspected {
                     node_id: p.target.clone(),
                 });
-                let c = self.claim(&p.target, inc, ver);
-                self.send(&p.target, Message::Suspect(c));
+                self.accuse(&p.target, inc, ver);
             }
             Liveness::Suspect => {
                 let newly = self
@@ -107,10 +106,7 @@ impl Membership {
                     })
                     .unwrap_or(false);
                 if newly {
-                    if let Some(m) = self.members.get(&p.target) {
-                        let st = Self::state_of(m, Some(me));
-                        self.broadcasts.push(st, None);
-                    }
+                    self.accuse(&p.target, inc, ver);
                 }
             }
             _ => {}
@@ -131,6 +127,7 @@ impl Membership {
             }
             self.outcome(node_id, true);
             self.local_health = self.local_health.saturating_sub(1);
+            self.note_calm();
             return;
         }
         if let Some(v) = self
@@ -237,6 +234,38 @@ impl Membership {
                 end_ms: now + interval,
                 acked: false,
                 indirect_sent: false,
+                check: false,
+            });
+        }
+    }
+
+    /// Checks the members named in stale death claims with a full probe
+    /// of this node's own ([`Verify::check`]).
+    pub(super) fn start_checks(&mut self, now: u64) {
+        for id in std::mem::take(&mut self.checks) {
+            let Some(inc) = self
+                .members
+                .get(&id)
+                .filter(|m| m.liveness == Liveness::Alive)
+                .map(|m| m.incarnation)
+            else {
+                continue;
+            };
+            if self.verifications.iter().any(|v| v.target == id) {
+                continue;
+            }
+            let seq = self.next_seq();
+            self.send(&id, Message::Ping(Ping::new(seq, id.clone())));
+            let (interval, timeout) = self.probe_timing();
+            self.verifications.push(Verify {
+                target: id,
+                seq,
+                incarnation: inc,
+                indirect_at_ms: now + timeout,
+                end_ms: now + interval,
+                acked: false,
+                indirect_sent: false,
+                check: true,
             });
         }
     }
@@ -249,7 +278,7 @@ impl Membership {
                 let (seq, target) = (v.seq, v.target.clone());
                 self.verifications[i].indirect_sent = true;
                 let mut helpers: Vec<NodeId> = Vec::new();
-                for _ in 0..self.config.indirect_probes {
+                for _ in 0..self.verification_helpers() {
                     let mut exclude: Vec<&NodeId> = helpers.iter().collect();
                     exclude.push(&target);
                     if let Some(k) = self.members.random_present(&mut self.rng, &exclude) {
@@ -273,6 +302,23 @@ impl Membership {
                 continue;
             }
             let v = self.verifications.swap_remove(i);
+            if v.check {
+                let failed = !v.acked
+                    && self.members.get(&v.target).is_some_and(|m| {
+                        m.liveness == Liveness::Alive && m.incarnation == v.incarnation
+                    });
+                if failed {
+                    // Its own evidence now: a first-hand suspicion, checked
+                    // again at once (the death it was told of was declared
+                    // after several failed probes elsewhere).
+                    let (me, inc) = (self.me.node_id.clone(), v.incarnation);
+                    self.set_member_state(&v.target, Liveness::Suspect, inc, me, true, now);
+                    self.suspicions.update(&v.target, |s| s.deadline_ms = now);
+                    let ver = self.members.get(&v.target).map_or(0, |m| m.record.version);
+                    self.accuse(&v.target, inc, ver);
+                }
+                continue;
+            }
             let still = self
                 .members
                 .get(&v.target)
@@ -291,31 +337,56 @@ impl Membership {
                 let (min, _) = self.config.suspicion_bounds(self.cluster_size());
                 self.suspicions.update(&v.target, |s| {
                     s.verifying = false;
+                    s.failed_checks = 0;
                     s.deadline_ms = now + min;
                 });
                 let c = self.claim(&v.target, v.incarnation, ver);
                 self.send(&v.target, Message::Suspect(c));
-            } else if self.suspicions.get(&v.target).is_some_and(|s| !s.local) {
+            } else if self
+                .suspicions
+                .get(&v.target)
+                .is_some_and(|s| !(s.local || (s.fully_confirmed() && self.network_clean())))
+            {
                 // First-hand evidence now, but only one failed probe: count
-                // as an accuser and wait one more (shortest) timeout.
+                // as an accuser and wait one more (shortest) timeout; under
+                // loss (local health above 0) the further last probes are
+                // that wait.
                 let me = self.me.node_id.clone();
                 let (min, _) = self.config.suspicion_bounds(self.cluster_size());
+                let wait = if self.local_health == 0 { min } else { 0 };
                 let newly = self
                     .suspicions
                     .update(&v.target, |s| {
                         s.local = true;
                         s.verifying = false;
                         let newly = s.confirm(&me);
-                        s.deadline_ms = s.deadline_ms.max(now + min);
+                        s.deadline_ms = s.deadline_ms.max(now + wait);
                         newly
                     })
                     .unwrap_or(false);
                 if newly {
-                    if let Some(m) = self.members.get(&v.target) {
-                        let st = Self::state_of(m, Some(me));
-                        self.broadcasts.push(st, None);
-                    }
+                    let ver = self.members.get(&v.target).map_or(0, |m| m.record.version);
+                    self.accuse(&v.target, v.incarnation, ver);
                 }
+            } else if self
+                .suspicions
+                .update(&v.target, |s| {
+                    // A fully confirmed suspicion heard from others (a
+                    // witness's) on a healthy network: this failed probe
+                    // is first-hand evidence and counts at once.
+                    s.local = true;
+                    s.failed_checks += 1;
+                    s.failed_checks
+                })
+                .is_some_and(|n| n < self.checks_before_death())
+            {
+                // Under loss one failed last probe is weak evidence (at
+                // 50 % loss 4 in 10 probes of a live member fail): probe
+                // again at once, until enough have failed in a row.
+                self.suspicions.update(&v.target, |s| {
+                    s.verifying = false;
+                    s.deadline_ms = now;
+                });
             } else {
                 self.suspicions.remove(&v.target);
                 let me = self.me.node_id.clone();
@@ -325,14 +396,84 @@ impl Membership {
         }
     }
 
-    /// Tells the members this node suspects that they are suspected, so they
-    /// can refute quickly even when gossip is slow or lossy.
+    /// Counts probes that leave local health at 0 in a row.
+    fn note_calm(&mut self) {
+        self.clean_probes = if self.local_health == 0 {
+            self.clean_probes.saturating_add(1)
+        } else {
+            0
+        };
+    }
+
+    /// Whether local health has stayed at 0 for a while (twice its
+    /// ceiling in probes): a healthy network, not a lull under loss.
+    fn network_clean(&self) -> bool {
+        self.local_health == 0 && self.clean_probes >= 2 * self.config.max_local_health.max(1)
+    }
+
+    /// The loss level the last probes before a death are sized for: local
+    /// health, and at least 4 when the network has not been clean a while
+    /// (a lull under heavy loss must not make a death cheap).
+    fn loss_level(&self) -> u32 {
+        if self.network_clean() {
+            self.local_health
+        } else {
+            self.local_health.max(4)
+        }
+    }
+
+    /// Failed last probes in a row before a first-hand suspicion becomes a
+    /// death: one on a healthy network, `1 + level / 2` under loss
+    /// ([`loss_level`](Self::loss_level)), where a single probe of a live
+    /// member fails often.
+    fn checks_before_death(&self) -> u32 {
+        1 + self.loss_level() / 2
+    }
+
+    /// Helpers of a last probe: `indirect_probes`, times `1 + level` under
+    /// loss (at most 40), so that a live member answers one of them.
+    fn verification_helpers(&self) -> usize {
+        let n = self.config.indirect_probes * (1 + self.loss_level() as usize);
+        n.min(40.max(self.config.indirect_probes))
+    }
+
+    /// This node's first-hand accusation of `target` at `incarnation`: a
+    /// `suspect` claim to the accused (so that it refutes) and to the
+    /// accused's witnesses (so that independent accusations meet and
+    /// confirm each other). Nobody else is told: a suspicion is not
+    /// cluster-wide news, a death is (PROTOCOL.md "Suspicion").
+    pub(super) fn accuse(&mut self, target: &NodeId, incarnation: u64, version: u64) {
+        let c = self.claim(target, incarnation, version);
+        for w in self.witnesses_of(target) {
+            if w != self.me.node_id {
+                self.send(&w, Message::Suspect(c.clone()));
+            }
+        }
+        self.send(target, Message::Suspect(c));
+    }
+
+    /// The witnesses of a suspicion of `accused`: as many as the
+    /// confirmations that bring its timeout to the floor, plus one.
+    pub(super) fn witnesses_of(&self, accused: &NodeId) -> Vec<NodeId> {
+        let k = self.config.suspicion_confirmations as usize + 1;
+        crate::membership::witness::witnesses(&self.members, &self.me.node_id, accused, k)
+    }
+
+    /// Tells the members this node suspects (first-hand, or as a witness)
+    /// that they are suspected, so they can refute quickly even when
+    /// messages are lost: a suspicion is no longer broadcast, so its
+    /// holders ask the accused again until it answers.
     pub(super) fn notify_suspects(&mut self) {
         if self.leaving {
             return;
         }
         let mut notes = Vec::new();
-        for id in self.suspicions.locals().take(16) {
+        for id in self
+            .suspicions
+            .locals()
+            .chain(self.suspicions.others())
+            .take(16)
+        {
             if let Some(s) = self.suspicions.get(id) {
                 notes.push((id.clone(), s.incarnation));
             }
