@@ -83,31 +83,22 @@ impl Shared {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Runs `f` on the gossip (under its lock), then sends what it queued
-    /// (after the lock is released).
+    /// Runs `f` on the gossip (under its lock), takes what it queued (still
+    /// under the lock, so only this call's messages), then sends them on
+    /// this thread after the lock is released.
     fn run<T>(&self, f: impl FnOnce(&mut GossipDiscovery<Sink>, u64) -> T) -> T {
-        let r = {
+        let (r, batch) = {
             let mut g = self.gossip.lock();
             let now = self.now();
             let r = f(&mut g, now);
             // Nobody polls the events here: the registry has them.
             while g.poll_event().is_some() {}
-            r
+            (r, std::mem::take(&mut *self.outbox.lock()))
         };
-        self.deliver();
-        r
-    }
-
-    fn deliver(&self) {
-        loop {
-            let batch = std::mem::take(&mut *self.outbox.lock());
-            if batch.is_empty() {
-                return;
-            }
-            for (to, json) in batch {
-                self.send.send(&to, &json);
-            }
+        for (to, json) in batch {
+            self.send.send(&to, &json);
         }
+        r
     }
 
     /// The wait until the next deadline (at most 500 ms).
