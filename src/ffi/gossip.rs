@@ -180,7 +180,10 @@ fn invalid(e: impl std::fmt::Display) -> FfiError {
 /// change it learns (new peers, newer records, liveness, health, removals)
 /// to `registry`.
 ///
-/// `config_json` is a JSON object: `node_id` (required), `addresses`
+/// `config_json` is a JSON object: `node_id` (required; hand-picked: a
+/// key-derived `pd1…` id is refused with `PEERDISC_ERR_INVALID_ARGUMENT`,
+/// as this handle holds no key to sign the node's refutations and leave
+/// with, and peers refuse them unsigned), `addresses`
 /// (array) and/or `address` (one URL; no path means `/peerdisc`): where
 /// this node is, for the records; `capabilities`, `metadata`;
 /// `announce_interval_ms`: when given, the seed-compatible mode is on and
