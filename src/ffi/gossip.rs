@@ -322,7 +322,8 @@ pub unsafe extern "C" fn peerdisc_gossip_tick(gossip: *const peerdisc_gossip) ->
 /// Joins the network through these nodes (`node_ids_json`: a JSON array
 /// of node ids the application can send to); their answers make them and
 /// their peers members. Joining again is allowed. Borrowed for the call
-/// only. `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid id,
+/// only. `PEERDISC_ERR_INVALID_JSON` if `node_ids_json` is not a JSON
+/// array of strings, `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid id,
 /// `PEERDISC_ERR_INVALID_STATE` after `peerdisc_gossip_leave`.
 /// Thread-safe.
 ///
