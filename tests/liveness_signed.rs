@@ -245,6 +245,7 @@ fn forged_leave_is_refused() {
     let mut ws = connect(&t.a);
     send_all(&mut ws, &frames);
     stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || t.a.stats().claims_refused >= 4);
     let s = t.a.stats();
     assert!(
         s.claims_refused >= 4,
@@ -272,6 +273,9 @@ fn forged_dead_and_suspect_at_a_huge_incarnation_are_refused() {
     ))])
     .collect();
     let max_inc = ceiling(&t);
+    // Kept open until the end: closing a socket with unread answers
+    // resets it, and the peer may then drop frames it has not read yet.
+    let mut open = Vec::new();
     for target in [&t.a, &t.b] {
         let mut ws = connect(target);
         send_all(
@@ -280,8 +284,12 @@ fn forged_dead_and_suspect_at_a_huge_incarnation_are_refused() {
                 .chain(frames.clone())
                 .collect::<Vec<_>>(),
         );
+        open.push(ws);
     }
     stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().claims_refused >= 4 && t.b.stats().claims_refused >= 4
+    });
     let (sa, sb) = (t.a.stats(), t.b.stats());
     assert!(sa.claims_refused >= 4, "counted at a: {sa:?}");
     assert!(sb.claims_refused >= 4, "counted at b: {sb:?}");
@@ -302,6 +310,9 @@ fn greeting_as_another_node_is_refused() {
     let b = t.b.node_id().to_string();
     let max_inc = ceiling(&t);
     let bogus = RecordSignature::from_bytes([9; 64]).to_hex();
+    // Kept open until the end: closing a socket with unread answers
+    // resets it, and the peer may then drop frames it has not read yet.
+    let mut open = Vec::new();
     for proof in ["".to_string(), format!(r#","proof":"{bogus}""#)] {
         let mut ws = connect(&t.a);
         let greet = format!(
@@ -322,8 +333,12 @@ fn greeting_as_another_node_is_refused() {
                 r#"{"v":1,"type":"ping","seq":1,"target":"x"}"#.into(),
             ],
         );
+        open.push(ws);
     }
     stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().greetings_refused >= 2
+    });
     let s = t.a.stats();
     assert!(s.greetings_refused >= 2, "counted: {s:?}");
     legit_untouched(&t);
@@ -404,6 +419,9 @@ fn replayed_or_relayed_greetings_are_refused() {
     });
     // b is new (incarnation 0 when the attack began).
     stays_alive(&t, Duration::from_secs(2), 3).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().greetings_refused >= 2
+    });
     let s = t.a.stats();
     assert!(s.greetings_refused >= 2, "counted: {s:?}");
     assert_eq!(t.c.stats().greetings_refused, 0);
@@ -471,6 +489,7 @@ fn a_replayed_signed_leave_does_not_eject_a_rejoined_node() {
     let mut ws = connect(&t.a);
     send_all(&mut ws, &frames);
     stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || t.a.stats().claims_refused >= 1);
     let s = t.a.stats();
     assert!(s.claims_refused >= 1, "the forged leave is counted: {s:?}");
     legit_untouched(&t);
@@ -495,11 +514,18 @@ fn u64_max_incarnation_claims_are_refused() {
         claim("suspect", &b, (1 << 53) - 1, r#","from":"mallory""#),
     ];
     let max_inc = ceiling(&t);
+    // Kept open until the end: closing a socket with unread answers
+    // resets it, and the peer may then drop frames it has not read yet.
+    let mut open = Vec::new();
     for target in [&t.a, &t.b] {
         let mut ws = connect(target);
         send_all(&mut ws, &frames);
+        open.push(ws);
     }
     stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().claims_refused >= 6 && t.b.stats().claims_refused >= 4
+    });
     let (sa, sb) = (t.a.stats(), t.b.stats());
     assert!(sa.claims_refused >= 6, "counted at a: {sa:?}");
     assert!(sb.claims_refused >= 4, "counted at b: {sb:?}");
@@ -508,5 +534,94 @@ fn u64_max_incarnation_claims_are_refused() {
     });
     assert!(all_know_all(&[&t.a, &t.b, &t.c]));
     assert_eq!(t.c.stats().claims_refused, 0);
+    stop(t);
+}
+
+/// A full relay (PROTOCOL.md, "Greeting"): b dials the attacker's address,
+/// the attacker forwards b's greeting to a, a's greeting (and proof) to b
+/// and b's proof to a, so a takes the attacker's connection for b's. With
+/// no cluster key the attacker may then inject frames as b that carry no
+/// signature of b's own; what b says about itself it still cannot forge:
+/// a never believes b left, or is dead or suspect at an incarnation b did
+/// not sign, and b stays alive.
+#[test]
+fn a_full_relay_cannot_forge_what_b_says_about_itself() {
+    let a = Node::builder().start().unwrap();
+    let c = Node::builder()
+        .bootstrap(a.address().as_str())
+        .start()
+        .unwrap();
+    let trap = TcpListener::bind("127.0.0.1:0").unwrap();
+    let trap_url = format!("ws://{}/peerdisc", trap.local_addr().unwrap());
+    let b = Node::builder()
+        .bootstrap(&trap_url)
+        .bootstrap(a.address().as_str())
+        .start()
+        .unwrap();
+    let bid = b.node_id().to_string();
+    let stream = accept_within(&trap, Duration::from_secs(10));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut from_b = tungstenite::accept(stream).unwrap();
+    from_b
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let is_greeting = |f: &str| f.contains(r#""type":"alive""#) && f.contains(r#""nonce""#);
+    let b_greeting = read_until(&mut from_b, is_greeting);
+    let b_greeting: Vec<String> = b_greeting.into_iter().filter(|f| is_greeting(f)).collect();
+    assert_eq!(
+        b_greeting.len(),
+        1,
+        "b greets the trap once: {b_greeting:?}"
+    );
+    let mut to_a = connect(&a);
+    send_all(&mut to_a, &b_greeting);
+    let a_greeting: Vec<String> = read_until(&mut to_a, is_greeting)
+        .into_iter()
+        .filter(|f| is_greeting(f))
+        .collect();
+    assert_eq!(a_greeting.len(), 1, "a greets back: {a_greeting:?}");
+    send_all(&mut from_b, &a_greeting);
+    let proof: Vec<String> = read_until(&mut from_b, |f| f.contains(r#""proof""#))
+        .into_iter()
+        .filter(|f| f.contains(r#""proof""#))
+        .collect();
+    assert!(!proof.is_empty(), "b proves itself to 'a'");
+    send_all(&mut to_a, &proof);
+    let t = Trio { a, b, c };
+    wait_until(Duration::from_secs(30), || {
+        all_know_all(&[&t.a, &t.b, &t.c])
+    });
+    assert!(
+        all_know_all(&[&t.a, &t.b, &t.c]),
+        "the cluster did not form"
+    );
+    let max_inc = ceiling(&t);
+    let refused_before = t.a.stats().claims_refused;
+    // As b, on the connection a took for b's: b's own word, unsigned.
+    send_all(
+        &mut to_a,
+        &[
+            claim("leave", &bid, 0, ""),
+            claim("leave", &bid, 50, ""),
+            claim("alive", &bid, 900, ""),
+            claim("dead", &bid, 50, ""),
+            claim("suspect", &bid, 1 << 40, ""),
+            announce_state(&format!(r#"["{bid}",50,"left",1]"#)),
+        ],
+    );
+    stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().claims_refused > refused_before
+    });
+    let s = t.a.stats();
+    assert_eq!(s.greetings_refused, 0, "the relay was accepted: {s:?}");
+    assert!(
+        s.claims_refused > refused_before,
+        "the forged self-claims are counted: {s:?}"
+    );
+    drop(from_b);
     stop(t);
 }
