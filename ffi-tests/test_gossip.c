@@ -230,6 +230,7 @@ static void test_timer_thread_and_bad_input(void) {
   CHECK_ST(peerdisc_gossip_handle(NULL, "{}", "c-b"), PEERDISC_ERR_NULL_ARGUMENT);
   CHECK_ST(peerdisc_gossip_join(net->nodes[0].gossip, "[\"bad id\"]"),
            PEERDISC_ERR_INVALID_ARGUMENT);
+  CHECK_ST(peerdisc_gossip_join(net->nodes[0].gossip, "[1"), PEERDISC_ERR_INVALID_JSON);
   {
     peerdisc_gossip *g = NULL;
     CHECK_ST(peerdisc_gossip_new(net->nodes[0].reg, "[]", on_send, NULL, NULL, &g),
@@ -300,6 +301,10 @@ static void test_registry_write_calls(void) {
   peerdisc_string_free(json);
   CHECK_ST(peerdisc_registry_update(reg, "s1", "[]", NULL), PEERDISC_ERR_INVALID_JSON);
   CHECK_ST(peerdisc_registry_update(reg, "s1", "{\"colour\": 1}", NULL), PEERDISC_ERR_INVALID_JSON);
+  CHECK_ST(peerdisc_registry_update(reg, "s1", "{\"version\": \"2\"}", NULL),
+           PEERDISC_ERR_INVALID_JSON);
+  CHECK_ST(peerdisc_registry_update(reg, "s1", "{\"address\": \"ws://a:1\", \"addresses\": []}", NULL),
+           PEERDISC_ERR_INVALID_JSON);
   CHECK_ST(peerdisc_registry_update(reg, "nobody", "{}", NULL), PEERDISC_ERR_NOT_FOUND);
   CHECK_ST(peerdisc_registry_update(reg, "s1", "{\"address\": \"http://x\"}", NULL),
            PEERDISC_ERR_INVALID_ARGUMENT);

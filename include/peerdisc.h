@@ -71,10 +71,13 @@ enum peerdisc_status
   // A string argument is not valid UTF-8.
   PEERDISC_ERR_INVALID_UTF8 = -2,
   // A JSON argument is malformed or does not match its schema (wrong
-  // types, unknown fields, values outside their rules).
+  // types, unknown fields or enum names, fields that exclude each
+  // other).
   PEERDISC_ERR_INVALID_JSON = -3,
-  // A non-JSON argument is out of range (an unknown enum value, an
-  // invalid node id, an unusable configuration).
+  // An argument is out of range: a non-JSON argument (an unknown enum
+  // value, an invalid node id) or a value of the right type inside a
+  // well-formed JSON argument that is not usable (an invalid node id or
+  // address, an unusable configuration).
   PEERDISC_ERR_INVALID_ARGUMENT = -4,
   // A string argument is longer than `PEERDISC_MAX_INPUT_LEN` bytes.
   PEERDISC_ERR_TOO_LARGE = -5,
@@ -249,7 +252,10 @@ void peerdisc_string_free(char *s);
 // change it learns (new peers, newer records, liveness, health, removals)
 // to `registry`.
 //
-// `config_json` is a JSON object: `node_id` (required), `addresses`
+// `config_json` is a JSON object: `node_id` (required; hand-picked: a
+// key-derived `pd1…` id is refused with `PEERDISC_ERR_INVALID_ARGUMENT`,
+// as this handle holds no key to sign the node's refutations and leave
+// with, and peers refuse them unsigned), `addresses`
 // (array) and/or `address` (one URL; no path means `/peerdisc`): where
 // this node is, for the records; `capabilities`, `metadata`;
 // `announce_interval_ms`: when given, the seed-compatible mode is on and
@@ -310,7 +316,8 @@ peerdisc_status peerdisc_gossip_tick(const peerdisc_gossip *gossip);
 // Joins the network through these nodes (`node_ids_json`: a JSON array
 // of node ids the application can send to); their answers make them and
 // their peers members. Joining again is allowed. Borrowed for the call
-// only. `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid id,
+// only. `PEERDISC_ERR_INVALID_JSON` if `node_ids_json` is not a JSON
+// array of strings, `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid id,
 // `PEERDISC_ERR_INVALID_STATE` after `peerdisc_gossip_leave`.
 // Thread-safe.
 //
@@ -873,8 +880,11 @@ peerdisc_status peerdisc_registry_touch(const peerdisc_registry *registry, const
 // On success writes the peer as it is now (peer JSON) to `*json_out` if it
 // is not NULL (owned by the caller, free with `peerdisc_string_free`).
 // `PEERDISC_ERR_NOT_FOUND` if no such peer, `PEERDISC_ERR_INVALID_ARGUMENT`
-// for an invalid node id or field value, `PEERDISC_ERR_INVALID_JSON` for
-// malformed JSON, a value that is not an object or an unknown field.
+// for an invalid node id or an unusable field value of the right type (an
+// address that is not a `ws://` URL), `PEERDISC_ERR_INVALID_JSON` for
+// malformed JSON, a value that is not an object, an unknown field, a field
+// of the wrong type, or fields that exclude each other (`addresses` with
+// `address`, `capabilities` with a kind).
 // Thread-safe (a concurrent edit of the same peer's capabilities by kind
 // may be lost: the kinds not named are read just before the edit).
 //

@@ -168,3 +168,28 @@ fn free_from_inside_send_on_the_calling_and_the_timer_thread() {
         unsafe { ffi::peerdisc_registry_free(reg) };
     }
 }
+
+#[test]
+fn a_key_derived_id_is_an_invalid_argument() {
+    let reg = registry();
+    let cfg = CString::new(format!(r#"{{"node_id": "pd1{}"}}"#, "ab".repeat(32))).unwrap();
+    let mut g = ptr::null_mut();
+    // SAFETY: live registry, valid strings and out pointer; no finalizer.
+    let st = unsafe {
+        ffi::peerdisc_gossip_new(
+            reg,
+            cfg.as_ptr(),
+            Some(reenter),
+            ptr::null_mut(),
+            None,
+            &mut g,
+        )
+    };
+    assert_eq!(
+        st,
+        peerdisc::ffi::peerdisc_status::PEERDISC_ERR_INVALID_ARGUMENT
+    );
+    assert!(g.is_null());
+    // SAFETY: live handle, freed once.
+    unsafe { ffi::peerdisc_registry_free(reg) };
+}

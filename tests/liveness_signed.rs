@@ -53,6 +53,54 @@ fn read_frames(ws: &mut Ws, wait: Duration) -> Vec<String> {
     out
 }
 
+/// Every text frame read until one satisfies `want` (included), or until
+/// a 10 s deadline: a loaded machine may take its time, a lost frame
+/// still ends the wait.
+fn read_until(ws: &mut Ws, want: impl Fn(&str) -> bool) -> Vec<String> {
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut out = Vec::new();
+    while Instant::now() < end {
+        let got = read_frames(ws, Duration::from_millis(200));
+        let done = got.iter().any(|f| want(f));
+        out.extend(got);
+        if done {
+            break;
+        }
+    }
+    out
+}
+
+/// The highest incarnation `a` and `c` hold for `b`, plus 3: an attack
+/// may make `b` refute a suspicion or two (a rise of at most 2), never
+/// push it further.
+fn ceiling(t: &Trio) -> u64 {
+    let id = t.b.node_id().to_string();
+    [&t.a, &t.c]
+        .iter()
+        .filter_map(|n| n.registry().get(&id).map(|p| p.incarnation))
+        .max()
+        .unwrap_or(0)
+        + 3
+}
+
+/// The next connection on `listener`, polled until a 10 s deadline.
+fn accept_within(listener: &TcpListener, limit: Duration) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let end = Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).unwrap();
+                return stream;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("no connection on the trap within {limit:?}: {e}"),
+        }
+    }
+}
+
 fn send_all(ws: &mut Ws, frames: &[String]) {
     for f in frames {
         let _ = ws.send(Message::text(f.clone()));
@@ -117,7 +165,8 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
 }
 
 /// Samples for `span`: the victim `b` must never be `left` or `dead` in
-/// the views of `a` and `c`, nor at an incarnation of `max_inc` or more,
+/// the views of `a` and `c`, nor at an incarnation of `max_inc` or more
+/// (see [`ceiling`], taken before the attack),
 /// and be `alive` in both at the end. (A suspicion the probes raise on
 /// their own, on a machine too loaded to answer a probe in time, is not
 /// the attacker's doing: it is refuted, and allowed.)
@@ -192,9 +241,11 @@ fn forged_leave_is_refused() {
         announce_state(&format!(r#"["{b}",1,"left",1]"#)),
         announce_state(&format!(r#"["{b}",1,"left",1,"{wrong}"]"#)),
     ];
+    let max_inc = ceiling(&t);
     let mut ws = connect(&t.a);
     send_all(&mut ws, &frames);
-    stays_alive(&t, Duration::from_secs(2), 1_000).unwrap();
+    stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || t.a.stats().claims_refused >= 4);
     let s = t.a.stats();
     assert!(
         s.claims_refused >= 4,
@@ -221,6 +272,10 @@ fn forged_dead_and_suspect_at_a_huge_incarnation_are_refused() {
         r#"["{b}",999,"dead",1,"mallory"]"#
     ))])
     .collect();
+    let max_inc = ceiling(&t);
+    // Kept open until the end: closing a socket with unread answers
+    // resets it, and the peer may then drop frames it has not read yet.
+    let mut open = Vec::new();
     for target in [&t.a, &t.b] {
         let mut ws = connect(target);
         send_all(
@@ -229,8 +284,12 @@ fn forged_dead_and_suspect_at_a_huge_incarnation_are_refused() {
                 .chain(frames.clone())
                 .collect::<Vec<_>>(),
         );
+        open.push(ws);
     }
-    stays_alive(&t, Duration::from_secs(2), 1_000).unwrap();
+    stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().claims_refused >= 4 && t.b.stats().claims_refused >= 4
+    });
     let (sa, sb) = (t.a.stats(), t.b.stats());
     assert!(sa.claims_refused >= 4, "counted at a: {sa:?}");
     assert!(sb.claims_refused >= 4, "counted at b: {sb:?}");
@@ -249,15 +308,19 @@ fn forged_dead_and_suspect_at_a_huge_incarnation_are_refused() {
 fn greeting_as_another_node_is_refused() {
     let t = trio();
     let b = t.b.node_id().to_string();
+    let max_inc = ceiling(&t);
     let bogus = RecordSignature::from_bytes([9; 64]).to_hex();
+    // Kept open until the end: closing a socket with unread answers
+    // resets it, and the peer may then drop frames it has not read yet.
+    let mut open = Vec::new();
     for proof in ["".to_string(), format!(r#","proof":"{bogus}""#)] {
         let mut ws = connect(&t.a);
         let greet = format!(
             r#"{{"v":1,"type":"alive","node_id":"{b}","incarnation":0,"version":1,"nonce":"00112233445566778899aabbccddeeff"{proof}}}"#
         );
         send_all(&mut ws, &[greet]);
-        let answer = read_frames(&mut ws, Duration::from_millis(300));
         if proof.is_empty() {
+            let answer = read_until(&mut ws, |f| f.contains(r#""nonce""#));
             assert!(
                 answer.iter().any(|f| f.contains(r#""nonce""#)),
                 "a greeting without proof gets a challenge: {answer:?}"
@@ -270,8 +333,12 @@ fn greeting_as_another_node_is_refused() {
                 r#"{"v":1,"type":"ping","seq":1,"target":"x"}"#.into(),
             ],
         );
+        open.push(ws);
     }
-    stays_alive(&t, Duration::from_secs(2), 1_000).unwrap();
+    stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().greetings_refused >= 2
+    });
     let s = t.a.stats();
     assert!(s.greetings_refused >= 2, "counted: {s:?}");
     legit_untouched(&t);
@@ -305,7 +372,7 @@ fn replayed_or_relayed_greetings_are_refused() {
             r#"{{"v":1,"type":"alive","node_id":"{bid}","incarnation":0,"version":1,"nonce":"00112233445566778899aabbccddeeff"}}"#
         )],
     );
-    let challenge = read_frames(&mut to_a, Duration::from_millis(500));
+    let challenge = read_until(&mut to_a, |f| f.contains(r#""nonce""#));
     let a_nonce = challenge
         .iter()
         .find_map(|f| {
@@ -314,17 +381,23 @@ fn replayed_or_relayed_greetings_are_refused() {
         })
         .expect("a challenges the claimed b");
     // b dials the trap: record its greetings, answering with a's nonce.
-    let (stream, _) = trap.accept().unwrap();
+    let stream = accept_within(&trap, Duration::from_secs(10));
+    // The handshake may take its time on a loaded machine; reads after it
+    // poll.
     stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut from_b = tungstenite::accept(stream).unwrap();
-    let mut recorded = read_frames(&mut from_b, Duration::from_millis(300));
+    from_b
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut recorded = read_until(&mut from_b, |f| f.contains(r#""type":"alive""#));
     let trap_greeting = format!(
         r#"{{"v":1,"type":"alive","node_id":"mallory","incarnation":0,"version":1,"nonce":"{a_nonce}"}}"#
     );
     send_all(&mut from_b, &[trap_greeting]);
-    recorded.extend(read_frames(&mut from_b, Duration::from_millis(500)));
+    recorded.extend(read_until(&mut from_b, |f| f.contains(r#""proof""#)));
     let proofs: Vec<String> = recorded
         .iter()
         .filter(|f| f.contains(r#""type":"alive""#) && f.contains(r#""proof""#))
@@ -344,7 +417,11 @@ fn replayed_or_relayed_greetings_are_refused() {
     wait_until(Duration::from_secs(10), || {
         all_know_all(&[&t.a, &t.b, &t.c])
     });
-    stays_alive(&t, Duration::from_secs(2), 1_000).unwrap();
+    // b is new (incarnation 0 when the attack began).
+    stays_alive(&t, Duration::from_secs(2), 3).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().greetings_refused >= 2
+    });
     let s = t.a.stats();
     assert!(s.greetings_refused >= 2, "counted: {s:?}");
     assert_eq!(t.c.stats().greetings_refused, 0);
@@ -408,9 +485,11 @@ fn a_replayed_signed_leave_does_not_eject_a_rejoined_node() {
         // Above b's incarnation, under the old signature: refused.
         claim("leave", &bid, inc + 1, &format!(r#","sig":"{recorded}""#)),
     ];
+    let max_inc = ceiling(&t);
     let mut ws = connect(&t.a);
     send_all(&mut ws, &frames);
-    stays_alive(&t, Duration::from_secs(2), 1_000).unwrap();
+    stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || t.a.stats().claims_refused >= 1);
     let s = t.a.stats();
     assert!(s.claims_refused >= 1, "the forged leave is counted: {s:?}");
     legit_untouched(&t);
@@ -434,11 +513,19 @@ fn u64_max_incarnation_claims_are_refused() {
         announce_state(&format!(r#"["{b}",{max},"dead",1,"mallory"]"#)),
         claim("suspect", &b, (1 << 53) - 1, r#","from":"mallory""#),
     ];
+    let max_inc = ceiling(&t);
+    // Kept open until the end: closing a socket with unread answers
+    // resets it, and the peer may then drop frames it has not read yet.
+    let mut open = Vec::new();
     for target in [&t.a, &t.b] {
         let mut ws = connect(target);
         send_all(&mut ws, &frames);
+        open.push(ws);
     }
-    stays_alive(&t, Duration::from_secs(2), 1_000).unwrap();
+    stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().claims_refused >= 6 && t.b.stats().claims_refused >= 4
+    });
     let (sa, sb) = (t.a.stats(), t.b.stats());
     assert!(sa.claims_refused >= 6, "counted at a: {sa:?}");
     assert!(sb.claims_refused >= 4, "counted at b: {sb:?}");
@@ -447,5 +534,94 @@ fn u64_max_incarnation_claims_are_refused() {
     });
     assert!(all_know_all(&[&t.a, &t.b, &t.c]));
     assert_eq!(t.c.stats().claims_refused, 0);
+    stop(t);
+}
+
+/// A full relay (PROTOCOL.md, "Greeting"): b dials the attacker's address,
+/// the attacker forwards b's greeting to a, a's greeting (and proof) to b
+/// and b's proof to a, so a takes the attacker's connection for b's. With
+/// no cluster key the attacker may then inject frames as b that carry no
+/// signature of b's own; what b says about itself it still cannot forge:
+/// a never believes b left, or is dead or suspect at an incarnation b did
+/// not sign, and b stays alive.
+#[test]
+fn a_full_relay_cannot_forge_what_b_says_about_itself() {
+    let a = Node::builder().start().unwrap();
+    let c = Node::builder()
+        .bootstrap(a.address().as_str())
+        .start()
+        .unwrap();
+    let trap = TcpListener::bind("127.0.0.1:0").unwrap();
+    let trap_url = format!("ws://{}/peerdisc", trap.local_addr().unwrap());
+    let b = Node::builder()
+        .bootstrap(&trap_url)
+        .bootstrap(a.address().as_str())
+        .start()
+        .unwrap();
+    let bid = b.node_id().to_string();
+    let stream = accept_within(&trap, Duration::from_secs(10));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut from_b = tungstenite::accept(stream).unwrap();
+    from_b
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let is_greeting = |f: &str| f.contains(r#""type":"alive""#) && f.contains(r#""nonce""#);
+    let b_greeting = read_until(&mut from_b, is_greeting);
+    let b_greeting: Vec<String> = b_greeting.into_iter().filter(|f| is_greeting(f)).collect();
+    assert_eq!(
+        b_greeting.len(),
+        1,
+        "b greets the trap once: {b_greeting:?}"
+    );
+    let mut to_a = connect(&a);
+    send_all(&mut to_a, &b_greeting);
+    let a_greeting: Vec<String> = read_until(&mut to_a, is_greeting)
+        .into_iter()
+        .filter(|f| is_greeting(f))
+        .collect();
+    assert_eq!(a_greeting.len(), 1, "a greets back: {a_greeting:?}");
+    send_all(&mut from_b, &a_greeting);
+    let proof: Vec<String> = read_until(&mut from_b, |f| f.contains(r#""proof""#))
+        .into_iter()
+        .filter(|f| f.contains(r#""proof""#))
+        .collect();
+    assert!(!proof.is_empty(), "b proves itself to 'a'");
+    send_all(&mut to_a, &proof);
+    let t = Trio { a, b, c };
+    wait_until(Duration::from_secs(30), || {
+        all_know_all(&[&t.a, &t.b, &t.c])
+    });
+    assert!(
+        all_know_all(&[&t.a, &t.b, &t.c]),
+        "the cluster did not form"
+    );
+    let max_inc = ceiling(&t);
+    let refused_before = t.a.stats().claims_refused;
+    // As b, on the connection a took for b's: b's own word, unsigned.
+    send_all(
+        &mut to_a,
+        &[
+            claim("leave", &bid, 0, ""),
+            claim("leave", &bid, 50, ""),
+            claim("alive", &bid, 900, ""),
+            claim("dead", &bid, 50, ""),
+            claim("suspect", &bid, 1 << 40, ""),
+            announce_state(&format!(r#"["{bid}",50,"left",1]"#)),
+        ],
+    );
+    stays_alive(&t, Duration::from_secs(2), max_inc).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        t.a.stats().claims_refused > refused_before
+    });
+    let s = t.a.stats();
+    assert_eq!(s.greetings_refused, 0, "the relay was accepted: {s:?}");
+    assert!(
+        s.claims_refused > refused_before,
+        "the forged self-claims are counted: {s:?}"
+    );
+    drop(from_b);
     stop(t);
 }

@@ -105,3 +105,20 @@ fn derived_values_scale_with_the_cluster() {
     let (min, max) = c.suspicion_bounds(100);
     assert_eq!((min, max), (800, 4_800));
 }
+
+#[test]
+fn a_key_derived_id_without_its_key_is_refused() {
+    let derived = peerdisc::identity::Identity::from_secret_bytes(&[5; 32]).node_id();
+    let err = GossipDiscovery::with_registry(
+        peerdisc::PeerRegistry::new(),
+        PeerRecord::new(derived.clone()),
+        MembershipConfig::default(),
+        1,
+        |_: &NodeId, _: &str| {},
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        MembershipError::KeyDerivedIdWithoutIdentity(derived.to_string())
+    );
+}

@@ -325,3 +325,65 @@ fn signed_nodes_join_through_a_relay() {
     assert_eq!(*b_at_c, **b.record());
     check_record(&b_at_c, true).unwrap();
 }
+
+/// `c` suspects `b` at incarnation 5 (it heard refutations `a` missed;
+/// `a` holds `b` at 0). Returns `a`'s view of `b` and `c`'s health
+/// before and after.
+fn suspicion_ahead(
+    a: &mut Membership,
+    b: &NodeId,
+    c: &NodeId,
+) -> (peerdisc::Liveness, u64, f32, f32) {
+    let before = a.member(c).unwrap().health;
+    let mut claim = wire::StateClaim::new(b.clone(), 5, 1);
+    claim.from = Some(c.clone());
+    a.handle_message(c, Message::Suspect(claim), 20);
+    drain(a);
+    let held = a.member(b).unwrap();
+    (
+        held.liveness,
+        held.incarnation,
+        before,
+        a.member(c).unwrap().health,
+    )
+}
+
+#[test]
+fn with_hand_picked_ids_a_suspicion_ahead_of_the_held_incarnation_is_taken() {
+    let mut a = plain_node("a", MembershipConfig::default());
+    let list = wire::PeerList {
+        peers: ["b", "c"]
+            .iter()
+            .map(|n| {
+                let mut r = PeerRecord::new(id(n));
+                r.version = 1;
+                Arc::new(r)
+            })
+            .collect(),
+        states: Vec::new(),
+    };
+    a.handle_message(&id("x"), Message::PeerList(list), 0);
+    drain(&mut a);
+    let (liveness, inc, before, after) = suspicion_ahead(&mut a, &id("b"), &id("c"));
+    assert_eq!((liveness, inc), (peerdisc::Liveness::Suspect, 5));
+    assert_eq!(a.claims_refused(), 0);
+    assert!(after >= before, "the honest sender lost health");
+}
+
+#[test]
+fn with_signed_ids_a_suspicion_ahead_is_refused_without_blaming_the_sender() {
+    let (kb, kc) = (key(2), key(3));
+    let mut a = signed_node(&key(1), MembershipConfig::default());
+    announce(
+        &mut a,
+        &kc.node_id(),
+        vec![signed(&kb, 1, "x"), signed(&kc, 1, "x")],
+    );
+    let (liveness, inc, before, after) = suspicion_ahead(&mut a, &kb.node_id(), &kc.node_id());
+    assert_eq!((liveness, inc), (peerdisc::Liveness::Alive, 0));
+    assert_eq!(a.claims_refused(), 1);
+    assert!(
+        after >= before,
+        "a claim an honest node may send lowered health"
+    );
+}

@@ -885,7 +885,10 @@ class GossipDiscovery(_Handle):
     that interval, and seed messages with extra fields are accepted (the
     seed-compatible mode). ``address``, ``capabilities``, ``metadata``
     describe this node; ``config`` is a ``MembershipConfig`` dict.
-    ``node_id`` defaults to a random ``node_...`` id.
+    ``node_id`` defaults to a random ``node_...`` id; it must be
+    hand-picked: a key-derived ``pd1...`` id raises ``PeerdiscError``
+    (``ERR_INVALID_ARGUMENT``), as this object holds no key to sign the
+    node's refutations and leave with, and peers refuse them unsigned.
     """
 
     _free = _lib.peerdisc_gossip_free

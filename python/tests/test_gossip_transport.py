@@ -125,6 +125,9 @@ def test_bad_arguments_are_typed_errors():
     with pytest.raises(PeerdiscError) as e:
         GossipDiscovery(reg, node_id="bad id with spaces")
     assert e.value.status == Status.ERR_INVALID_ARGUMENT
+    with pytest.raises(PeerdiscError) as e:
+        GossipDiscovery(reg, node_id="pd1" + "ab" * 32)  # key-derived, no key
+    assert e.value.status == Status.ERR_INVALID_ARGUMENT
     with GossipDiscovery(reg, node_id="ok") as g:
         with pytest.raises(PeerdiscError) as e:
             g.handle_announcement("{not json", "x")

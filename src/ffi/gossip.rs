@@ -83,31 +83,22 @@ impl Shared {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Runs `f` on the gossip (under its lock), then sends what it queued
-    /// (after the lock is released).
+    /// Runs `f` on the gossip (under its lock), takes what it queued (still
+    /// under the lock, so only this call's messages), then sends them on
+    /// this thread after the lock is released.
     fn run<T>(&self, f: impl FnOnce(&mut GossipDiscovery<Sink>, u64) -> T) -> T {
-        let r = {
+        let (r, batch) = {
             let mut g = self.gossip.lock();
             let now = self.now();
             let r = f(&mut g, now);
             // Nobody polls the events here: the registry has them.
             while g.poll_event().is_some() {}
-            r
+            (r, std::mem::take(&mut *self.outbox.lock()))
         };
-        self.deliver();
-        r
-    }
-
-    fn deliver(&self) {
-        loop {
-            let batch = std::mem::take(&mut *self.outbox.lock());
-            if batch.is_empty() {
-                return;
-            }
-            for (to, json) in batch {
-                self.send.send(&to, &json);
-            }
+        for (to, json) in batch {
+            self.send.send(&to, &json);
         }
+        r
     }
 
     /// The wait until the next deadline (at most 500 ms).
@@ -189,7 +180,10 @@ fn invalid(e: impl std::fmt::Display) -> FfiError {
 /// change it learns (new peers, newer records, liveness, health, removals)
 /// to `registry`.
 ///
-/// `config_json` is a JSON object: `node_id` (required), `addresses`
+/// `config_json` is a JSON object: `node_id` (required; hand-picked: a
+/// key-derived `pd1…` id is refused with `PEERDISC_ERR_INVALID_ARGUMENT`,
+/// as this handle holds no key to sign the node's refutations and leave
+/// with, and peers refuse them unsigned), `addresses`
 /// (array) and/or `address` (one URL; no path means `/peerdisc`): where
 /// this node is, for the records; `capabilities`, `metadata`;
 /// `announce_interval_ms`: when given, the seed-compatible mode is on and
@@ -328,7 +322,8 @@ pub unsafe extern "C" fn peerdisc_gossip_tick(gossip: *const peerdisc_gossip) ->
 /// Joins the network through these nodes (`node_ids_json`: a JSON array
 /// of node ids the application can send to); their answers make them and
 /// their peers members. Joining again is allowed. Borrowed for the call
-/// only. `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid id,
+/// only. `PEERDISC_ERR_INVALID_JSON` if `node_ids_json` is not a JSON
+/// array of strings, `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid id,
 /// `PEERDISC_ERR_INVALID_STATE` after `peerdisc_gossip_leave`.
 /// Thread-safe.
 ///

@@ -239,8 +239,11 @@ impl UpdateFields {
 /// On success writes the peer as it is now (peer JSON) to `*json_out` if it
 /// is not NULL (owned by the caller, free with `peerdisc_string_free`).
 /// `PEERDISC_ERR_NOT_FOUND` if no such peer, `PEERDISC_ERR_INVALID_ARGUMENT`
-/// for an invalid node id or field value, `PEERDISC_ERR_INVALID_JSON` for
-/// malformed JSON, a value that is not an object or an unknown field.
+/// for an invalid node id or an unusable field value of the right type (an
+/// address that is not a `ws://` URL), `PEERDISC_ERR_INVALID_JSON` for
+/// malformed JSON, a value that is not an object, an unknown field, a field
+/// of the wrong type, or fields that exclude each other (`addresses` with
+/// `address`, `capabilities` with a kind).
 /// Thread-safe (a concurrent edit of the same peer's capabilities by kind
 /// may be lost: the kinds not named are read just before the edit).
 ///

@@ -26,10 +26,13 @@ pub enum peerdisc_status {
     /// A string argument is not valid UTF-8.
     PEERDISC_ERR_INVALID_UTF8 = -2,
     /// A JSON argument is malformed or does not match its schema (wrong
-    /// types, unknown fields, values outside their rules).
+    /// types, unknown fields or enum names, fields that exclude each
+    /// other).
     PEERDISC_ERR_INVALID_JSON = -3,
-    /// A non-JSON argument is out of range (an unknown enum value, an
-    /// invalid node id, an unusable configuration).
+    /// An argument is out of range: a non-JSON argument (an unknown enum
+    /// value, an invalid node id) or a value of the right type inside a
+    /// well-formed JSON argument that is not usable (an invalid node id or
+    /// address, an unusable configuration).
     PEERDISC_ERR_INVALID_ARGUMENT = -4,
     /// A string argument is longer than `PEERDISC_MAX_INPUT_LEN` bytes.
     PEERDISC_ERR_TOO_LARGE = -5,

@@ -66,12 +66,22 @@ impl<F: FnMut(&NodeId, &str)> std::fmt::Debug for GossipDiscovery<F> {
 impl<F: FnMut(&NodeId, &str)> GossipDiscovery<F> {
     /// A gossiping node; `send(to, json)` must deliver `json` to `to` (best
     /// effort: losses are tolerated).
+    ///
+    /// The node id must be hand-picked: a key-derived (`pd1…`) id is
+    /// refused ([`MembershipError::KeyDerivedIdWithoutIdentity`]), since
+    /// this object holds no key to sign the node's refutations and leave
+    /// with, and peers refuse them unsigned.
     pub fn new(
         identity: PeerRecord,
         config: MembershipConfig,
         rng_seed: u64,
         send: F,
     ) -> Result<Self, MembershipError> {
+        if crate::identity::is_key_derived_id(identity.node_id.as_str()) {
+            return Err(MembershipError::KeyDerivedIdWithoutIdentity(
+                identity.node_id.to_string(),
+            ));
+        }
         Ok(GossipDiscovery {
             core: Membership::new(identity, config, rng_seed)?,
             send,
@@ -81,8 +91,9 @@ impl<F: FnMut(&NodeId, &str)> GossipDiscovery<F> {
         })
     }
 
-    /// Like [`new`](Self::new), applying every change to `registry` (the
-    /// seed system's `GossipDiscovery(registry, ...)`).
+    /// Like [`new`](Self::new) (a key-derived id is refused the same way),
+    /// applying every change to `registry` (the seed system's
+    /// `GossipDiscovery(registry, ...)`).
     pub fn with_registry(
         registry: PeerRegistry,
         identity: PeerRecord,

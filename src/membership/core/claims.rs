@@ -1,8 +1,8 @@
 //! Signed liveness: what only a node may say about itself (that it is
 //! alive at an incarnation, that it leaves) must carry its signature when
-//! its id is key-derived (or the cluster requires signatures), and a third
-//! party's accusation may not run ahead of the incarnation the accused
-//! itself announced. PROTOCOL.md, "Signed liveness".
+//! its id is key-derived (or the cluster requires signatures), and there a
+//! third party's accusation may not run ahead of the incarnation the
+//! accused itself announced. PROTOCOL.md, "Signed liveness".
 
 use super::*;
 use crate::identity::{must_sign, sign_claim, verify_claim, VerifyError};
@@ -90,8 +90,12 @@ impl Membership {
                 if incarnation >= MAX_INCARNATION {
                     return Err(ClaimRefusal::AboveLimit { incarnation });
                 }
+                // Only where the accused signs its word is the incarnation
+                // it announced known for sure; with hand-picked ids
+                // (unsigned) a member that missed refutations holds an
+                // older one, and a genuine suspicion runs ahead of it.
                 let held = attested + INCARNATION_TOLERANCE;
-                if incarnation > held {
+                if self.must_sign(&s.node_id) && incarnation > held {
                     return Err(ClaimRefusal::AheadOfNode {
                         liveness: new,
                         incarnation,
@@ -158,9 +162,17 @@ impl Membership {
         Some(st)
     }
 
+    /// Refuses a claim, counted. The sender's health drops only for a
+    /// claim no honest node sends: an accusation about a third party ahead
+    /// of what this node holds may come from a member that heard
+    /// refutations this one missed.
     pub(super) fn refuse_claim(&mut self, node_id: &NodeId, from: &NodeId, reason: ClaimRefusal) {
         self.claims_refused += 1;
-        self.outcome(from, false);
+        let honest_possible =
+            matches!(reason, ClaimRefusal::AheadOfNode { .. }) && *node_id != self.me.node_id;
+        if !honest_possible {
+            self.outcome(from, false);
+        }
         self.event(MembershipEvent::ClaimRefused {
             node_id: node_id.clone(),
             from: from.clone(),
