@@ -3,8 +3,8 @@
 //! `cargo bench --bench sim` runs the full set (N up to 10,000);
 //! `PEERDISC_SIM_QUICK=1 cargo bench --bench sim` (or `-- --quick`) runs a
 //! small, fast version of each scenario.
-//! `PEERDISC_SIM_ONLY=join,steady,failure,loss10,loss50,partition,signed`
-//! picks scenarios; `signed` repeats the join and steady-state runs with
+//! `PEERDISC_SIM_ONLY=join,steady,failure,loss10,loss50,partition,signed,cold`
+//! picks scenarios (`cold10k`: the cold start at N = 10,000, opt-in); `signed` repeats the join and steady-state runs with
 //! Ed25519 identities (key-derived ids, signed records, every accepted
 //! record verified) beside the unsigned ones.
 
@@ -116,6 +116,20 @@ fn main() {
     if !only.is_empty() && only.split(',').any(|o| o == "loss50big") {
         timed("loss50big", &mut || {
             scenario::failure_detection(1_000, 0.5, 30_000, 5, seed, &m).to_string()
+        });
+    }
+    if run("cold") {
+        // Every node starts at once through one seed (a fleet restart).
+        let n = if quick { 200 } else { 1_000 };
+        for loss in [0.0, 0.1] {
+            timed("cold", &mut || {
+                scenario::cold_start(n, loss, 1, seed, &m, 600_000).to_string()
+            });
+        }
+    }
+    if !only.is_empty() && only.split(',').any(|o| o == "cold10k") {
+        timed("cold10k", &mut || {
+            scenario::cold_start(10_000, 0.0, 1, seed, &m, 120_000).to_string()
         });
     }
     if run("partition") {
