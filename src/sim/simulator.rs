@@ -486,7 +486,11 @@ impl Simulator {
         let bytes = wire::encoded_len(&msg) as u64;
         self.nodes[from].bytes_sent += bytes;
         self.metrics.messages_sent += 1;
-        let e = self.metrics.by_type.entry(msg.kind()).or_default();
+        let kind = match &msg {
+            Message::PushPull(pp) if pp.reply => "push_pull(reply)",
+            m => m.kind(),
+        };
+        let e = self.metrics.by_type.entry(kind).or_default();
         e.0 += 1;
         e.1 += bytes;
         let Some(&to) = self.index.get(&id) else {
