@@ -183,7 +183,7 @@ pub fn cold_start(
         .iter()
         .map(|(k, (m, b))| (*k, *m, *b))
         .collect();
-    by_type.sort_by(|a, b| b.2.cmp(&a.2));
+    by_type.sort_by_key(|t| std::cmp::Reverse(t.2));
     ColdResult {
         n,
         loss,

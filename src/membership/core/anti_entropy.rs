@@ -194,8 +194,9 @@ impl Membership {
     }
 
     /// The answer to a complete digest: only the states the asker lacks or
-    /// holds older (by the merge order, or an older record version), and
-    /// this node's own; nothing is re-sent that the asker holds. A member
+    /// holds older (by the merge order, or an older record version), the
+    /// suspicions and deaths both hold, and this node's own; no alive
+    /// state is re-sent that the asker holds. A member
     /// whose record goes along (`records`) needs no state when it is alive
     /// at incarnation 0.
     fn digest_diff(
@@ -207,8 +208,14 @@ impl Membership {
         let mut states = vec![self.my_state()];
         for m in self.members.iter() {
             let needed = match theirs.get(m.node_id()) {
+                // A suspicion or death both hold is sent again: it is a
+                // confirmation (Lifeguard), and tells the asker this node
+                // holds the news (it is not sent it again).
                 Some(&(inc, l, v)) => {
-                    overrides(m.liveness, m.incarnation, l, inc) || m.record.version > v
+                    overrides(m.liveness, m.incarnation, l, inc)
+                        || m.record.version > v
+                        || (m.liveness != Liveness::Alive
+                            && (l, inc) == (m.liveness, m.incarnation))
                 }
                 // A member it lacks goes with its record, or not at all
                 // (beyond the exchange's cap: a later exchange brings it).
