@@ -24,6 +24,11 @@ impl Bucket {
         }
     }
 
+    /// Changes the cap (tokens above it are dropped at the next take).
+    pub fn set_cap(&mut self, cap: f64) {
+        self.cap = cap;
+    }
+
     fn refill(&mut self, now: u64) {
         let dt = now.saturating_sub(self.at_ms) as f64 / 1000.0;
         self.tokens = (self.tokens + dt * self.rate).min(self.cap);
@@ -74,5 +79,14 @@ mod tests {
         assert_eq!(b.take_up_to(0, 100, 1), 1, "the floor, on credit");
         assert_eq!(b.take_up_to(0, 100, 0), 0, "in debt");
         assert_eq!(b.take_up_to(1_000, 100, 0), 3, "the debt was paid first");
+    }
+
+    #[test]
+    fn a_lower_cap_drops_the_tokens_above_it() {
+        let mut b = Bucket::new(100.0, 1.0);
+        b.set_cap(10.0);
+        assert_eq!(b.take_up_to(0, 100, 0), 10);
+        b.set_cap(100.0);
+        assert_eq!(b.take_up_to(5_000, 100, 0), 5, "refilled at the rate only");
     }
 }

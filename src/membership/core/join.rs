@@ -7,11 +7,12 @@
 use super::burst::Bucket;
 use super::*;
 
-/// Records a node hands out in answers to `hello`: at most `HELLO_CAP` at
-/// once (a single joiner of a small cluster gets all of it), refilled at
-/// `HELLO_RATE` per second; beyond that each answer carries `HELLO_FLOOR`
-/// random members (the joiner learns the rest from them). Answering each
-/// of N simultaneous joiners with everything it knows cost a seed N^2 / 2
+/// Records a node hands out in answers to `hello`: at most as many at once
+/// as it knows members, but no fewer than `HELLO_CAP` (and no more than
+/// `peer_list_size`), refilled at `HELLO_RATE` per second; beyond that
+/// each answer carries `HELLO_FLOOR` random members (the joiner learns the
+/// rest from them). A single joiner gets the full list; answering each of
+/// N simultaneous joiners with everything it knew cost a seed N^2 / 2
 /// records.
 const HELLO_CAP: f64 = 256.0;
 const HELLO_RATE: f64 = 64.0;
@@ -55,7 +56,7 @@ impl Joining {
             joined_at: None,
             pace_ms: None,
             learned: 0,
-            hello_records: Bucket::new(HELLO_CAP, HELLO_RATE),
+            hello_records: Bucket::new(MAX_PEERS_PER_MESSAGE as f64, HELLO_RATE),
             join_news: Bucket::new(JOIN_NEWS_CAP, JOIN_NEWS_RATE),
         }
     }
@@ -163,6 +164,8 @@ impl Membership {
         // restarted node refutes its old death at once), and its old
         // record when it differs.
         let want = self.config.peer_list_size.saturating_sub(1);
+        let cap = HELLO_CAP.max(self.members.len() as f64).min(want as f64);
+        self.joining.hello_records.set_cap(cap);
         let n = self.joining.hello_records.take_up_to(
             now,
             want.min(self.members.len()),
