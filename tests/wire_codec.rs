@@ -27,6 +27,7 @@ fn samples() -> Vec<Message> {
         Message::Hello(Hello {
             record: record("a"),
             incarnation: 1,
+            sig: None,
         }),
         Message::PeerListRequest(PeerListRequest::default()),
         Message::PeerListRequest(PeerListRequest {
@@ -57,12 +58,18 @@ fn samples() -> Vec<Message> {
             incarnation: 4,
             version: 0,
             from: Some(id("a")),
+            sig: None,
+            nonce: None,
+            proof: None,
         }),
         Message::Leave(StateClaim {
             node_id: id("a"),
             incarnation: 1,
             version: 0,
             from: None,
+            sig: None,
+            nonce: None,
+            proof: None,
         }),
     ]
 }
@@ -101,7 +108,11 @@ fn the_seed_announcement_decodes_without_a_version() {
     assert_eq!(g.peers.len(), 2);
     let seed = g.peers[0].to_record().unwrap();
     assert_eq!(seed.node_id.as_str(), "node_abc123");
-    assert_eq!(seed.addresses[0].as_str(), "ws://192.168.1.100:8000");
+    // A seed URL without a path means the default path.
+    assert_eq!(
+        seed.addresses[0].as_str(),
+        "ws://192.168.1.100:8000/peerdisc"
+    );
     assert_eq!(seed.capabilities.agents.len(), 2);
     assert!(matches!(g.peers[1], AnnouncedPeer::Record(_)));
     assert_eq!(g.peers[1].to_record().unwrap().version, 4);
@@ -196,7 +207,13 @@ mod props {
         ) {
             let liveness = [Liveness::Alive, Liveness::Suspect, Liveness::Dead, Liveness::Left][l];
             let mut s = MemberState::new(id(&n), inc, liveness, ver);
-            s.from = from.map(|f| id(&f));
+            // The fifth element: the accuser of a suspect or dead claim, the
+            // subject's signature of an alive or left one.
+            if matches!(liveness, Liveness::Suspect | Liveness::Dead) {
+                s.from = from.map(|f| id(&f));
+            } else if from.is_some() {
+                s.sig = Some(peerdisc::model::RecordSignature::from_bytes([7; 64]));
+            }
             let m = Message::Ping(Ping { seq: 1, target: id("t"), peers: vec![], states: vec![s] });
             let json = encode(&m);
             prop_assert_eq!(encoded_len(&m), json.len());

@@ -3,14 +3,15 @@
     from peerdisc import Registry
 
     with Registry({"capacity": 1000}) as reg:
-        reg.add({"node_id": "a", "addresses": ["ws://10.0.0.1:8000"],
+        reg.add({"node_id": "a", "addresses": ["ws://127.0.0.1:8000"],
                  "capabilities": {"tools": ["search"]}})
         print(reg.find_by_capability("tool", "search"))
 
 The shared library is looked up in this order: the ``PEERDISC_LIB``
-environment variable (a path), ``target/release`` then ``target/debug`` of
-the source tree this file sits in, then the system's library path
-(``ctypes.util.find_library("peerdisc")``). At load time the library's ABI
+environment variable (a path), the library installed inside this package
+(``pip install ./python`` puts it there), ``target/release`` then
+``target/debug`` of the source tree this file sits in, then the system's
+library path (``ctypes.util.find_library("peerdisc")``). At load time the library's ABI
 version must equal :data:`ABI_VERSION`, or ``ImportError`` is raised.
 
 Errors are raised as :class:`PeerdiscError` with the status and the
@@ -42,12 +43,13 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar, Union
 
 __all__ = [
     "ABI_VERSION",
     "CapabilityKind",
     "ConnectionState",
+    "GossipDiscovery",
     "Liveness",
     "Node",
     "PeerdiscError",
@@ -115,7 +117,7 @@ class PeerdiscError(Exception):
     """A call failed. ``status`` is a :class:`Status` (or the raw int for a
     code this module does not know); ``message`` is the library's text."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str) -> None:
         try:
             status = Status(status)
         except ValueError:
@@ -129,15 +131,17 @@ class PeerdiscError(Exception):
 # ---------------------------------------------------------------- loading
 
 
-def _candidates() -> list:
+def _candidates() -> List[str]:
     env = os.environ.get("PEERDISC_LIB")
     if env:
         return [env]
     here = Path(__file__).resolve().parent
     names = ["libpeerdisc.so", "libpeerdisc.dylib", "peerdisc.dll"]
-    # A library shipped inside the installed package comes first, then the
-    # source tree's build (python/peerdisc/ -> the repository root).
+    # A library shipped inside the installed package comes first (the wheel
+    # names it like an extension module: libpeerdisc.cpython-311-...so), then
+    # the source tree's build (python/peerdisc/ -> the repository root).
     out = [str(here / n) for n in names]
+    out += sorted(str(p) for p in here.glob("libpeerdisc.*.so"))
     root = here.parent.parent
     out += [str(root / "target" / p / n) for p in ("release", "debug") for n in names]
     found = ctypes.util.find_library("peerdisc")
@@ -157,8 +161,9 @@ def _load() -> ctypes.CDLL:
         except OSError as e:  # pragma: no cover - depends on the system
             errors.append(f"{c}: {e}")
     raise ImportError(
-        "could not load the peerdisc library (build it with `cargo build`, or set "
-        "PEERDISC_LIB to its path): " + "; ".join(errors)
+        "could not load the peerdisc library (install the package with "
+        "`pip install ./python`, which carries it, build it with `cargo build`, "
+        "or set PEERDISC_LIB to its path): " + "; ".join(errors)
     )
 
 
@@ -166,6 +171,7 @@ _lib = _load()
 
 _EVENT_CB = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
 _FINALIZER = ctypes.CFUNCTYPE(None, c_void_p)
+_SEND_CB = ctypes.CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
 _S = c_int32  # peerdisc_status
 _P = c_void_p  # opaque handles
 _OUT_STR = POINTER(c_void_p)  # char ** (kept as an address, freed by us)
@@ -217,6 +223,21 @@ _SIGNATURES = {
     ),
     "peerdisc_node_remove_callback": ([_P, c_uint64], _S),
     "peerdisc_node_subscribe": ([_P, POINTER(_P)], _S),
+    "peerdisc_registry_record_success": ([_P, c_char_p, POINTER(c_double)], _S),
+    "peerdisc_registry_record_failure": ([_P, c_char_p, POINTER(c_double)], _S),
+    "peerdisc_registry_touch": ([_P, c_char_p], _S),
+    "peerdisc_registry_update": ([_P, c_char_p, c_char_p, _OUT_STR], _S),
+    "peerdisc_node_new_with_registry": ([c_char_p, _P, POINTER(_P)], _S),
+    "peerdisc_node_registry": ([_P, POINTER(_P)], _S),
+    "peerdisc_gossip_new": ([_P, c_char_p, _SEND_CB, c_void_p, _FINALIZER, POINTER(_P)], _S),
+    "peerdisc_gossip_handle": ([_P, c_char_p, c_char_p], _S),
+    "peerdisc_gossip_tick": ([_P], _S),
+    "peerdisc_gossip_join": ([_P, c_char_p], _S),
+    "peerdisc_gossip_leave": ([_P], _S),
+    "peerdisc_gossip_start": ([_P], _S),
+    "peerdisc_gossip_stop": ([_P], _S),
+    "peerdisc_gossip_members": ([_P, _OUT_STR], _S),
+    "peerdisc_gossip_free": ([_P], None),
     "peerdisc_subscription_next_event": ([_P, c_int32, _OUT_STR], _S),
     "peerdisc_subscription_free": ([_P], None),
 }
@@ -334,6 +355,9 @@ def registered_callbacks() -> int:
 # ---------------------------------------------------------------- handles
 
 
+_H = TypeVar("_H", bound="_Handle")
+
+
 class _Handle:
     """An owned C handle: calls hold it in use; close waits for calls on
     other threads and frees it once."""
@@ -342,7 +366,7 @@ class _Handle:
     _ptr = None
     _cv = None
 
-    def __init__(self, ptr: c_void_p):
+    def __init__(self, ptr: c_void_p) -> None:
         self._ptr = ptr
         self._cv = threading.Condition()
         self._active = 0
@@ -403,10 +427,10 @@ class _Handle:
                     self._cv.wait()
         type(self)._free(ptr)
 
-    def __enter__(self):
+    def __enter__(self: _H) -> _H:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __del__(self) -> None:
@@ -423,7 +447,7 @@ class Subscription(_Handle):
 
     _free = _lib.peerdisc_subscription_free
 
-    def next_event(self, timeout: Optional[float] = None) -> Optional[dict]:
+    def next_event(self, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
         """The next event as a dict; ``None`` if none came within
         ``timeout`` seconds (``None`` waits without limit). Raises
         :class:`PeerdiscError` with ``Status.CLOSED`` once the registry is
@@ -445,7 +469,7 @@ class Subscription(_Handle):
         finally:
             self._exit()
 
-    def events(self, timeout: Optional[float] = None) -> Iterator[dict]:
+    def events(self, timeout: Optional[float] = None) -> Iterator[Dict[str, Any]]:
         """Yields events until none comes within ``timeout`` seconds
         (``None``: until the registry is gone) or the stream is closed."""
         while True:
@@ -459,7 +483,7 @@ class Subscription(_Handle):
                 return
             yield ev
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
         return self.events(None)
 
 
@@ -490,7 +514,7 @@ class _EventSource(_Handle):
 
     def on_event(
         self,
-        callback: Callable[[dict], None],
+        callback: Callable[[Dict[str, Any]], None],
         on_finalize: Optional[Callable[[], None]] = None,
     ) -> int:
         """Calls ``callback(event_dict)`` for every event, on the library's
@@ -542,24 +566,36 @@ class Registry(_EventSource):
     _remove_callback_fn = _lib.peerdisc_registry_remove_callback
     _subscribe_fn = _lib.peerdisc_registry_subscribe
 
-    def __init__(self, config: Union[None, dict, str] = None):
+    def __init__(self, config: Union[None, Dict[str, Any], str] = None) -> None:
         ptr = c_void_p()
         _check(_lib.peerdisc_registry_new(_json_arg(config), ctypes.byref(ptr)))
         super().__init__(ptr)
         self._tokens: list = []
 
-    def add(self, peer: Union[dict, str, bytes]) -> None:
-        """Adds a peer (peer JSON, as a dict or a string)."""
+    @classmethod
+    def _adopt(cls, ptr: c_void_p) -> "Registry":
+        """Wraps a registry handle made by the library."""
+        reg = cls.__new__(cls)
+        _Handle.__init__(reg, ptr)
+        reg._tokens = []
+        return reg
+
+    def add(self, peer: Union[Dict[str, Any], str, bytes]) -> None:
+        """Adds a peer: peer JSON, or the seed system's peer dict
+        (``{"node_id", "address", "agents", "tools", "last_seen", ...}``;
+        see README "Coming from the Python system" for the mapping). Times
+        left out are stamped now."""
         self._call(_lib.peerdisc_registry_add, _json_arg(peer))
 
-    def upsert(self, record: Union[dict, str, bytes]) -> UpsertOutcome:
-        """Adds a record, or replaces the listed one if its version is
+    def upsert(self, record: Union[Dict[str, Any], str, bytes]) -> UpsertOutcome:
+        """Adds a record (record JSON, or the seed system's peer dict, which
+        is version 0), or replaces the listed one if its version is
         higher."""
         out = c_int32()
         self._call(_lib.peerdisc_registry_upsert, _json_arg(record), ctypes.byref(out))
         return UpsertOutcome(out.value)
 
-    def get(self, node_id: Union[str, bytes]) -> dict:
+    def get(self, node_id: Union[str, bytes]) -> Dict[str, Any]:
         """The peer with this id; raises ``ERR_NOT_FOUND``."""
         return json.loads(self._string_call(_lib.peerdisc_registry_get, _text(node_id)))
 
@@ -578,16 +614,16 @@ class Registry(_EventSource):
         self._call(_lib.peerdisc_registry_peer_health, _text(node_id), ctypes.byref(out))
         return float(out.value)
 
-    def list(self, filter: Union[None, dict, str] = None) -> list:
+    def list(self, filter: Union[None, Dict[str, Any], str] = None) -> List[Dict[str, Any]]:
         """Peers passing ``filter`` (``liveness``, ``connection_state``,
         ``min_health``, ``capability``, ``limit``), sorted by node id."""
         return json.loads(self._string_call(_lib.peerdisc_registry_list, _json_arg(filter)))
 
-    def list_json(self, filter: Union[None, dict, str] = None) -> str:
+    def list_json(self, filter: Union[None, Dict[str, Any], str] = None) -> str:
         """Like :meth:`list`, as the JSON text."""
         return self._string_call(_lib.peerdisc_registry_list, _json_arg(filter))
 
-    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> list:
+    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> List[Dict[str, Any]]:
         if isinstance(kind, str):
             kind = CapabilityKind[kind.upper().rstrip("S")]
         return json.loads(
@@ -596,7 +632,7 @@ class Registry(_EventSource):
             )
         )
 
-    def remove(self, node_id: Union[str, bytes]) -> dict:
+    def remove(self, node_id: Union[str, bytes]) -> Dict[str, Any]:
         """Removes a peer and returns its last state."""
         return json.loads(self._string_call(_lib.peerdisc_registry_remove, _text(node_id)))
 
@@ -606,15 +642,86 @@ class Registry(_EventSource):
     def set_connection_state(self, node_id: str, state: Union[ConnectionState, int]) -> None:
         self._call(_lib.peerdisc_registry_set_connection_state, _text(node_id), int(state))
 
-    def cleanup(self) -> list:
+    def cleanup(self) -> List[Dict[str, Any]]:
         """Housekeeping; returns the node ids removed."""
         n = c_size_t()
         return json.loads(
             self._string_call(_lib.peerdisc_registry_cleanup, ctypes.byref(n))
         )
 
-    def stats(self) -> dict:
+    def stats(self) -> Dict[str, Any]:
         return json.loads(self._string_call(_lib.peerdisc_registry_stats))
+
+    # ---- the seed system's registry calls
+
+    def record_success(self, node_id: Union[str, bytes]) -> float:
+        """A successful connection or probe of a listed peer: its health
+        rises and it counts as heard from now. Returns the new score."""
+        out = c_double()
+        self._call(_lib.peerdisc_registry_record_success, _text(node_id), ctypes.byref(out))
+        return float(out.value)
+
+    def record_failure(self, node_id: Union[str, bytes]) -> float:
+        """A failed connection or probe of a listed peer: its health falls.
+        Returns the new score."""
+        out = c_double()
+        self._call(_lib.peerdisc_registry_record_failure, _text(node_id), ctypes.byref(out))
+        return float(out.value)
+
+    def touch(self, node_id: Union[str, bytes]) -> None:
+        """Notes that a listed peer was heard from now (its last seen)."""
+        self._call(_lib.peerdisc_registry_touch, _text(node_id))
+
+    def update(self, node_id: Union[str, bytes], fields: Union[None, dict, str] = None, **kw) -> dict:
+        """Edits a listed peer by field and returns it as it is now:
+        ``update("a", tools=["search"], address="ws://10.0.0.2:8000")``.
+        Fields: ``addresses`` or ``address``, ``public_key``,
+        ``capabilities`` or any of ``agents``/``tools``/``resources``/
+        ``prompts`` (each replacing that kind), ``metadata``, ``version``,
+        ``connection_state``, ``liveness`` (names as in peer JSON). A record
+        change raises the version by one unless ``version`` is given."""
+        if fields is None:
+            fields = {}
+        elif isinstance(fields, (str, bytes)):
+            fields = json.loads(fields)
+        fields = {**fields, **kw}
+        for key in ("connection_state", "liveness"):
+            v = fields.get(key)
+            if isinstance(v, enum.Enum):
+                fields[key] = v.name.lower()
+        return json.loads(
+            self._string_call(_lib.peerdisc_registry_update, _text(node_id), _json_arg(fields))
+        )
+
+    def list_alive(self) -> list:
+        """Peers alive or suspect, sorted by node id."""
+        return self.list({"liveness": ["alive", "suspect"]})
+
+    def list_connected(self) -> list:
+        """Peers with an open connection, sorted by node id."""
+        return self.list({"connection_state": "connected"})
+
+    def _on_kinds(self, kinds: tuple, callback: Callable[[dict], None], on_finalize=None) -> int:
+        def relay(event: dict) -> None:
+            if event.get("type") in kinds:
+                callback(event["peer"])
+
+        return self.on_event(relay, on_finalize)
+
+    def on_add(self, callback: Callable[[dict], None], on_finalize=None) -> int:
+        """Calls ``callback(peer)`` for every peer added. Returns an id for
+        :meth:`remove_callback`."""
+        return self._on_kinds(("added",), callback, on_finalize)
+
+    def on_remove(self, callback: Callable[[dict], None], on_finalize=None) -> int:
+        """Calls ``callback(peer)`` (its last state) for every peer removed."""
+        return self._on_kinds(("removed",), callback, on_finalize)
+
+    def on_update(self, callback: Callable[[dict], None], on_finalize=None) -> int:
+        """Calls ``callback(peer)`` for every change of a listed peer: its
+        record or health (``updated``), its liveness or connection
+        (``state_changed``)."""
+        return self._on_kinds(("updated", "state_changed"), callback, on_finalize)
 
 
 class Node(_EventSource):
@@ -623,7 +730,7 @@ class Node(_EventSource):
 
     ``config``: ``None``, a dict or a JSON string (``NodeConfig``: every
     field optional), e.g. ``{"listen": "127.0.0.1:0", "bootstrap":
-    ["ws://10.0.0.5:7400/peerdisc"], "capabilities": {"tools": ["search"]}}``.
+    ["ws://127.0.0.1:7400/peerdisc"], "capabilities": {"tools": ["search"]}}``.
     The node starts at once unless ``start=False``. ``close()`` (or leaving a
     ``with`` block) stops it gracefully and frees it.
     """
@@ -633,17 +740,45 @@ class Node(_EventSource):
     _remove_callback_fn = _lib.peerdisc_node_remove_callback
     _subscribe_fn = _lib.peerdisc_node_subscribe
 
-    def __init__(self, config: Union[None, dict, str] = None, start: bool = True):
+    def __init__(
+        self,
+        config: Union[None, Dict[str, Any], str] = None,
+        start: bool = True,
+        registry: Optional[Registry] = None,
+    ) -> None:
         ptr = c_void_p()
-        _check(_lib.peerdisc_node_new(_json_arg(config), ctypes.byref(ptr)))
+        if registry is None:
+            _check(_lib.peerdisc_node_new(_json_arg(config), ctypes.byref(ptr)))
+        else:
+            reg_ptr = registry._enter()
+            try:
+                _check(
+                    _lib.peerdisc_node_new_with_registry(
+                        _json_arg(config), reg_ptr, ctypes.byref(ptr)
+                    )
+                )
+            finally:
+                registry._exit()
         super().__init__(ptr)
         self._tokens: list = []
+        self._registry = registry
         if start:
             try:
                 self.start()
             except BaseException:
                 self.close()
                 raise
+
+    @property
+    def registry(self) -> Registry:
+        """The registry of every peer this node knows: the one given as
+        ``registry=``, or a handle on the node's own (it stays usable after
+        the node is closed)."""
+        if self._registry is None:
+            out = c_void_p()
+            self._call(_lib.peerdisc_node_registry, ctypes.byref(out))
+            self._registry = Registry._adopt(out)
+        return self._registry
 
     def start(self) -> None:
         """Binds the listener and starts the node (``ERR_NETWORK`` if the
@@ -664,7 +799,7 @@ class Node(_EventSource):
         when stopped)."""
         return self._string_call(_lib.peerdisc_node_address)
 
-    def discover_bootstrap(self) -> dict:
+    def discover_bootstrap(self) -> Dict[str, Any]:
         """Asks the bootstrap nodes for their peers; blocks until they
         answered or timed out. Returns ``{"peers": [...], "errors": [...]}``;
         raises ``ERR_NETWORK`` when none answered."""
@@ -678,21 +813,200 @@ class Node(_EventSource):
         self._call(_lib.peerdisc_node_wait_for_peers, c_uint32(n), c_int32(ms), ctypes.byref(out))
         return int(out.value)
 
-    def peers(self) -> list:
+    def peers(self) -> List[Dict[str, Any]]:
         """The live peers, sorted by node id."""
         return json.loads(self._string_call(_lib.peerdisc_node_peers))
 
-    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> list:
+    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> List[Dict[str, Any]]:
         if isinstance(kind, str):
             kind = CapabilityKind[kind.upper().rstrip("S")]
         return json.loads(
             self._string_call(_lib.peerdisc_node_find_by_capability, int(kind), _text(name))
         )
 
-    def update_capabilities(self, capabilities: Union[dict, str]) -> None:
+    def update_capabilities(self, capabilities: Union[Dict[str, Any], str]) -> None:
         """Replaces this node's capabilities (``{"tools": [...], ...}``);
         the change spreads to every node."""
         self._call(_lib.peerdisc_node_update_capabilities, _json_arg(capabilities))
 
-    def stats(self) -> dict:
+    def stats(self) -> Dict[str, Any]:
         return json.loads(self._string_call(_lib.peerdisc_node_stats))
+
+
+# ---------------------------------------------------------------- gossip
+#
+# The send callback of every GossipDiscovery: user_data is a token into
+# _SENDERS, whose entry holds the object's current send function (None
+# until start()). The entry is dropped by the library's finalizer.
+
+_SENDERS: dict = {}
+
+
+def _send_trampoline(user_data: int, to_node_id: bytes, message_json: bytes) -> None:
+    with _CALLBACKS_LOCK:
+        entry = _SENDERS.get(user_data)
+    fn = entry[0] if entry is not None else None
+    if fn is None:
+        return
+    _IN_CALLBACK.depth = getattr(_IN_CALLBACK, "depth", 0) + 1
+    try:
+        fn(to_node_id.decode(), json.loads(message_json))
+    except BaseException:  # noqa: BLE001 - never unwind into C
+        traceback.print_exc()
+    finally:
+        _IN_CALLBACK.depth -= 1
+
+
+def _send_finalize(user_data: int) -> None:
+    with _CALLBACKS_LOCK:
+        _SENDERS.pop(user_data, None)
+
+
+_SEND_TRAMPOLINE = _SEND_CB(_send_trampoline)
+_SEND_FINALIZE = _FINALIZER(_send_finalize)
+
+
+class GossipDiscovery(_Handle):
+    """Gossip over the application's own transport (the seed system's
+    ``GossipDiscovery``), applying every change to ``registry``.
+
+        gossip = GossipDiscovery(registry, node_id="node_a", announce_interval=60.0)
+        gossip.start(lambda to, msg: transport.send(to, msg))
+        ...  # for every message the transport receives:
+        gossip.handle_announcement(msg, sender_node_id)
+        gossip.stop()
+
+    ``send_fn(to_node_id, message_dict)`` must deliver the message to that
+    node (best effort); it is called from the thread that handed a message
+    in, or from the object's timer thread, never under a library lock, so
+    it may hand a message to another ``GossipDiscovery`` directly.
+    ``announce_interval`` (seconds): when given, a seed-shaped
+    announcement (this node and its live peers) goes to every member at
+    that interval, and seed messages with extra fields are accepted (the
+    seed-compatible mode). ``address``, ``capabilities``, ``metadata``
+    describe this node; ``config`` is a ``MembershipConfig`` dict.
+    ``node_id`` defaults to a random ``node_...`` id.
+    """
+
+    _free = _lib.peerdisc_gossip_free
+
+    def __init__(
+        self,
+        registry: Registry,
+        node_id: Optional[str] = None,
+        announce_interval: Optional[float] = None,
+        address: Optional[str] = None,
+        capabilities: Optional[dict] = None,
+        metadata: Optional[dict] = None,
+        config: Optional[dict] = None,
+        rng_seed: Optional[int] = None,
+    ):
+        if node_id is None:
+            import uuid
+
+            node_id = "node_" + uuid.uuid4().hex[:12]
+        cfg: dict = {"node_id": node_id}
+        if address is not None:
+            cfg["address"] = address
+        if capabilities is not None:
+            cfg["capabilities"] = capabilities
+        if metadata is not None:
+            cfg["metadata"] = metadata
+        if announce_interval is not None:
+            cfg["announce_interval_ms"] = max(1, int(announce_interval * 1000))
+        if config is not None:
+            cfg["membership"] = config
+        if rng_seed is not None:
+            cfg["rng_seed"] = rng_seed
+        self.registry = registry
+        self.node_id = node_id
+        token = next(_TOKENS)
+        with _CALLBACKS_LOCK:
+            _SENDERS[token] = [None]
+        self._token = token
+        ptr = c_void_p()
+        reg_ptr = registry._enter()
+        try:
+            _check(
+                _lib.peerdisc_gossip_new(
+                    reg_ptr,
+                    _json_arg(cfg),
+                    _SEND_TRAMPOLINE,
+                    c_void_p(token),
+                    _SEND_FINALIZE,
+                    ctypes.byref(ptr),
+                )
+            )
+        except BaseException:
+            with _CALLBACKS_LOCK:
+                _SENDERS.pop(token, None)
+            raise
+        finally:
+            registry._exit()
+        super().__init__(ptr)
+        self._started = False
+
+    def _set_sender(self, fn) -> None:
+        with _CALLBACKS_LOCK:
+            entry = _SENDERS.get(self._token)
+            if entry is not None:
+                entry[0] = fn
+
+    def start(self, send_fn: Callable[[str, dict], None], seeds: Optional[list] = None) -> None:
+        """Starts gossiping through ``send_fn``: joins through ``seeds``
+        (node ids) or, by default, every live peer the registry lists, and
+        starts the timer thread (probes, gossip rounds, announcements)."""
+        self._set_sender(send_fn)
+        if seeds is None:
+            seeds = [p["node_id"] for p in self.registry.list_alive() if p["node_id"] != self.node_id]
+        if seeds:
+            self.join(seeds)
+        self._call(_lib.peerdisc_gossip_start)
+        self._started = True
+
+    def join(self, node_ids: list) -> None:
+        """Joins through these nodes (their answers make them members)."""
+        self._call(_lib.peerdisc_gossip_join, _json_arg(list(node_ids)))
+
+    def handle_announcement(self, msg: Union[dict, str, bytes], sender_node_id: str) -> None:
+        """Hands in a message received from ``sender_node_id`` (any
+        protocol message, or the seed system's ``gossip_announcement``).
+        Raises ``ERR_INVALID_JSON`` when it does not decode (counted
+        against the sender's health)."""
+        self._call(_lib.peerdisc_gossip_handle, _json_arg(msg), _text(sender_node_id))
+
+    def tick(self) -> None:
+        """Runs what is due now (the timer thread does it after start)."""
+        self._call(_lib.peerdisc_gossip_tick)
+
+    def members(self) -> list:
+        """Every member known: ``[{"node_id", "liveness", "incarnation",
+        "version", "health"}]`` sorted by node id."""
+        out = c_void_p()
+        self._call(_lib.peerdisc_gossip_members, ctypes.byref(out))
+        return json.loads(_take_string(out))
+
+    def stop(self) -> None:
+        """Leaves gracefully (the members are told) and stops the timer
+        thread. Idempotent; :meth:`close` frees the object."""
+        if self.closed:
+            return
+        if self._started:
+            self._started = False
+            try:
+                self._call(_lib.peerdisc_gossip_leave)
+            except PeerdiscError as e:
+                if e.status != Status.ERR_INVALID_STATE:
+                    raise
+        self._call(_lib.peerdisc_gossip_stop)
+
+    def close(self) -> None:
+        """Stops (see :meth:`stop`) and frees; no ``send_fn`` call starts
+        afterwards."""
+        if self._cv is not None and not self.closed:
+            try:
+                self.stop()
+            except PeerdiscError:
+                pass
+        self._set_sender(None) if hasattr(self, "_token") else None
+        super().close()

@@ -24,8 +24,11 @@
 
 mod args;
 mod callback;
+mod gossip;
 mod node;
+mod node_registry;
 mod registry;
+mod registry_write;
 mod status;
 mod subscription;
 
@@ -36,8 +39,11 @@ use std::ffi::{c_char, CString};
 
 pub use args::PEERDISC_MAX_INPUT_LEN;
 pub use callback::{peerdisc_event_callback, peerdisc_finalizer};
+pub use gossip::*;
 pub use node::*;
+pub use node_registry::*;
 pub use registry::*;
+pub use registry_write::*;
 pub use status::peerdisc_status;
 pub use subscription::*;
 

@@ -15,7 +15,7 @@ use crate::registry::{PeerFilter, PeerRegistry, RegistryConfig, UpsertOutcome};
 /// freed by `peerdisc_registry_free`.
 pub struct peerdisc_registry {
     pub(crate) registry: PeerRegistry,
-    callbacks: CallbackSet,
+    pub(crate) callbacks: CallbackSet,
 }
 
 /// The kind of a capability.

@@ -132,6 +132,10 @@ impl PeerRecord {
 
     /// Decodes and validates a record from JSON.
     pub fn from_json(json: &str) -> Result<Self, ModelError> {
-        Ok(serde_json::from_str(json)?)
+        super::seed::from_json_either(
+            json,
+            |j| Ok(serde_json::from_str(j)?),
+            super::SeedPeer::to_record,
+        )
     }
 }

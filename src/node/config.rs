@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::NodeError;
 use crate::mdns::MdnsConfig;
 use crate::membership::MembershipConfig;
-use crate::model::{Capabilities, NodeId, PeerAddress};
+use crate::model::{Capabilities, NodeId, PeerAddress, DEFAULT_WS_PATH};
 use crate::registry::RegistryConfig;
 use crate::transport::TransportConfig;
 
@@ -34,11 +34,13 @@ pub struct NodeConfig {
     /// Default `127.0.0.1:0`.
     pub listen: SocketAddr,
     /// The address other nodes should dial, for nodes behind NAT or in
-    /// containers. Default: `ws://<listen address>:<bound port><ws_path>`.
+    /// containers (without a path: `ws_path`). Default: `ws://<listen
+    /// address>:<bound port><ws_path>`.
     pub advertise: Option<String>,
     /// The HTTP path of the WebSocket endpoint. Default `/peerdisc`.
     pub ws_path: String,
-    /// Bootstrap nodes (`ws://host:port/path`).
+    /// Bootstrap nodes (`ws://host:port/path`; a URL without a path, as
+    /// the seed system wrote them, means `/peerdisc`).
     pub bootstrap: Vec<String>,
     /// How long `discover_bootstrap` waits for answers. Default 5,000 ms.
     pub bootstrap_timeout_ms: u64,
@@ -93,7 +95,7 @@ impl Default for NodeConfig {
             identity_path: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,
-            ws_path: "/peerdisc".into(),
+            ws_path: DEFAULT_WS_PATH.into(),
             bootstrap: Vec::new(),
             bootstrap_timeout_ms: 5_000,
             rebootstrap_interval_ms: 2_000,
@@ -105,7 +107,9 @@ impl Default for NodeConfig {
             membership: MembershipConfig::default(),
             transport: TransportConfig {
                 max_connections: 256,
-                max_connections_per_ip: 64,
+                // No per-IP cap below the budget: nodes on one host or
+                // behind one NAT address share an IP (see TransportConfig).
+                max_connections_per_ip: 256,
                 ..TransportConfig::default()
             },
             registry: RegistryConfig::default(),
@@ -123,8 +127,9 @@ impl NodeConfig {
         serde_json::from_str(json).map_err(|e| NodeError::Config(e.to_string()))
     }
 
-    /// Checks every part; returns the parsed bootstrap addresses.
-    pub(crate) fn validate(&self) -> Result<Vec<PeerAddress>, NodeError> {
+    /// Checks every part, as [`Node::new`](super::Node::new) does; returns
+    /// the parsed bootstrap addresses.
+    pub fn validate(&self) -> Result<Vec<PeerAddress>, NodeError> {
         if let Some(id) = &self.node_id {
             NodeId::new(id).map_err(|e| NodeError::Config(e.to_string()))?;
             if self.identity_path.is_some() {
@@ -140,7 +145,8 @@ impl NodeConfig {
             )));
         }
         if let Some(a) = &self.advertise {
-            PeerAddress::new(a).map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
+            PeerAddress::with_default_path(a, &self.ws_path)
+                .map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
         }
         self.capabilities
             .validate()
@@ -169,7 +175,10 @@ impl NodeConfig {
         }
         self.bootstrap
             .iter()
-            .map(|b| PeerAddress::new(b).map_err(|e| NodeError::Config(format!("bootstrap: {e}"))))
+            .map(|b| {
+                PeerAddress::with_default_path(b, DEFAULT_WS_PATH)
+                    .map_err(|e| NodeError::Config(format!("bootstrap: {e}")))
+            })
             .collect()
     }
 }

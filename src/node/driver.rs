@@ -12,19 +12,16 @@ use crossbeam_channel::{never, select, Receiver, Sender};
 use super::bootstrap::{PendingBootstrap, SeedRetries};
 use super::candidates::Candidates;
 use super::event::{NodeEvent, NodeEventSink};
+use super::greeting::{Greeter, Verdict};
 use super::routing::Routing;
 use super::sealing;
 use super::{BootstrapReport, NodeError};
-use crate::events::RemovalReason;
 use crate::mdns::MdnsEvent;
-use crate::membership::{
-    Command, Membership, MembershipEvent, Output, RegistryChange, RemovalReason as CoreRemoval,
-    Target,
-};
+use crate::membership::{Command, Membership, MembershipEvent, Output, RegistryChange, Target};
 use crate::model::{Capabilities, ConnectionState, NodeId, PeerAddress};
 use crate::registry::PeerRegistry;
 use crate::transport::{ConnectionId, Direction, TransportError, TransportEvent, TransportHandle};
-use crate::wire::{self, Hello, Message, StateClaim};
+use crate::wire::{self, Message, Nonce, StateClaim};
 
 /// Longest sleep between two ticks when the core has nothing scheduled.
 const MAX_IDLE: Duration = Duration::from_millis(500);
@@ -33,6 +30,8 @@ const REFUSAL_LINGER_MS: u64 = 200;
 /// After the `leave` frames are handed to the sockets, how long the
 /// connections stay open for them to be flushed.
 const LEAVE_LINGER: Duration = Duration::from_millis(10);
+/// Most frames a dialer holds back until the listener's challenge arrives.
+const MAX_HELD_FRAMES: usize = 256;
 /// The longest a graceful stop waits for the `leave` announcements to be
 /// written.
 const LEAVE_FLUSH: Duration = Duration::from_millis(50);
@@ -55,6 +54,11 @@ pub(crate) struct DriverCounters {
     pub unidentified: AtomicU64,
     pub unroutable: AtomicU64,
     pub refused: AtomicU64,
+    /// Greetings whose proof failed, and frames on connections whose
+    /// greeting was not proven.
+    pub greetings_refused: AtomicU64,
+    /// Liveness claims the membership core refused.
+    pub claims_refused: AtomicU64,
     pub members: AtomicUsize,
     pub alive_members: AtomicUsize,
     pub local_health: AtomicUsize,
@@ -91,6 +95,8 @@ pub(crate) struct Driver {
     pub candidates: Candidates,
     /// The upcoming probe target whose connection was last warmed up.
     pub warmed: Option<NodeId>,
+    /// Proves this node's id in greetings and checks the others'.
+    pub greeter: Greeter,
 }
 
 impl Driver {
@@ -200,9 +206,20 @@ impl Driver {
         }
     }
 
+    /// A bootstrap node could not be used: one warning per node (naming its
+    /// URL and the reason) until it answers.
+    fn seed_failed(&mut self, addr: &PeerAddress, reason: &str) {
+        if let Some(w) = self.seeds.failed(addr, reason) {
+            log::warn!("peerdisc: {}: {w}", self.me);
+        }
+    }
+
     /// Says `hello` again to the bootstrap nodes that have not answered
     /// yet and whose backoff ran out.
     fn retry_seeds(&mut self, now: u64) {
+        for w in self.seeds.silent(now, self.bootstrap_timeout_ms) {
+            log::warn!("peerdisc: {}: {w}", self.me);
+        }
         for addr in self.seeds.due(now) {
             log::debug!(
                 "peerdisc: {}: bootstrap node {addr} has not answered yet; saying hello again",
@@ -239,8 +256,13 @@ impl Driver {
         let now = self.now();
         match cmd {
             DriverCommand::Bootstrap(reply) => {
-                let p =
-                    PendingBootstrap::new(&self.bootstrap, reply, now, self.bootstrap_timeout_ms);
+                let p = PendingBootstrap::new(
+                    &self.bootstrap,
+                    &self.seeds,
+                    reply,
+                    now,
+                    self.bootstrap_timeout_ms,
+                );
                 self.pending.push(p);
                 self.join(now);
             }
@@ -322,10 +344,7 @@ impl Driver {
     /// Sends our `hello` to a candidate's address; its `peer_list` answer
     /// makes it a member (the membership core merges it like any answer).
     fn say_hello(&mut self, addr: PeerAddress) {
-        let hello = Message::Hello(Hello {
-            record: self.core.record().clone(),
-            incarnation: self.core.incarnation(),
-        });
+        let hello = Message::Hello(self.core.hello());
         self.send(Target::Address(addr), &hello);
     }
 
@@ -349,6 +368,8 @@ impl Driver {
             .store(self.core.present(), Ordering::Relaxed);
         c.local_health
             .store(self.core.local_health() as usize, Ordering::Relaxed);
+        c.claims_refused
+            .store(self.core.claims_refused(), Ordering::Relaxed);
     }
 
     // ---- transport events ----
@@ -396,6 +417,7 @@ impl Driver {
             }
             TransportEvent::ConnectFailed { conn, peer, error } => {
                 self.routing.conns.remove(&conn);
+                self.seed_failed(&peer, &error.to_string());
                 for p in &mut self.pending {
                     p.failed(&peer, error.to_string());
                 }
@@ -461,7 +483,7 @@ impl Driver {
             let _ = self.transport.reply(conn, reply);
             return;
         }
-        let msg = match wire::decode_str(text) {
+        let msg = match super::seed_compat::decode(self.core.config().seed_compatible, text) {
             Ok(m) => m,
             Err(e) => {
                 self.counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -473,17 +495,35 @@ impl Driver {
                 return;
             }
         };
+        let heard = self.routing.conn(conn).heard_greeting;
         let from = match (&msg, known) {
-            (_, Some(id)) => id,
-            // The greeting names the sender of this connection.
-            (Message::Alive(claim), None) => {
-                let id = claim.node_id.clone();
-                self.identify(conn, &id);
-                id
-            }
-            (_, None) => {
-                self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
-                return;
+            // The greeting names the sender of this connection, once proven.
+            (Message::Alive(claim), _) if !heard => match self.on_greeting(conn, claim) {
+                Some(id) => id,
+                None => return,
+            },
+            (_, Some(id)) if heard || !self.greeter.needs_proof(&id) => id,
+            (msg, _) => {
+                let c = self.routing.conn(conn);
+                if let Some(who) = c.claimed.clone() {
+                    self.refuse_unproven(conn, &who, "a frame before the greeting's proof");
+                    return;
+                }
+                // A seed-system node sends its announcement bare (it has a
+                // hand-picked id: one that must be proven cannot be named so).
+                match super::seed_compat::bare_sender(msg)
+                    .filter(|_| self.core.config().seed_compatible)
+                    .filter(|id| !self.greeter.needs_proof(id))
+                {
+                    Some(id) => {
+                        self.identify(conn, &id);
+                        id
+                    }
+                    None => {
+                        self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
             }
         };
         if let Message::PeerList(list) = &msg {
@@ -516,6 +556,92 @@ impl Driver {
             self.core.handle_message(&from, msg, now);
         }
         self.drain();
+    }
+
+    /// A greeting on a connection whose other side has not been named:
+    /// returns the sender once it is proven (or needs no proof).
+    fn on_greeting(&mut self, conn: ConnectionId, g: &StateClaim) -> Option<NodeId> {
+        let id = g.node_id.clone();
+        if id == self.me {
+            self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let c = self.routing.conn(conn);
+        if c.claimed.as_ref().is_some_and(|who| *who != id) {
+            self.refuse_unproven(conn, &id, "a second greeting under another id");
+            return None;
+        }
+        if g.nonce.is_some() {
+            c.their_nonce = g.nonce.clone();
+        }
+        match self.greeter.judge(g, c.nonce.as_ref()) {
+            Verdict::Named => {
+                let c = self.routing.conn(conn);
+                c.heard_greeting = true;
+                c.claimed = None;
+                let dialer_must_prove = c.dialed.is_some() && self.greeter.proves();
+                self.identify(conn, &id);
+                if dialer_must_prove {
+                    self.prove_and_flush(conn);
+                }
+                Some(id)
+            }
+            Verdict::Challenge => {
+                let c = self.routing.conn(conn);
+                if c.dialed.is_some() {
+                    // The listener greets with its proof: it must not wait
+                    // for this side's.
+                    self.refuse_unproven(conn, &id, "the listener's greeting has no proof");
+                    return None;
+                }
+                c.claimed = Some(id);
+                // Greet back at once: this side's proof, and a challenge.
+                c.nonce.get_or_insert_with(Nonce::random);
+                self.greet_on(conn);
+                None
+            }
+            Verdict::Refused(why) => {
+                self.refuse_unproven(conn, &id, &why);
+                None
+            }
+        }
+    }
+
+    /// A dialer that has the listener's challenge: its proof (a second
+    /// greeting), then the frames it held back.
+    fn prove_and_flush(&mut self, conn: ConnectionId) {
+        let c = self.routing.conn(conn);
+        let held = std::mem::take(&mut c.held);
+        if c.their_nonce.is_some() {
+            let g = self.greeting(conn);
+            let g = sealing::seal(self.keyring.as_ref(), g);
+            if self.transport.reply(conn, g).is_ok() {
+                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for text in held {
+            if self.transport.reply(conn, text).is_ok() {
+                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A greeting that does not prove its id, or a frame before the
+    /// proof: counted, logged once per peer, and the connection closed.
+    fn refuse_unproven(&mut self, conn: ConnectionId, who: &NodeId, why: &str) {
+        self.counters
+            .greetings_refused
+            .fetch_add(1, Ordering::Relaxed);
+        self.greeter.warn_once(
+            &self.me,
+            who,
+            &format!("a greeting or frame as {who}: {why}"),
+        );
+        let at = self.now() + REFUSAL_LINGER_MS;
+        let c = self.routing.conn(conn);
+        if c.close_at_ms.is_none() {
+            c.close_at_ms = Some(at);
+        }
     }
 
     /// Refuses a connection whose frames do not match this node's cluster
@@ -561,11 +687,17 @@ impl Driver {
             .as_ref()
             .map(|a| a.to_string())
             .unwrap_or_else(|| "a peer".into());
-        log::warn!(
-            "peerdisc: {}: refused by {whom}: {}",
-            self.me,
-            why.explain()
-        );
+        // A bootstrap node: one warning, however often it refuses.
+        if let Some(seed) = dialed.as_ref().filter(|a| self.seeds.is_seed(a)) {
+            let seed = seed.clone();
+            self.seed_failed(&seed, why.explain());
+        } else {
+            log::warn!(
+                "peerdisc: {}: refused by {whom}: {}",
+                self.me,
+                why.explain()
+            );
+        }
         if let Some(addr) = dialed {
             // A refusal is an answer: retrying would only be refused again.
             self.seeds.answered(&addr);
@@ -603,6 +735,15 @@ impl Driver {
                 Output::Send { to, message } => self.send(to, &message),
                 Output::Registry(change) => self.apply(change),
                 Output::Event(ev) => {
+                    if let MembershipEvent::ClaimRefused {
+                        node_id,
+                        from,
+                        reason,
+                    } = &ev
+                    {
+                        let why = format!("a liveness claim about {node_id}: {reason}");
+                        self.greeter.warn_once(&self.me, from, &why);
+                    }
                     log_event(&self.me, &ev);
                     if let MembershipEvent::RecordRefused {
                         node_id,
@@ -621,13 +762,23 @@ impl Driver {
         }
     }
 
-    fn greeting(&self) -> String {
-        wire::encode(&Message::Alive(StateClaim {
-            node_id: self.me.clone(),
-            incarnation: self.core.incarnation(),
-            version: self.core.record().version,
-            from: None,
-        }))
+    /// This side's greeting on `conn`: its signed `alive`, a challenge for
+    /// the other side, and its proof of the other side's challenge.
+    fn greeting(&mut self, conn: ConnectionId) -> String {
+        let mut g = StateClaim::new(
+            self.me.clone(),
+            self.core.incarnation(),
+            self.core.record().version,
+        );
+        g.sig = self.core.own_claim_signature().cloned();
+        let c = self.routing.conn(conn);
+        g.nonce = Some(c.nonce.get_or_insert_with(Nonce::random).clone());
+        let to = c.peer.as_ref().or(c.claimed.as_ref());
+        g.proof = match (to, &c.their_nonce) {
+            (Some(to), Some(n)) => self.greeter.proof_for(to, n),
+            _ => None,
+        };
+        wire::encode(&Message::Alive(g))
     }
 
     fn send(&mut self, to: Target, message: &Message) {
@@ -694,6 +845,7 @@ impl Driver {
             }
             Err(e) => {
                 log::trace!("peerdisc: no connection to {addr}: {e}");
+                self.seed_failed(&addr, &e.to_string());
                 return None;
             }
         };
@@ -723,7 +875,8 @@ impl Driver {
             !std::mem::replace(&mut c.greeted, true)
         };
         if greet {
-            let g = sealing::seal(self.keyring.as_ref(), self.greeting());
+            let g = self.greeting(conn);
+            let g = sealing::seal(self.keyring.as_ref(), g);
             if self.transport.reply(conn, g).is_ok() {
                 self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
             }
@@ -734,70 +887,45 @@ impl Driver {
     fn send_on(&mut self, conn: ConnectionId, message: &Message) {
         self.greet_on(conn);
         let text = sealing::seal(self.keyring.as_ref(), wire::encode(message));
+        let c = self.routing.conn(conn);
+        if c.dialed.is_some() && !c.heard_greeting && self.greeter.proves() {
+            // Sent once this side has proven its id (the listener's
+            // challenge has not arrived yet).
+            if c.held.len() >= MAX_HELD_FRAMES {
+                c.held.remove(0);
+                self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
+            }
+            c.held.push(text);
+            return;
+        }
         if self.transport.reply(conn, text).is_ok() {
             self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn apply(&mut self, change: RegistryChange) {
-        match change {
-            RegistryChange::Upsert(record) => {
-                if record.node_id == self.me {
-                    return;
-                }
+        match &change {
+            RegistryChange::Upsert(record) if record.node_id != self.me => {
                 if let Some(addr) = record.addresses.first() {
                     self.routing.set_address(&record.node_id, addr);
                     for conn in self.routing.conns_of(&record.node_id) {
                         let _ = self.transport.associate(conn, addr.clone());
                     }
                 }
-                let id = record.node_id.clone();
-                match self.registry.upsert((*record).clone()) {
-                    Ok(crate::registry::UpsertOutcome::Added) => {
-                        let open = self
-                            .routing
-                            .conns
-                            .values()
-                            .any(|c| c.open && c.peer.as_ref() == Some(&id));
-                        if open {
-                            self.set_connection_state(&id, ConnectionState::Connected);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => log::debug!("peerdisc: registry refused {id}: {e}"),
-                }
             }
-            RegistryChange::Liveness {
-                node_id,
-                liveness,
-                incarnation,
-            } => {
-                if !self.registry.contains(node_id.as_str()) {
-                    return;
-                }
-                let _ = self.registry.set_liveness_with_incarnation(
-                    node_id.as_str(),
-                    liveness,
-                    incarnation,
-                );
-            }
-            RegistryChange::Outcome { node_id, success } => {
-                if !self.registry.contains(node_id.as_str()) {
-                    return;
-                }
-                let _ = if success {
-                    self.registry.record_success(node_id.as_str())
-                } else {
-                    self.registry.record_failure(node_id.as_str())
-                };
-            }
-            RegistryChange::Remove { node_id, reason } => {
-                let reason = match reason {
-                    CoreRemoval::LeftReclaimed => RemovalReason::Left,
-                    _ => RemovalReason::Dead,
-                };
-                self.registry.remove_for(node_id.as_str(), reason);
-                self.routing.forget(&node_id);
+            RegistryChange::Remove { node_id, .. } => self.routing.forget(node_id),
+            _ => {}
+        }
+        let added = crate::membership::apply_change(&self.registry, &self.me, &change);
+        if let (true, RegistryChange::Upsert(record)) = (added, &change) {
+            let id = &record.node_id;
+            let open = self
+                .routing
+                .conns
+                .values()
+                .any(|c| c.open && c.peer.as_ref() == Some(id));
+            if open {
+                self.set_connection_state(id, ConnectionState::Connected);
             }
         }
     }

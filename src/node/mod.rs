@@ -30,9 +30,11 @@ mod config;
 mod driver;
 mod error;
 mod event;
+mod greeting;
 mod mdns_link;
 mod routing;
 mod sealing;
+mod seed_compat;
 mod stats;
 
 use std::sync::Arc;
@@ -139,9 +141,17 @@ impl Node {
 
     /// A node with this configuration, not started yet.
     pub fn new(config: NodeConfig) -> Result<Node, NodeError> {
+        let registry = PeerRegistry::with_config(config.registry.clone())?;
+        Self::with_registry(config, registry)
+    }
+
+    /// A node that keeps its peers in the application's `registry` (the
+    /// seed system's shared `PeerRegistry`), not started yet. The
+    /// configuration's `registry` section is then not used: the registry
+    /// keeps its own settings.
+    pub fn with_registry(config: NodeConfig, registry: PeerRegistry) -> Result<Node, NodeError> {
         let bootstrap = config.validate()?;
         let (node_id, identity) = node_identity(&config)?;
-        let registry = PeerRegistry::with_config(config.registry.clone())?;
         let (events, events_rx) = NodeEventSink::new();
         Ok(Node {
             inner: Arc::new(NodeInner {
@@ -172,7 +182,8 @@ impl Node {
         let (transport, events) = Transport::start(tcfg)?;
         let transport = Arc::new(transport);
         let address = match &cfg.advertise {
-            Some(a) => PeerAddress::new(a).map_err(|e| NodeError::Config(e.to_string()))?,
+            Some(a) => PeerAddress::with_default_path(a, &cfg.ws_path)
+                .map_err(|e| NodeError::Config(e.to_string()))?,
             None => {
                 let local = transport.local_addr();
                 if local.ip().is_unspecified() {
@@ -201,6 +212,7 @@ impl Node {
         let seed = cfg.rng_seed.unwrap_or_else(rand::random);
         let mut core = Membership::new(record, cfg.membership.clone(), seed)
             .map_err(|e| NodeError::Config(e.to_string()))?;
+        core.set_unix_epoch_ms(crate::clock::Clock::now_ms(&crate::clock::SystemClock));
         if let Some(identity) = &self.inner.identity {
             core.set_identity(identity.clone())
                 .map_err(|e| NodeError::Config(e.to_string()))?;
@@ -225,6 +237,12 @@ impl Node {
                 }
             },
         };
+        warn_if_unprotected(
+            &self.inner.node_id,
+            self.inner.identity.is_some(),
+            keyring.is_some(),
+            transport.local_addr(),
+        );
         let snapshots = match &cfg.snapshot_path {
             Some(path) => match Snapshotter::start(
                 self.inner.registry.clone(),
@@ -281,6 +299,11 @@ impl Node {
             node_events: self.inner.events.clone(),
             candidates: candidates::Candidates::new(cfg.mdns.hello_timeout_ms),
             warmed: None,
+            greeter: greeting::Greeter::new(
+                self.inner.node_id.clone(),
+                self.inner.identity.clone(),
+                cfg.membership.require_signed_records,
+            ),
         };
         let handle = std::thread::Builder::new()
             .name(format!("peerdisc-driver-{}", self.inner.node_id))
@@ -555,5 +578,23 @@ impl Drop for NodeInner {
             }
             let _ = r.transport.stop();
         }
+    }
+}
+
+/// A node with a hand-picked id and no cluster key, reachable beyond
+/// loopback: anyone who can reach it can speak for its peers (their
+/// liveness claims cannot be signed). Says so once, at start.
+fn warn_if_unprotected(
+    me: &NodeId,
+    identity: bool,
+    cluster_key: bool,
+    local: std::net::SocketAddr,
+) {
+    if !identity && !cluster_key && !local.ip().is_loopback() {
+        log::warn!(
+            "peerdisc: {me} has a hand-picked node id and no cluster key, and listens on {local}: \
+             anyone who can reach it can claim to be any node of the cluster and eject it. \
+             Set a cluster key (cluster_keys, --cluster-key) or use key-derived ids (identity_path)"
+        );
     }
 }

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// What a digest entry says the asker holds: incarnation, liveness, record
+/// version, and whether its word about itself is signed.
+type Held = (u64, Liveness, u64, bool);
+
 /// The fewest new members one anti-entropy exchange may hand a node.
 const EXCHANGE_FLOOR: usize = 64;
 
@@ -31,7 +35,7 @@ impl Membership {
                 continue; // nothing it lacks
             }
             let g = GossipAnnouncement {
-                timestamp: now as f64 / 1000.0,
+                timestamp: self.unix_seconds(now),
                 peers: pig.peers.into_iter().map(AnnouncedPeer::Record).collect(),
                 states: pig.states,
             };
@@ -64,7 +68,7 @@ impl Membership {
         };
         for k in 0..n.min(cap) {
             let m = self.members.at((start + k) % n);
-            states.push(Self::state_of(m, None));
+            states.push(self.with_sig(Self::state_of(m, None)));
         }
         (states, complete)
     }
@@ -100,10 +104,13 @@ impl Membership {
 
     pub(super) fn on_push_pull(&mut self, from: &NodeId, mut pp: PushPull, now: u64) {
         // What the sender holds, judged before merging its digest.
-        let theirs: HashMap<NodeId, (u64, Liveness, u64)> = pp
+        let theirs: HashMap<NodeId, Held> = pp
             .states
             .iter()
-            .map(|s| (s.node_id.clone(), (s.incarnation, s.liveness, s.version)))
+            .map(|s| {
+                let held = (s.incarnation, s.liveness, s.version, s.sig.is_some());
+                (s.node_id.clone(), held)
+            })
             .collect();
         // What the sender lacks: records (older version, or absent from a
         // complete digest), at most as many new members as it knows (see
@@ -201,28 +208,31 @@ impl Membership {
     /// at incarnation 0.
     fn digest_diff(
         &self,
-        theirs: &HashMap<NodeId, (u64, Liveness, u64)>,
+        theirs: &HashMap<NodeId, Held>,
         records: &[Arc<PeerRecord>],
     ) -> Vec<MemberState> {
         let sent: std::collections::HashSet<&NodeId> = records.iter().map(|r| &r.node_id).collect();
         let mut states = vec![self.my_state()];
         for m in self.members.iter() {
+            let st = self.with_sig(Self::state_of(m, None));
             let needed = match theirs.get(m.node_id()) {
                 // A suspicion or death both hold is sent again: it is a
                 // confirmation (Lifeguard), and tells the asker this node
-                // holds the news (it is not sent it again).
-                Some(&(inc, l, v)) => {
+                // holds the news (it is not sent it again). So is a signed
+                // word about itself the asker holds unsigned.
+                Some(&(inc, l, v, signed)) => {
+                    let same = (l, inc) == (m.liveness, m.incarnation);
                     overrides(m.liveness, m.incarnation, l, inc)
                         || m.record.version > v
-                        || (m.liveness != Liveness::Alive
-                            && (l, inc) == (m.liveness, m.incarnation))
+                        || (same && m.liveness != Liveness::Alive)
+                        || (same && st.sig.is_some() && !signed)
                 }
                 // A member it lacks goes with its record, or not at all
                 // (beyond the exchange's cap: a later exchange brings it).
                 None => sent.contains(m.node_id()) && !Self::record_says_all(m),
             };
             if needed && states.len() < MAX_STATES_PER_MESSAGE {
-                states.push(Self::state_of(m, None));
+                states.push(st);
             }
         }
         states
@@ -300,6 +310,7 @@ impl Membership {
         for (id, reason) in gone {
             self.members.remove(&id);
             self.suspicions.remove(&id);
+            self.forget_word(&id);
             self.emit(Output::Registry(RegistryChange::Remove {
                 node_id: id.clone(),
                 reason,

@@ -89,10 +89,7 @@ impl Membership {
             return;
         };
         j.attempts += 1;
-        let hello = Hello {
-            record: self.me.clone(),
-            incarnation: self.incarnation,
-        };
+        let hello = self.hello();
         for seed in &j.seeds {
             self.emit(Output::Send {
                 to: seed.clone(),
@@ -138,6 +135,15 @@ impl Membership {
             .min(now + self.config.gossip_interval_ms);
     }
 
+    /// This node's `hello`: its record and incarnation, signed.
+    pub fn hello(&self) -> Hello {
+        Hello {
+            record: self.me.clone(),
+            incarnation: self.incarnation,
+            sig: self.my_sig.clone(),
+        }
+    }
+
     pub(super) fn on_hello(&mut self, from: &NodeId, h: Hello, now: u64) {
         if h.record.node_id != *from {
             self.outcome(from, false);
@@ -156,7 +162,8 @@ impl Membership {
             // answer, nothing learned.
             return;
         }
-        let s = MemberState::new(from.clone(), h.incarnation, Liveness::Alive, version);
+        let mut s = MemberState::new(from.clone(), h.incarnation, Liveness::Alive, version);
+        s.sig = h.sig;
         self.apply_state(&s, from, Source::Gossip, now);
         // Answer with a random sample (within the hello budget: a burst of
         // joins gets small samples, and the joiners learn the rest from
@@ -173,7 +180,12 @@ impl Membership {
         );
         let mut list = self.sample_peer_list(n + 1, Some(from));
         if let Some(m) = self.members.get(from) {
-            list.states.push(Self::state_of(m, None));
+            // Its last signed word first: a restarted node learns from it
+            // which incarnation it had reached (and may then refute).
+            let word = self.word_state(from, m.record.version);
+            let st = self.with_sig(Self::state_of(m, None));
+            list.states.extend(word.filter(|w| *w != st));
+            list.states.push(st);
             if held_differs {
                 list.peers.push(m.record.clone());
             }
@@ -202,7 +214,7 @@ impl Membership {
             if m.liveness.is_present() && Some(m.node_id()) != skip {
                 list.peers.push(m.record.clone());
                 if !Self::record_says_all(m) {
-                    list.states.push(Self::state_of(m, None));
+                    list.states.push(self.with_sig(Self::state_of(m, None)));
                 }
             }
         }
@@ -227,7 +239,7 @@ impl Membership {
                 } else if let Some(m) = self.members.get(id) {
                     list.peers.push(m.record.clone());
                     if !Self::record_says_all(m) {
-                        list.states.push(Self::state_of(m, None));
+                        list.states.push(self.with_sig(Self::state_of(m, None)));
                     }
                 }
             }

@@ -2,9 +2,11 @@ use std::collections::{HashMap, VecDeque};
 
 mod anti_entropy;
 mod burst;
+mod claims;
 mod join;
 mod merge;
 mod probe;
+mod seed_compat;
 
 use std::sync::Arc;
 
@@ -141,6 +143,17 @@ pub struct Membership {
     /// Join bookkeeping: the bootstrap nodes that answered, the burst
     /// budgets, the anti-entropy catch-up pace (see `join.rs`).
     joining: join::Joining,
+    /// The signature of this node's current state (alive above
+    /// incarnation 0, or left).
+    my_sig: Option<crate::model::RecordSignature>,
+    /// Each member's latest verified signed word about itself.
+    words: HashMap<NodeId, claims::Word>,
+    claims_refused: u64,
+    /// Unix time (ms) at time 0 of this core's clock, for the `timestamp`
+    /// of announcements (0: timestamps are the core's own time).
+    unix_epoch_ms: u64,
+    /// Next seed-shaped announcement (seed-compatible mode).
+    next_announce_ms: u64,
 }
 
 fn overrides(new: Liveness, new_inc: u64, old: Liveness, old_inc: u64) -> bool {
@@ -198,6 +211,11 @@ impl Membership {
             joined: false,
             signer: None,
             joining: join::Joining::new(),
+            my_sig: None,
+            words: HashMap::new(),
+            claims_refused: 0,
+            unix_epoch_ms: 0,
+            next_announce_ms: 0,
         })
     }
 
@@ -210,6 +228,7 @@ impl Membership {
         }
         self.me = Arc::new(sign_record(&identity, (*self.me).clone()));
         self.signer = Some(identity);
+        self.resign();
         Ok(())
     }
 
@@ -337,6 +356,9 @@ impl Membership {
         if let Some(j) = &self.join {
             d = d.min(j.next_ms);
         }
+        if self.config.seed_compatible && !self.leaving {
+            d = d.min(self.next_announce_ms);
+        }
         Some(d)
     }
 
@@ -346,7 +368,12 @@ impl Membership {
     /// decode is counted against the sender's health and changes nothing
     /// else.
     pub fn handle_bytes(&mut self, from: &NodeId, bytes: &[u8], now: u64) -> Result<(), WireError> {
-        match wire::decode(bytes) {
+        let decoded = if self.config.seed_compatible {
+            wire::decode_seed_compatible(bytes)
+        } else {
+            wire::decode(bytes)
+        };
+        match decoded {
             Ok(msg) => {
                 self.handle_message(from, msg, now);
                 Ok(())
@@ -393,6 +420,7 @@ impl Membership {
             }
             Command::Leave => {
                 self.leaving = true;
+                self.resign();
                 self.probe = None;
                 self.suspicions.clear();
                 self.join = None;
@@ -550,6 +578,7 @@ impl Membership {
             self.next_reclaim_ms = now + 1_000;
             self.reclaim(now);
         }
+        self.seed_announce(now);
     }
 
     // ----- internals: bookkeeping -----------------------------------------
@@ -569,6 +598,7 @@ impl Membership {
         self.next_push_pull_ms = now + r.random_range(0..pp);
         self.next_reconnect_ms = now + r.random_range(0..self.config.reconnect_interval_ms.max(1));
         self.next_reclaim_ms = now + 1_000;
+        self.next_announce_ms = now;
     }
 
     fn cluster_size(&self) -> usize {
@@ -636,17 +666,14 @@ impl Membership {
     }
 
     fn my_state(&self) -> MemberState {
-        let l = if self.leaving {
-            Liveness::Left
-        } else {
-            Liveness::Alive
-        };
-        MemberState::new(
+        let mut st = MemberState::new(
             self.me.node_id.clone(),
             self.incarnation,
-            l,
+            self.my_liveness(),
             self.me.version,
-        )
+        );
+        st.sig = self.my_sig.clone();
+        st
     }
 
     fn state_of(m: &Member, from: Option<NodeId>) -> MemberState {
@@ -659,16 +686,14 @@ impl Membership {
                 Liveness::Suspect | Liveness::Dead => from,
                 _ => None,
             },
+            sig: None,
         }
     }
 
     fn claim(&self, node_id: &NodeId, incarnation: u64, version: u64) -> StateClaim {
-        StateClaim {
-            node_id: node_id.clone(),
-            incarnation,
-            version,
-            from: Some(self.me.node_id.clone()),
-        }
+        let mut c = StateClaim::new(node_id.clone(), incarnation, version);
+        c.from = Some(self.me.node_id.clone());
+        c
     }
 
     fn piggyback(&mut self, budget: usize, to: &NodeId) -> Piggyback {
