@@ -200,10 +200,10 @@ impl Membership {
         known.clamp(EXCHANGE_FLOOR, MAX_PEERS_PER_MESSAGE)
     }
 
-    /// The answer to a complete digest: only the states the asker lacks or
+    /// The answer to a complete digest: the states the asker lacks or
     /// holds older (by the merge order, or an older record version), the
-    /// suspicions and deaths both hold, and this node's own; no alive
-    /// state is re-sent that the asker holds. A member
+    /// news both hold, and this node's own; a plain alive state the asker
+    /// holds is not sent back. A member
     /// whose record goes along (`records`) needs no state when it is alive
     /// at incarnation 0.
     fn digest_diff(
@@ -216,16 +216,20 @@ impl Membership {
         for m in self.members.iter() {
             let st = self.with_sig(Self::state_of(m, None));
             let needed = match theirs.get(m.node_id()) {
-                // A suspicion or death both hold is sent again: it is a
-                // confirmation (Lifeguard), and tells the asker this node
-                // holds the news (it is not sent it again). So is a signed
-                // word about itself the asker holds unsigned.
+                // A state both hold is sent again when it is news: a
+                // suspicion or death (a confirmation, for Lifeguard), a
+                // refutation (an incarnation above 0), a signed word the
+                // asker holds unsigned; the asker then knows this node
+                // holds it (and does not send it the news again). Healed
+                // partitions re-merge on such news.
                 Some(&(inc, l, v, signed)) => {
                     let same = (l, inc) == (m.liveness, m.incarnation);
+                    let news = m.liveness != Liveness::Alive
+                        || m.incarnation > 0
+                        || (st.sig.is_some() && !signed);
                     overrides(m.liveness, m.incarnation, l, inc)
                         || m.record.version > v
-                        || (same && m.liveness != Liveness::Alive)
-                        || (same && st.sig.is_some() && !signed)
+                        || (same && news)
                 }
                 // A member it lacks goes with its record, or not at all
                 // (beyond the exchange's cap: a later exchange brings it).
