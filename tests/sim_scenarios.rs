@@ -254,6 +254,7 @@ fn a_cold_start_through_two_seeds_converges_without_flooding_either() {
     let r = scenario::cold_start(150, 0.0, 2, 3, &MembershipConfig::default(), 120_000);
     assert!(r.t_alive_ms.is_some(), "{r}");
     assert!(r.busiest_over_median() <= 5.0, "{r}");
+}
 
 /// The datagram path's size limit: a record far larger than a datagram
 /// (capabilities are unbounded by it) travels as its state alone, and every
