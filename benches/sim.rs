@@ -3,11 +3,12 @@
 //! `cargo bench --bench sim` runs the full set (N up to 10,000);
 //! `PEERDISC_SIM_QUICK=1 cargo bench --bench sim` (or `-- --quick`) runs a
 //! small, fast version of each scenario.
-//! `PEERDISC_SIM_ONLY=join,join50,steady,failure,loss10,loss50,partition,signed`
+//! `PEERDISC_SIM_ONLY=join,join50,steady,failure,loss10,loss50,partition,signed,cold`
 //! picks scenarios (opt-in, slow: `join50big`, `loss50big`, `loss50huge`,
-//! `health`); `signed` repeats the join and steady-state runs with
-//! Ed25519 identities (key-derived ids, signed records, every accepted
-//! record verified) beside the unsigned ones.
+//! `health`, `cold10k`: the cold start at N = 10,000); `signed` repeats the
+//! join and steady-state runs with Ed25519 identities (key-derived ids,
+//! signed records, every accepted record verified) beside the unsigned
+//! ones. `PEERDISC_SIM_MAX_N=1000` leaves out the 10,000-node joins.
 
 use std::time::Instant;
 
@@ -19,6 +20,12 @@ fn main() {
         || std::env::args().any(|a| a == "--quick");
     let only = std::env::var("PEERDISC_SIM_ONLY").unwrap_or_default();
     let run = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
+    // PEERDISC_SIM_MAX_N=1000 skips the larger clusters (a 10,000-node
+    // converged cluster takes about 9 GB).
+    let max_n: usize = std::env::var("PEERDISC_SIM_MAX_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
     let m = MembershipConfig::default();
     let seed = 42;
     let started = Instant::now();
@@ -40,7 +47,7 @@ fn main() {
 
     if run("join") {
         let sizes: &[usize] = if quick { &[200] } else { &[1_000, 10_000] };
-        for &n in sizes {
+        for &n in sizes.iter().filter(|&&n| n <= max_n) {
             for loss in [0.0, 0.1] {
                 timed("join", &mut || {
                     scenario::join_convergence(n, loss, seed, &m, false).to_string()
@@ -174,6 +181,20 @@ fn main() {
                 });
             }
         }
+    }
+    if run("cold") {
+        // Every node starts at once through one seed (a fleet restart).
+        let n = if quick { 200 } else { 1_000 };
+        for loss in [0.0, 0.1] {
+            timed("cold", &mut || {
+                scenario::cold_start(n, loss, 1, seed, &m, 600_000).to_string()
+            });
+        }
+    }
+    if !only.is_empty() && only.split(',').any(|o| o == "cold10k") {
+        timed("cold10k", &mut || {
+            scenario::cold_start(10_000, 0.0, 1, seed, &m, 120_000).to_string()
+        });
     }
     if run("partition") {
         let n = if quick { 100 } else { 1_000 };

@@ -228,6 +228,34 @@ fn a_capability_update_reaches_every_node_through_gossip() {
     }
 }
 
+/// A whole cluster started at once through one seed (a fleet restart)
+/// converges: every node ends up holding every other alive. And the seed
+/// does not carry the join: it sends at most 5 times the median node's
+/// bytes (it used to answer each of the N hellos with every record it
+/// knew, a quadratic flood: about 30 times the median at this size), and
+/// no node sends more than that either.
+#[test]
+fn a_cluster_started_at_once_through_one_seed_converges_without_flooding_the_seed() {
+    let m = MembershipConfig::default();
+    let r = scenario::cold_start(200, 0.0, 1, 7, &m, 120_000);
+    assert!(r.t_alive_ms.is_some(), "{r}");
+    assert!(r.seed_bytes <= 5 * r.median_total, "{r}");
+    assert!(r.busiest_over_median() <= 5.0, "{r}");
+    let r = scenario::cold_start(200, 0.1, 1, 8, &m, 120_000);
+    assert!(r.t_alive_ms.is_some(), "at 10 % loss: {r}");
+    assert!(r.seed_bytes <= 5 * r.median_total, "at 10 % loss: {r}");
+}
+
+/// Two seeds, each in every node's bootstrap list: the nodes that answer
+/// a joiner's hello are not its anti-entropy partners while it knows
+/// others, so neither seed is flooded either.
+#[test]
+fn a_cold_start_through_two_seeds_converges_without_flooding_either() {
+    let r = scenario::cold_start(150, 0.0, 2, 3, &MembershipConfig::default(), 120_000);
+    assert!(r.t_alive_ms.is_some(), "{r}");
+    assert!(r.busiest_over_median() <= 5.0, "{r}");
+}
+
 /// The datagram path's size limit: a record far larger than a datagram
 /// (capabilities are unbounded by it) travels as its state alone, and every
 /// node fetches the record over the stream, also under datagram loss.

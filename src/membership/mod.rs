@@ -16,7 +16,10 @@
 //! - dissemination: each change is queued once and piggybacked on probes and
 //!   on `gossip_announcement`s to `fanout` peers every gossip interval, each
 //!   sent about `retransmit_mult * log10(N)` times; periodic `push_pull`
-//!   anti-entropy with one peer, its interval growing with N;
+//!   anti-entropy with one peer, its interval growing with N, every gossip
+//!   interval while a node is catching up (it joined, or exchanges still
+//!   teach it something); a burst of joins is not amplified (hello answers
+//!   and join news within budgets, seeds not asked for everything);
 //! - failure detection (SWIM + Lifeguard): direct `ping`, `ping_req`
 //!   through k peers, suspicion before death with a timeout that shrinks
 //!   with independent confirmations, refutation by a higher incarnation, and

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub dead_by: Vec<u32>,
     /// Sum of `alive_by`.
     pub alive_views: u64,
+    /// Sum of `present_by`.
+    pub present_views: u64,
     /// Probes of healthy (up) nodes that failed and started a suspicion.
     pub false_suspicions: u64,
     /// Suspicion timeouts that declared a healthy (up) node dead.
@@ -74,6 +76,11 @@ impl Metrics {
         };
         if liveness.is_present() {
             add(&mut self.present_by[target]);
+            if sign > 0 {
+                self.present_views += 1;
+            } else {
+                self.present_views = self.present_views.saturating_sub(1);
+            }
         }
         if liveness == Liveness::Alive {
             add(&mut self.alive_by[target]);

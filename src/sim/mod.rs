@@ -17,6 +17,7 @@
 //! assert!(t.is_some());
 //! ```
 
+mod cold_start;
 mod metrics;
 mod network;
 pub mod scenario;

@@ -332,6 +332,7 @@ impl Simulator {
             self.metrics.alive_by[t] += (n - 1) as u32;
         }
         self.metrics.alive_views += (n as u64) * (n as u64 - 1);
+        self.metrics.present_views += (n as u64) * (n as u64 - 1);
         first
     }
 
@@ -345,7 +346,16 @@ impl Simulator {
 
     /// Node `i` joins through node `seed`.
     pub fn join(&mut self, i: usize, seed: usize) {
-        let seeds = vec![Target::Node(self.ids[seed].clone())];
+        self.join_via(i, &[seed]);
+    }
+
+    /// Node `i` joins with `seeds` as its bootstrap list (each is sent a
+    /// `hello`).
+    pub fn join_via(&mut self, i: usize, seeds: &[usize]) {
+        let seeds = seeds
+            .iter()
+            .map(|&s| Target::Node(self.ids[s].clone()))
+            .collect();
         let now = self.now;
         let _ = self.nodes[i]
             .core
@@ -497,7 +507,11 @@ impl Simulator {
         };
         self.nodes[from].bytes_sent += bytes;
         self.metrics.messages_sent += 1;
-        let e = self.metrics.by_type.entry(msg.kind()).or_default();
+        let kind = match &msg {
+            Message::PushPull(pp) if pp.reply => "push_pull(reply)",
+            m => m.kind(),
+        };
+        let e = self.metrics.by_type.entry(kind).or_default();
         e.0 += 1;
         e.1 += bytes;
         self.metrics.suspicion_bytes += super::metrics::suspicion_bytes(&msg, bytes);
@@ -589,9 +603,18 @@ impl Simulator {
         self.metrics.dead_by[t] as usize
     }
 
+    /// (observer, target) views held as alive or suspect, up observers
+    /// only (views of down targets included).
+    pub fn present_views(&self) -> u64 {
+        self.metrics.present_views
+    }
+
     /// Whether every up node holds every other up node as alive.
     pub fn fully_alive(&self) -> bool {
         let up = self.up as u64;
+        if self.metrics.alive_views < up * up.saturating_sub(1) {
+            return false; // cheap test first: called after every event
+        }
         let mut want = up * up.saturating_sub(1);
         // Views of down nodes held by up nodes also count in alive_views.
         for (t, n) in self.nodes.iter().enumerate() {

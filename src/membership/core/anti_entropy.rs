@@ -3,6 +3,13 @@
 
 use super::*;
 
+/// What a digest entry says the asker holds: incarnation, liveness, record
+/// version, and whether its word about itself is signed.
+type Held = (u64, Liveness, u64, bool);
+
+/// The fewest new members one anti-entropy exchange may hand a node.
+const EXCHANGE_FLOOR: usize = 64;
+
 impl Membership {
     pub(super) fn gossip_round(&mut self, now: u64) {
         if self.broadcasts.is_empty() {
@@ -66,6 +73,24 @@ impl Membership {
         (states, complete)
     }
 
+    /// One anti-entropy round: a digest exchange with a random present
+    /// member, not one of this node's bootstrap nodes while it knows
+    /// another. The next round comes at the catch-up pace (see `join.rs`),
+    /// at most the N-scaled interval.
+    pub(super) fn push_pull_round(&mut self, now: u64) {
+        let normal = self.push_pull_interval();
+        self.next_push_pull_ms = now + self.joining.pace_ms.map_or(normal, |p| p.min(normal));
+        let seeds: Vec<&NodeId> = self.joining.bootstraps.iter().collect();
+        let partner = self
+            .members
+            .random_present(&mut self.rng, &seeds)
+            .or_else(|| self.members.random_present(&mut self.rng, &[]));
+        if let Some(i) = partner {
+            let id = self.members.at(i).node_id().clone();
+            self.start_push_pull(&id);
+        }
+    }
+
     pub(super) fn start_push_pull(&mut self, to: &NodeId) {
         let (states, complete) = self.digest();
         let pp = PushPull {
@@ -77,15 +102,30 @@ impl Membership {
         self.send(to, Message::PushPull(pp));
     }
 
-    pub(super) fn on_push_pull(&mut self, from: &NodeId, pp: PushPull, now: u64) {
-        // What the sender lacks, judged before merging its digest.
+    pub(super) fn on_push_pull(&mut self, from: &NodeId, mut pp: PushPull, now: u64) {
+        // What the sender holds, judged before merging its digest.
+        let theirs: HashMap<NodeId, Held> = pp
+            .states
+            .iter()
+            .map(|s| {
+                let held = (s.incarnation, s.liveness, s.version, s.sig.is_some());
+                (s.node_id.clone(), held)
+            })
+            .collect();
+        // What the sender lacks: records (older version, or absent from a
+        // complete digest), at most as many new members as it knows (see
+        // `exchange_cap`).
         let mut lacking: Vec<Arc<PeerRecord>> = Vec::new();
         if !pp.reply {
-            let theirs: HashMap<&NodeId, u64> =
-                pp.states.iter().map(|s| (&s.node_id, s.version)).collect();
-            let lacks = |id: &NodeId, version: u64| match theirs.get(id) {
-                Some(v) => *v < version,
-                None => pp.complete,
+            let cap = Self::exchange_cap(pp.states.len());
+            let mut new_members = 0;
+            let mut lacks = |id: &NodeId, version: u64| match theirs.get(id) {
+                Some(t) => t.2 < version,
+                None if pp.complete && new_members < cap => {
+                    new_members += 1;
+                    true
+                }
+                None => false,
             };
             if lacks(&self.me.node_id, self.me.version) {
                 lacking.push(self.me.clone());
@@ -101,10 +141,46 @@ impl Membership {
                     lacking.push(m.record.clone());
                 }
             }
+            // Nor does this node ask for more new members than it knows.
+            let mut room = Self::exchange_cap(self.members.len() + 1);
+            let members = &self.members;
+            pp.states.retain(|s| {
+                if s.node_id == self.me.node_id || members.get(&s.node_id).is_some() {
+                    return true;
+                }
+                if room == 0 {
+                    return false;
+                }
+                room -= 1;
+                true
+            });
         }
+        // What this node lacks: members it does not know, newer records.
+        let missing = pp
+            .states
+            .iter()
+            .filter(|s| {
+                s.node_id != self.me.node_id
+                    && match self.members.get(&s.node_id) {
+                        Some(m) => s.version > m.record.version,
+                        None => s.liveness.is_present(),
+                    }
+            })
+            .count();
+        let learned = self.joining.learned;
         self.apply_updates(from, pp.peers, pp.states, Source::Digest, now);
+        let taught = missing + (self.joining.learned - learned) as usize;
+        if taught > 0 || pp.reply {
+            // The pace of the next exchanges (a responder that learned
+            // nothing keeps its own).
+            self.exchange_taught(taught, now);
+        }
         if !pp.reply {
-            let (states, complete) = self.digest();
+            let (states, complete) = if pp.complete {
+                (self.digest_diff(&theirs, &lacking), false)
+            } else {
+                self.digest()
+            };
             let reply = PushPull {
                 reply: true,
                 complete,
@@ -113,6 +189,57 @@ impl Membership {
             };
             self.send(from, Message::PushPull(reply));
         }
+    }
+
+    /// New members one exchange hands a node that knows `known` (itself
+    /// included): as many as it knows, at least `EXCHANGE_FLOOR`. Knowledge
+    /// still doubles per exchange, and a member that knows everything (a
+    /// seed, an early joiner) is not made to hand everything to each of
+    /// the many joiners that know almost nothing.
+    fn exchange_cap(known: usize) -> usize {
+        known.clamp(EXCHANGE_FLOOR, MAX_PEERS_PER_MESSAGE)
+    }
+
+    /// The answer to a complete digest: the states the asker lacks or
+    /// holds older (by the merge order, or an older record version), the
+    /// news both hold, and this node's own; a plain alive state the asker
+    /// holds is not sent back. A member
+    /// whose record goes along (`records`) needs no state when it is alive
+    /// at incarnation 0.
+    fn digest_diff(
+        &self,
+        theirs: &HashMap<NodeId, Held>,
+        records: &[Arc<PeerRecord>],
+    ) -> Vec<MemberState> {
+        let sent: std::collections::HashSet<&NodeId> = records.iter().map(|r| &r.node_id).collect();
+        let mut states = vec![self.my_state()];
+        for m in self.members.iter() {
+            let st = self.with_sig(Self::state_of(m, None));
+            let needed = match theirs.get(m.node_id()) {
+                // A state both hold is sent again when it is news: a
+                // suspicion or death (a confirmation, for Lifeguard), a
+                // refutation (an incarnation above 0), a signed word the
+                // asker holds unsigned; the asker then knows this node
+                // holds it (and does not send it the news again). Healed
+                // partitions re-merge on such news.
+                Some(&(inc, l, v, signed)) => {
+                    let same = (l, inc) == (m.liveness, m.incarnation);
+                    let news = m.liveness != Liveness::Alive
+                        || m.incarnation > 0
+                        || (st.sig.is_some() && !signed);
+                    overrides(m.liveness, m.incarnation, l, inc)
+                        || m.record.version > v
+                        || (same && news)
+                }
+                // A member it lacks goes with its record, or not at all
+                // (beyond the exchange's cap: a later exchange brings it).
+                None => sent.contains(m.node_id()) && !Self::record_says_all(m),
+            };
+            if needed && states.len() < MAX_STATES_PER_MESSAGE {
+                states.push(st);
+            }
+        }
+        states
     }
 
     pub(super) fn reconnect_one(&mut self, now: u64) {

@@ -1,10 +1,89 @@
 //! Joining, bootstrap answers (`hello`, `peer_list_request`) and
-//! announcements (the seed system's message).
+//! announcements (the seed system's message), and what keeps a burst of
+//! joins (a whole cluster starting at once) from flooding anyone: hello
+//! answers and join news within budgets, joiners catching up by
+//! anti-entropy with members other than their seeds.
 
+use super::burst::Bucket;
 use super::*;
 
 /// Hello retries one probe interval apart before the exponential backoff.
 const FAST_JOIN_RETRIES: u32 = 3;
+/// Records a node hands out in answers to `hello`: at most as many at once
+/// as it knows members, but no fewer than `HELLO_CAP` (and no more than
+/// `peer_list_size`), refilled at `HELLO_RATE` per second; beyond that
+/// each answer carries `HELLO_FLOOR` random members (the joiner learns the
+/// rest from them). A single joiner gets the full list; answering each of
+/// N simultaneous joiners with everything it knew cost a seed N^2 / 2
+/// records.
+const HELLO_CAP: f64 = 256.0;
+const HELLO_RATE: f64 = 64.0;
+const HELLO_FLOOR: usize = 2;
+/// New members' join news passed on by gossip: at most this many at once...
+const JOIN_NEWS_CAP: f64 = 4.0;
+/// ...and this many per second after that. The rest is learned by
+/// anti-entropy.
+const JOIN_NEWS_RATE: f64 = 1.0;
+/// Hello answers that arrive this long after the first still name
+/// bootstrap nodes (the other seeds of the list), ms.
+const ANSWER_WINDOW_MS: u64 = 2_000;
+/// Bootstrap nodes remembered (the seeds that answered).
+const MAX_BOOTSTRAPS: usize = 8;
+
+/// Join bookkeeping of one node.
+#[derive(Debug, Clone)]
+pub(super) struct Joining {
+    /// The nodes that answered this node's `hello`: its anti-entropy
+    /// partners only when it knows nobody else (a seed that every joiner
+    /// asked for everything would be flooded).
+    pub bootstraps: Vec<NodeId>,
+    joined_at: Option<u64>,
+    /// The anti-entropy pace while catching up, ms: one gossip interval
+    /// after joining or after an exchange that taught something (the node
+    /// is likely missing more); doubled by each exchange that taught
+    /// nothing, back to the N-scaled interval (`None`). Backing off
+    /// instead of stopping lets the last news of a burst still find the
+    /// few nodes that lack it.
+    pub pace_ms: Option<u64>,
+    /// Records learned (new members, newer versions), from any source.
+    pub learned: u64,
+    hello_records: Bucket,
+    join_news: Bucket,
+}
+
+impl Joining {
+    pub fn new() -> Self {
+        Joining {
+            bootstraps: Vec::new(),
+            joined_at: None,
+            pace_ms: None,
+            learned: 0,
+            hello_records: Bucket::new(MAX_PEERS_PER_MESSAGE as f64, HELLO_RATE),
+            join_news: Bucket::new(JOIN_NEWS_CAP, JOIN_NEWS_RATE),
+        }
+    }
+
+    pub fn joined(&mut self, now: u64) {
+        self.joined_at.get_or_insert(now);
+    }
+
+    /// An exchange taught nothing: slow down, up to `normal_ms`.
+    pub fn quiet_exchange(&mut self, normal_ms: u64) {
+        self.pace_ms = self
+            .pace_ms
+            .map(|p| p.saturating_mul(2))
+            .filter(|&p| p < normal_ms);
+    }
+
+    pub fn answered_by(&mut self, from: &NodeId, now: u64) {
+        let in_window = self
+            .joined_at
+            .is_none_or(|t| now <= t.saturating_add(ANSWER_WINDOW_MS));
+        if in_window && self.bootstraps.len() < MAX_BOOTSTRAPS && !self.bootstraps.contains(from) {
+            self.bootstraps.push(from.clone());
+        }
+    }
+}
 
 impl Membership {
     pub(super) fn join_attempt(&mut self, now: u64) {
@@ -28,6 +107,41 @@ impl Membership {
                 self.backoff(j.attempts - FAST_JOIN_RETRIES)
             };
         self.join = Some(j);
+    }
+
+    /// Whether news of a new member may be passed on by gossip now. In a
+    /// burst of joins it may not: every node would forward every joiner's
+    /// record to several others. The news then travels by anti-entropy:
+    /// this node starts exchanging digests every gossip interval, and each
+    /// partner that learns from it does the same (an epidemic that stops
+    /// where an exchange teaches nothing).
+    pub(super) fn join_news_allowed(&mut self, now: u64) -> bool {
+        if self.joining.join_news.take(now) {
+            return true;
+        }
+        self.catch_up(now);
+        false
+    }
+
+    /// An anti-entropy exchange taught this node `taught` records or
+    /// members it lacked: the pace follows what it is missing. Something:
+    /// every gossip interval. Nothing: slowing down (see `pace_ms`).
+    pub(super) fn exchange_taught(&mut self, taught: usize, now: u64) {
+        if taught > 0 {
+            self.catch_up(now);
+        } else {
+            let normal = self.push_pull_interval();
+            self.joining.quiet_exchange(normal);
+        }
+    }
+
+    /// Anti-entropy every gossip interval from now on, until exchanges
+    /// teach little.
+    pub(super) fn catch_up(&mut self, now: u64) {
+        self.joining.pace_ms = Some(self.config.gossip_interval_ms);
+        self.next_push_pull_ms = self
+            .next_push_pull_ms
+            .min(now + self.config.gossip_interval_ms);
     }
 
     /// This node's `hello`: its record and incarnation, signed.
@@ -60,10 +174,20 @@ impl Membership {
         let mut s = MemberState::new(from.clone(), h.incarnation, Liveness::Alive, version);
         s.sig = h.sig;
         self.apply_state(&s, from, Source::Gossip, now);
-        // Answer with a random sample and the joiner's own state as known
-        // here (so a restarted node refutes its old death at once), and its
-        // old record when it differs.
-        let mut list = self.sample_peer_list(self.config.peer_list_size);
+        // Answer with a random sample (within the hello budget: a burst of
+        // joins gets small samples, and the joiners learn the rest from
+        // each other), the joiner's own state as known here (so a
+        // restarted node refutes its old death at once), and its old
+        // record when it differs.
+        let want = self.config.peer_list_size.saturating_sub(1);
+        let cap = HELLO_CAP.max(self.members.len() as f64).min(want as f64);
+        self.joining.hello_records.set_cap(cap);
+        let n = self.joining.hello_records.take_up_to(
+            now,
+            want.min(self.members.len()),
+            HELLO_FLOOR.min(want),
+        );
+        let mut list = self.sample_peer_list(n + 1, Some(from));
         if let Some(m) = self.members.get(from) {
             // Its last signed word first: a restarted node learns from it
             // which incarnation it had reached (and may then refute).
@@ -78,7 +202,10 @@ impl Membership {
         self.send(from, Message::PeerList(list));
     }
 
-    pub(super) fn sample_peer_list(&mut self, max: usize) -> PeerList {
+    /// This node's record and state, and up to `max - 1` random present
+    /// members' records (not `skip`'s), each with its state unless that
+    /// says no more than the record (alive at incarnation 0).
+    pub(super) fn sample_peer_list(&mut self, max: usize, skip: Option<&NodeId>) -> PeerList {
         let mut list = PeerList::default();
         list.peers.push(self.me.clone());
         list.states.push(self.my_state());
@@ -93,17 +220,25 @@ impl Membership {
                 break;
             }
             let m = self.members.at((start + k) % n);
-            if m.liveness.is_present() {
+            if m.liveness.is_present() && Some(m.node_id()) != skip {
                 list.peers.push(m.record.clone());
-                list.states.push(self.with_sig(Self::state_of(m, None)));
+                if !Self::record_says_all(m) {
+                    list.states.push(self.with_sig(Self::state_of(m, None)));
+                }
             }
         }
         list
     }
 
+    /// Whether a member's record alone tells its state: a record without a
+    /// state is merged as alive at incarnation 0.
+    pub(super) fn record_says_all(m: &Member) -> bool {
+        m.liveness == Liveness::Alive && m.incarnation == 0
+    }
+
     pub(super) fn on_peer_list_request(&mut self, from: &NodeId, r: PeerListRequest) {
         let list = if r.node_ids.is_empty() {
-            self.sample_peer_list(self.config.peer_list_size)
+            self.sample_peer_list(self.config.peer_list_size, None)
         } else {
             let mut list = PeerList::default();
             for id in r.node_ids.iter().take(MAX_PEERS_PER_MESSAGE) {
@@ -112,7 +247,9 @@ impl Membership {
                     list.states.push(self.my_state());
                 } else if let Some(m) = self.members.get(id) {
                     list.peers.push(m.record.clone());
-                    list.states.push(self.with_sig(Self::state_of(m, None)));
+                    if !Self::record_says_all(m) {
+                        list.states.push(self.with_sig(Self::state_of(m, None)));
+                    }
                 }
             }
             list

@@ -103,6 +103,7 @@ impl Membership {
         if !self.admit(&rec, from) {
             return false;
         }
+        self.joining.learned += 1;
         match self.members.get_mut(&rec.node_id) {
             Some(m) => {
                 m.record = rec.clone();
@@ -121,7 +122,7 @@ impl Membership {
                 let m = Member::new(rec.clone(), 0, Liveness::Alive, now);
                 let st = Self::state_of(&m, None);
                 self.members.insert(m, &mut self.rng);
-                if news {
+                if news && self.join_news_allowed(now) {
                     self.broadcasts.push_from(st, Some(rec.clone()), Some(from));
                 }
                 self.emit(Output::Registry(RegistryChange::Upsert(rec.clone())));

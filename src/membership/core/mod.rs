@@ -1,6 +1,7 @@
 use std::collections::{HashMap, VecDeque};
 
 mod anti_entropy;
+mod burst;
 mod claims;
 mod join;
 mod merge;
@@ -151,6 +152,9 @@ pub struct Membership {
     join: Option<JoinState>,
     joined: bool,
     signer: Option<Identity>,
+    /// Join bookkeeping: the bootstrap nodes that answered, the burst
+    /// budgets, the anti-entropy catch-up pace (see `join.rs`).
+    joining: join::Joining,
     /// The signature of this node's current state (alive above
     /// incarnation 0, or left).
     my_sig: Option<crate::model::RecordSignature>,
@@ -222,6 +226,7 @@ impl Membership {
             join: None,
             joined: false,
             signer: None,
+            joining: join::Joining::new(),
             my_sig: None,
             words: HashMap::new(),
             claims_refused: 0,
@@ -488,13 +493,19 @@ impl Membership {
             Message::Hello(h) => self.on_hello(from, h, now),
             Message::PeerListRequest(r) => self.on_peer_list_request(from, r),
             Message::PeerList(pl) => {
+                if pl.peers.first().is_some_and(|r| r.node_id == *from) {
+                    // Its own record first: an answer to a hello.
+                    self.joining.answered_by(from, now);
+                }
                 if self.join.take().is_some() || !self.joined {
                     self.joined = true;
+                    self.joining.joined(now);
                     // Announce myself too: the seed is not the only source.
                     let st = self.my_state();
                     self.broadcasts.push(st, Some(self.me.clone()));
-                    // Anti-entropy soon after joining.
-                    self.next_push_pull_ms = now + self.config.gossip_interval_ms;
+                    // Anti-entropy soon after joining, and at the catch-up
+                    // pace until exchanges teach nothing (join.rs).
+                    self.catch_up(now);
                 }
                 self.apply_updates(from, pl.peers, pl.states, Source::Digest, now);
             }
@@ -584,11 +595,7 @@ impl Membership {
             self.notify_suspects();
         }
         if !self.leaving && now >= self.next_push_pull_ms {
-            self.next_push_pull_ms = now + self.push_pull_interval();
-            if let Some(i) = self.members.random_present(&mut self.rng, &[]) {
-                let id = self.members.at(i).node_id().clone();
-                self.start_push_pull(&id);
-            }
+            self.push_pull_round(now);
         }
         if now >= self.next_reconnect_ms {
             self.next_reconnect_ms = now + self.config.reconnect_interval_ms;
