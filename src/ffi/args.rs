@@ -12,6 +12,64 @@ pub(crate) fn null(what: &str) -> FfiError {
     FfiError::new(PEERDISC_ERR_NULL_ARGUMENT, format!("{what} is NULL"))
 }
 
+/// The longest node id, in bytes. A node id is 1 to 128 bytes of ASCII
+/// letters, digits and `.` `_` `:` `-` (e.g. `"node_abc123"`,
+/// `"10.0.0.5:7400"`); nothing else is one. Every call that takes a node id
+/// (a `node_id` argument, or the `node_id` field of a peer or record JSON)
+/// refuses any other string with `PEERDISC_ERR_INVALID_ARGUMENT` before
+/// looking it up, so `NOT_FOUND` always means a valid id that is not
+/// listed.
+pub const PEERDISC_MAX_NODE_ID_LEN: usize = 128;
+
+/// A borrowed node id argument, checked against the node id rules
+/// (`PEERDISC_ERR_INVALID_ARGUMENT` otherwise).
+///
+/// # Safety
+/// As [`str_arg`].
+pub(crate) unsafe fn node_id_arg<'a>(p: *const c_char, what: &str) -> FfiResult<&'a str> {
+    // SAFETY: forwarded contract.
+    let id = unsafe { str_arg(p, what) }?;
+    crate::model::NodeId::check(id)
+        .map_err(|e| FfiError::new(PEERDISC_ERR_INVALID_ARGUMENT, format!("{what}: {e}")))?;
+    Ok(id)
+}
+
+/// A JSON argument decoded strictly (structs only from JSON objects, see
+/// [`crate::strict_json`]); the status follows the rule of
+/// [`super::peerdisc_status`]: malformed or misshapen JSON is
+/// `PEERDISC_ERR_INVALID_JSON`, a value breaking its rule
+/// `PEERDISC_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// As [`str_arg`].
+pub(crate) unsafe fn json_arg<T: serde::de::DeserializeOwned>(
+    p: *const c_char,
+    what: &str,
+) -> FfiResult<T> {
+    // SAFETY: forwarded contract.
+    let text = unsafe { str_arg(p, what) }?;
+    crate::strict_json::from_str(text).map_err(|e| {
+        let e = FfiError::from(e);
+        FfiError::new(e.status, format!("{what}: {}", e.message))
+    })
+}
+
+/// Like [`json_arg`], but NULL is `T::default()`.
+///
+/// # Safety
+/// As [`str_arg`].
+pub(crate) unsafe fn opt_json_arg<T: serde::de::DeserializeOwned + Default>(
+    p: *const c_char,
+    what: &str,
+) -> FfiResult<T> {
+    if p.is_null() {
+        Ok(T::default())
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { json_arg(p, what) }
+    }
+}
+
 /// A borrowed, checked UTF-8 string argument.
 ///
 /// # Safety
@@ -41,10 +99,12 @@ pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> FfiResult<&'a 
     })
 }
 
-/// Like [`str_arg`], but NULL is `None`.
+/// Like [`str_arg`], but NULL is `None` (for optional plain strings; JSON
+/// arguments use [`opt_json_arg`]).
 ///
 /// # Safety
 /// As [`str_arg`].
+#[allow(dead_code)]
 pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char, what: &str) -> FfiResult<Option<&'a str>> {
     if p.is_null() {
         Ok(None)

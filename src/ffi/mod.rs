@@ -26,6 +26,7 @@ mod args;
 mod callback;
 mod node;
 mod registry;
+mod registry_fields;
 mod status;
 mod subscription;
 
@@ -34,11 +35,12 @@ mod tests;
 
 use std::ffi::{c_char, CString};
 
-pub use args::PEERDISC_MAX_INPUT_LEN;
+pub use args::{PEERDISC_MAX_INPUT_LEN, PEERDISC_MAX_NODE_ID_LEN};
 pub use callback::{peerdisc_event_callback, peerdisc_finalizer};
 pub use node::*;
 pub use registry::*;
-pub use status::peerdisc_status;
+pub use registry_fields::*;
+pub use status::{peerdisc_status, PEERDISC_LAST_ERROR_MAX_LEN};
 pub use subscription::*;
 
 /// The ABI version. It changes whenever a function's signature or meaning

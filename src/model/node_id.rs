@@ -17,6 +17,13 @@ impl NodeId {
     /// Validates `id` and makes a node id of it.
     pub fn new(id: impl AsRef<str>) -> Result<Self, ModelError> {
         let id = id.as_ref();
+        Self::check(id)?;
+        Ok(NodeId(Arc::from(id)))
+    }
+
+    /// Checks that `id` follows the node id rules (1 to 128 bytes of
+    /// `[A-Za-z0-9._:-]`), without allocating.
+    pub fn check(id: &str) -> Result<(), ModelError> {
         let bad = |reason| ModelError::InvalidNodeId {
             id: id.chars().take(MAX_NODE_ID_LEN).collect(),
             reason,
@@ -33,7 +40,7 @@ impl NodeId {
         {
             return Err(bad("only ASCII letters, digits and . _ : - are allowed"));
         }
-        Ok(NodeId(Arc::from(id)))
+        Ok(())
     }
 
     /// The id as text.

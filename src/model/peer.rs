@@ -123,9 +123,10 @@ impl Peer {
         serde_json::to_string(self).expect("a peer always serializes")
     }
 
-    /// Decodes and validates a peer from JSON.
+    /// Decodes and validates a peer from a JSON object (strictly: see
+    /// [`crate::strict_json`]).
     pub fn from_json(json: &str) -> Result<Self, ModelError> {
-        Ok(serde_json::from_str(json)?)
+        Ok(crate::strict_json::from_str(json)?)
     }
 }
 

@@ -130,8 +130,9 @@ impl PeerRecord {
         serde_json::to_string(self).expect("a record always serializes")
     }
 
-    /// Decodes and validates a record from JSON.
+    /// Decodes and validates a record from a JSON object (strictly: see
+    /// [`crate::strict_json`]).
     pub fn from_json(json: &str) -> Result<Self, ModelError> {
-        Ok(serde_json::from_str(json)?)
+        Ok(crate::strict_json::from_str(json)?)
     }
 }

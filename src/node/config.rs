@@ -118,9 +118,10 @@ impl Default for NodeConfig {
 }
 
 impl NodeConfig {
-    /// Reads a configuration from JSON.
+    /// Reads a configuration from a JSON object (strictly: see
+    /// [`crate::strict_json`]).
     pub fn from_json(json: &str) -> Result<Self, NodeError> {
-        serde_json::from_str(json).map_err(|e| NodeError::Config(e.to_string()))
+        crate::strict_json::from_str(json).map_err(|e| NodeError::Config(e.to_string()))
     }
 
     /// Checks every part; returns the parsed bootstrap addresses.
