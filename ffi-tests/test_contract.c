@@ -221,6 +221,7 @@ static void test_wait_for_peers_never_started(void) {
   peerdisc_node *n = NULL;
   uint32_t count = 99;
   CHECK_ST(peerdisc_node_new(NULL, &n), PEERDISC_OK);
+  sleep_ms(1);
   CHECK_ST(peerdisc_node_wait_for_peers(n, 1, 30, &count), PEERDISC_TIMEOUT);
   CHECK(count == 99);
   CHECK_ST(peerdisc_node_wait_for_peers(n, 0, 30, &count), PEERDISC_OK);
