@@ -4,27 +4,15 @@
 //! one, a value outside its rule INVALID_ARGUMENT, a wrong shape
 //! INVALID_JSON); last-error messages are capped; the typed accessors.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 use std::ptr;
 
 use peerdisc::ffi::peerdisc_status::{self, *};
 use peerdisc::ffi::*;
 
-fn c(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
-
-fn last_error() -> String {
-    // SAFETY: valid until the next failing call on this thread.
-    unsafe {
-        let p = peerdisc_last_error();
-        if p.is_null() {
-            String::new()
-        } else {
-            CStr::from_ptr(p).to_string_lossy().into_owned()
-        }
-    }
-}
+#[path = "support/ffi.rs"]
+mod ffi_support;
+use ffi_support::{c, last_error, take};
 
 /// Asserts a status, with the last error in the message.
 #[track_caller]
@@ -40,12 +28,6 @@ unsafe fn registry() -> *mut peerdisc_registry {
         "new",
     );
     r
-}
-
-unsafe fn take(p: *mut c_char) -> String {
-    let s = CStr::from_ptr(p).to_str().unwrap().to_string();
-    peerdisc_string_free(p);
-    s
 }
 
 /// Not objects: each must be INVALID_JSON wherever an object is asked for.
