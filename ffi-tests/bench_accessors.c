@@ -32,20 +32,22 @@ static char ids[PEERS][16];
 static volatile uint64_t sink;
 
 /* Runs `body` over the 1,000 ids `rounds` times; prints ns per call. */
-#define BENCH(name, rounds, body)                                           \
+#define BENCH(name, rounds, ...)                                            \
   do {                                                                      \
-    int r_, i_;                                                             \
+    int r_;                                                                 \
+    unsigned long i_, n_ = (unsigned long)(rounds) * PEERS;                 \
     double best_ = 1e18;                                                    \
     for (r_ = 0; r_ < 5; r_++) {                                            \
       double t0_ = now_ns(), dt_;                                           \
-      for (i_ = 0; i_ < (rounds) * PEERS; i_++) {                           \
-        const char *id = ids[(i_ * 7919) % PEERS];                          \
-        body;                                                               \
+      for (i_ = 0; i_ < n_; i_++) {                                         \
+        const char *id = ids[(i_ * 7919UL) % PEERS];                        \
+        __VA_ARGS__;                                                        \
       }                                                                     \
-      dt_ = (now_ns() - t0_) / ((double)(rounds) * PEERS);                  \
+      dt_ = (now_ns() - t0_) / (double)n_;                                  \
       if (dt_ < best_) best_ = dt_;                                         \
     }                                                                       \
-    printf("%-44s %8.1f ns/call (best of 5)\n", name, best_);             \
+    printf("%-50s %8.1f ns/call (best of 5)\n", name, best_);              \
+    fflush(stdout);                                                         \
   } while (0)
 
 int main(void) {
@@ -58,7 +60,7 @@ int main(void) {
     char json[512];
     snprintf(ids[i], sizeof ids[i], "node_%05d", i);
     snprintf(json, sizeof json,
-             "{\"node_id\":\"%s\",\"addresses\":[\"ws://10.0.%d.%d:8000\"],"
+             "{\"node_id\":\"%.15s\",\"addresses\":[\"ws://10.0.%d.%d:8000\"],"
              "\"capabilities\":{\"agents\":[\"planner\"],\"tools\":[\"search\",\"tool_%d\"]},"
              "\"metadata\":{\"region\":\"eu-west\"},\"version\":1,\"last_seen_ms\":1764000000000}",
              ids[i], i / 250, i % 250 + 1, i % 10);

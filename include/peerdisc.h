@@ -37,7 +37,10 @@
 
 // The ABI version. It changes whenever a function's signature or meaning
 // changes incompatibly; bindings check it when they load the library.
-#define PEERDISC_ABI_VERSION 1
+// 2: JSON arguments must be objects at every depth, and statuses follow
+// the one rule written on `peerdisc_status` (an invalid node id is
+// `PEERDISC_ERR_INVALID_ARGUMENT` everywhere, `contains` included).
+#define PEERDISC_ABI_VERSION 2
 
 // The crate's major version (equal to the Cargo version; tested).
 #define PEERDISC_VERSION_MAJOR 0

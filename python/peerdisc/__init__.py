@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 #: The ABI version this module speaks (``PEERDISC_ABI_VERSION``).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 class Status(enum.IntEnum):

@@ -45,7 +45,10 @@ pub use subscription::*;
 
 /// The ABI version. It changes whenever a function's signature or meaning
 /// changes incompatibly; bindings check it when they load the library.
-pub const PEERDISC_ABI_VERSION: u32 = 1;
+/// 2: JSON arguments must be objects at every depth, and statuses follow
+/// the one rule written on `peerdisc_status` (an invalid node id is
+/// `PEERDISC_ERR_INVALID_ARGUMENT` everywhere, `contains` included).
+pub const PEERDISC_ABI_VERSION: u32 = 2;
 
 /// The crate's major version (equal to the Cargo version; tested).
 pub const PEERDISC_VERSION_MAJOR: u32 = 0;

@@ -461,8 +461,7 @@ pub unsafe extern "C" fn peerdisc_registry_peer_health(
         let id = unsafe { node_id_arg(node_id, "node_id") }?;
         let score = h
             .registry
-            .get(id)
-            .map(|p| p.health_score())
+            .with_peer(id, |p| p.health_score())
             .ok_or_else(|| not_found(id))?;
         // SAFETY: checked non-NULL, valid by contract.
         unsafe { write_out(out, score) };

@@ -50,9 +50,12 @@ unsafe fn read_field<T>(
     let h = unsafe { handle(registry, "registry") }?;
     // SAFETY: caller's contract.
     let id = unsafe { node_id_arg(node_id, "node_id") }?;
-    let peer = h.registry.get(id).ok_or_else(|| not_found(id))?;
+    let v = h
+        .registry
+        .with_peer(id, field)
+        .ok_or_else(|| not_found(id))?;
     // SAFETY: checked non-NULL, valid by contract.
-    unsafe { write_out(out, field(&peer)) };
+    unsafe { write_out(out, v) };
     Ok(())
 }
 
