@@ -27,6 +27,31 @@ pub const PEERDISC_MAX_NODE_ID_LEN: usize = 128;
 /// # Safety
 /// As [`str_arg`].
 pub(crate) unsafe fn node_id_arg<'a>(p: *const c_char, what: &str) -> FfiResult<&'a str> {
+    use crate::model::NodeId;
+    if !p.is_null() {
+        // The hot path: one pass over at most 129 bytes (no strlen of a long
+        // string, no separate UTF-8 pass). Anything unusual takes the checks
+        // below, which name the exact error.
+        let mut len = 0usize;
+        let ok = loop {
+            // SAFETY: a NUL-terminated string (caller's contract); reading
+            // stops at its NUL.
+            let b = unsafe { *p.add(len) } as u8;
+            if b == 0 {
+                break len > 0;
+            }
+            if len == PEERDISC_MAX_NODE_ID_LEN || !NodeId::is_id_byte(b) {
+                break false;
+            }
+            len += 1;
+        };
+        if ok {
+            // SAFETY: `len` bytes before the NUL, all ASCII, valid for 'a.
+            let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) };
+            // SAFETY: ASCII is UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
+    }
     // SAFETY: forwarded contract.
     let id = unsafe { str_arg(p, what) }?;
     crate::model::NodeId::check(id)

@@ -34,13 +34,16 @@ impl NodeId {
         if id.len() > MAX_NODE_ID_LEN {
             return Err(bad("it is longer than 128 bytes"));
         }
-        if !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-        {
+        if !id.bytes().all(Self::is_id_byte) {
             return Err(bad("only ASCII letters, digits and . _ : - are allowed"));
         }
         Ok(())
+    }
+
+    /// Whether `b` may appear in a node id (`[A-Za-z0-9._:-]`).
+    #[inline]
+    pub fn is_id_byte(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')
     }
 
     /// The id as text.
