@@ -213,6 +213,10 @@ enum peerdisc_capability_kind
 typedef int32_t peerdisc_capability_kind;
 #endif // __cplusplus
 
+// Gossip over the application's transport (opaque). Made by
+// `peerdisc_gossip_new`, freed by `peerdisc_gossip_free`.
+typedef struct peerdisc_gossip peerdisc_gossip;
+
 // A discovery node (opaque). Made by `peerdisc_node_new`, freed by
 // `peerdisc_node_free`.
 typedef struct peerdisc_node peerdisc_node;
@@ -232,6 +236,20 @@ typedef struct peerdisc_registry peerdisc_registry;
 // A queue of events (opaque), made by `peerdisc_registry_subscribe`,
 // freed by `peerdisc_subscription_free`.
 typedef struct peerdisc_subscription peerdisc_subscription;
+
+// Sends one message: `user_data` as given to `peerdisc_gossip_new`, the
+// recipient's node id and the message (one JSON object), both borrowed
+// for the duration of the call only. Delivery is best effort: a lost
+// message is tolerated. Runs on the thread of the call that produced the
+// message (`_handle`, `_tick`, `_join`, `_leave`) or on the handle's timer
+// thread (`_start`), never while a library lock is held.
+typedef void (*peerdisc_send_callback)(void *user_data,
+                                       const char *to_node_id,
+                                       const char *message_json);
+
+// A finalizer: called exactly once with `user_data`, after the last call
+// of its callback, when the callback is removed or its handle is freed.
+typedef void (*peerdisc_finalizer)(void *user_data);
 
 // An event callback: `user_data` as given at registration, and the event
 // as a NUL-terminated JSON object, borrowed for the duration of the call
@@ -257,10 +275,6 @@ typedef struct peerdisc_subscription peerdisc_subscription;
 // Later versions may add event types and fields; ignore what you do not
 // know.
 typedef void (*peerdisc_event_callback)(void *user_data, const char *event_json);
-
-// A finalizer: called exactly once with `user_data`, after the last call
-// of its callback, when the callback is removed or its handle is freed.
-typedef void (*peerdisc_finalizer)(void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -303,6 +317,127 @@ void peerdisc_last_error_clear(void);
 // `s` is NULL or a string returned by a `peerdisc_*` call as owned by the
 // caller, not freed before.
 void peerdisc_string_free(char *s);
+
+// Makes a gossiping node that talks through `send` and applies every
+// change it learns (new peers, newer records, liveness, health, removals)
+// to `registry`.
+//
+// `config_json` is a JSON object: `node_id` (required), `addresses`
+// (array) and/or `address` (one URL; no path means `/peerdisc`): where
+// this node is, for the records; `capabilities`, `metadata`;
+// `announce_interval_ms`: when given, the seed-compatible mode is on and
+// a seed-shaped announcement (this node and its live peers, Unix
+// timestamp) goes to every member at that interval (the seed system's
+// `announce_interval`); `membership` (a `MembershipConfig` object);
+// `rng_seed`. Borrowed for the call only.
+//
+// `send` is called for every message to deliver (see
+// `peerdisc_send_callback`). `finalizer` (may be NULL) runs exactly once
+// with `user_data`, after the last call of `send`, when the handle is
+// freed; if this call fails neither is ever called. The handle holds its
+// own reference to the registry's peers: `registry` may be freed before
+// or after it.
+//
+// On success writes a new handle to `*gossip_out` (free it with
+// `peerdisc_gossip_free`). `PEERDISC_ERR_INVALID_JSON` for malformed JSON,
+// a value that is not an object or an unknown field,
+// `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id, address or
+// setting, `PEERDISC_ERR_NULL_ARGUMENT` for a NULL `send`.
+//
+// # Safety
+// `registry` is a live handle; `config_json` is a NUL-terminated string;
+// `send` and `finalizer` are valid functions; `gossip_out` is valid.
+peerdisc_status peerdisc_gossip_new(const peerdisc_registry *registry,
+                                    const char *config_json,
+                                    peerdisc_send_callback send,
+                                    void *user_data,
+                                    peerdisc_finalizer finalizer,
+                                    peerdisc_gossip **gossip_out);
+
+// Hands in one message received from `sender_id` over the application's
+// transport (any protocol message, including the seed system's bare
+// `gossip_announcement`). What it changes is applied to the registry;
+// answers go out through `send` before this call returns.
+//
+// `PEERDISC_ERR_INVALID_JSON` if the message does not decode (it is then
+// counted against the sender's health and changes nothing else),
+// `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid sender id. Both strings
+// are borrowed for the call only. Thread-safe.
+//
+// # Safety
+// `gossip` is a live handle; `message_json` and `sender_id` are
+// NUL-terminated strings.
+peerdisc_status peerdisc_gossip_handle(const peerdisc_gossip *gossip,
+                                       const char *message_json,
+                                       const char *sender_id);
+
+// Runs what is due now (probes, gossip rounds, announcements, timeouts);
+// messages go out through `send` before it returns. Call it every few
+// tens of milliseconds, or use `peerdisc_gossip_start` instead.
+// Thread-safe.
+//
+// # Safety
+// `gossip` is a live handle.
+peerdisc_status peerdisc_gossip_tick(const peerdisc_gossip *gossip);
+
+// Joins the network through these nodes (`node_ids_json`: a JSON array
+// of node ids the application can send to); their answers make them and
+// their peers members. Joining again is allowed. Borrowed for the call
+// only. `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid id,
+// `PEERDISC_ERR_INVALID_STATE` after `peerdisc_gossip_leave`.
+// Thread-safe.
+//
+// # Safety
+// `gossip` is a live handle; `node_ids_json` is a NUL-terminated string.
+peerdisc_status peerdisc_gossip_join(const peerdisc_gossip *gossip, const char *node_ids_json);
+
+// Leaves gracefully: the members are told (through `send`, before this
+// returns), and this node stops probing. `PEERDISC_ERR_INVALID_STATE` if
+// it already left. Thread-safe.
+//
+// # Safety
+// `gossip` is a live handle.
+peerdisc_status peerdisc_gossip_leave(const peerdisc_gossip *gossip);
+
+// Starts the handle's timer thread (`peerdisc-gossip`), which runs
+// `peerdisc_gossip_tick` at every deadline (at least every 500 ms); `send`
+// is then also called from that thread. `PEERDISC_ERR_INVALID_STATE` if it
+// runs already, `PEERDISC_ERR_INTERNAL` if the thread cannot be started.
+// Thread-safe.
+//
+// # Safety
+// `gossip` is a live handle.
+peerdisc_status peerdisc_gossip_start(const peerdisc_gossip *gossip);
+
+// Stops the timer thread and waits for it to end (at once if it is not
+// running; from inside `send` on the timer thread itself, it ends when
+// that call returns). Does not leave: see `peerdisc_gossip_leave`.
+// Thread-safe.
+//
+// # Safety
+// `gossip` is a live handle.
+peerdisc_status peerdisc_gossip_stop(const peerdisc_gossip *gossip);
+
+// The members this node knows (any liveness), as a JSON array of
+// `{"node_id", "liveness", "incarnation", "version", "health"}` sorted by
+// node id. On success writes a new string to `*json_out`, owned by the
+// caller (free with `peerdisc_string_free`). Thread-safe.
+//
+// # Safety
+// `gossip` is a live handle; `json_out` is valid.
+peerdisc_status peerdisc_gossip_members(const peerdisc_gossip *gossip, char **json_out);
+
+// Frees a gossip handle. NULL is accepted and ignored. The timer thread is
+// stopped, no `send` call starts after this call begins, calls running on
+// other threads are waited for, and the finalizer runs once after the last
+// one (called from inside `send`, this returns at once and the finalizer
+// runs when that call returns). Does not leave: call
+// `peerdisc_gossip_leave` first to tell the members.
+//
+// # Safety
+// `gossip` is NULL or a live handle from `peerdisc_gossip_new`, not used
+// by any other call (outside its `send`) during or after this one.
+void peerdisc_gossip_free(peerdisc_gossip *gossip);
 
 // Makes a node, not started yet.
 //
@@ -521,6 +656,32 @@ peerdisc_status peerdisc_node_remove_callback(const peerdisc_node *node, uint64_
 // `node` is a live handle; `subscription_out` is valid.
 peerdisc_status peerdisc_node_subscribe(const peerdisc_node *node,
                                         peerdisc_subscription **subscription_out);
+
+// Makes a node, not started yet, that keeps its peers in `registry` (the
+// application's own, shared with other code; the configuration's
+// `registry` section is then not used). `config_json` is as for
+// `peerdisc_node_new`. The node holds its own reference to the registry's
+// peers: `registry` may be freed before or after the node.
+//
+// On success writes a new handle to `*node_out` (free it with
+// `peerdisc_node_free`); on failure `*node_out` is untouched. Statuses as
+// `peerdisc_node_new`.
+//
+// # Safety
+// `config_json` is NULL or a NUL-terminated string; `registry` is a live
+// handle; `node_out` is valid.
+peerdisc_status peerdisc_node_new_with_registry(const char *config_json,
+                                                const peerdisc_registry *registry,
+                                                peerdisc_node **node_out);
+
+// The registry of a node (every peer it knows), as a new registry handle
+// on the same peers: calls on it read and write the node's table. It
+// stays valid after the node is stopped or freed. Free it with
+// `peerdisc_registry_free` (its callbacks are its own).
+//
+// # Safety
+// `node` is a live handle; `registry_out` is valid.
+peerdisc_status peerdisc_node_registry(const peerdisc_node *node, peerdisc_registry **registry_out);
 
 // Makes a registry.
 //
@@ -926,6 +1087,73 @@ peerdisc_status peerdisc_peer_capability(const peerdisc_peer *peer,
                                          int32_t kind,
                                          size_t index,
                                          const char **name_out);
+
+// Records a successful connection or probe of a listed peer (the seed
+// system's `record_success`): its health score rises (see `Health`) and
+// it counts as heard from now. Emits an `updated` event (`health`).
+//
+// On success writes the new health score to `*health_out` if it is not
+// NULL. `PEERDISC_ERR_NOT_FOUND` if no such peer,
+// `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id. Ownership:
+// `node_id` is borrowed for the call; nothing to free. Thread-safe.
+//
+// # Safety
+// `registry` is a live handle; `node_id` is a NUL-terminated string;
+// `health_out` is NULL or valid.
+peerdisc_status peerdisc_registry_record_success(const peerdisc_registry *registry,
+                                                 const char *node_id,
+                                                 double *health_out);
+
+// Records a failed connection or probe of a listed peer (the seed
+// system's `record_failure`): its health score falls. Emits an `updated`
+// event (`health`). Outputs, statuses and ownership as
+// `peerdisc_registry_record_success`. Thread-safe.
+//
+// # Safety
+// `registry` is a live handle; `node_id` is a NUL-terminated string;
+// `health_out` is NULL or valid.
+peerdisc_status peerdisc_registry_record_failure(const peerdisc_registry *registry,
+                                                 const char *node_id,
+                                                 double *health_out);
+
+// Notes that a listed peer was heard from now (its `last_seen_ms`; the
+// seed system's `update_activity`). No event. `PEERDISC_ERR_NOT_FOUND` if
+// no such peer, `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id.
+// Ownership: `node_id` is borrowed for the call; nothing to free.
+// Thread-safe.
+//
+// # Safety
+// `registry` is a live handle; `node_id` is a NUL-terminated string.
+peerdisc_status peerdisc_registry_touch(const peerdisc_registry *registry, const char *node_id);
+
+// Edits a listed peer by field (the seed system's `update_peer`).
+//
+// `fields_json` is a JSON object with any of `addresses` (array) or
+// `address` (one URL; no path means `/peerdisc`), `public_key` (string or
+// null), `capabilities` (object) or any of `agents`, `tools`,
+// `resources`, `prompts` (arrays of names, each replacing that kind
+// only), `metadata` (string map), `version`, `connection_state`,
+// `liveness` (their JSON names). When a record field changes and
+// `version` is not given, the version is raised by one, so the edit is
+// not undone by the old record arriving again. The whole edit is checked
+// first: when any part is invalid nothing changes. Emits the events of
+// what changed.
+//
+// On success writes the peer as it is now (peer JSON) to `*json_out` if it
+// is not NULL (owned by the caller, free with `peerdisc_string_free`).
+// `PEERDISC_ERR_NOT_FOUND` if no such peer, `PEERDISC_ERR_INVALID_ARGUMENT`
+// for an invalid node id or field value, `PEERDISC_ERR_INVALID_JSON` for
+// malformed JSON, a value that is not an object or an unknown field.
+// Thread-safe (a concurrent edit of the same peer's capabilities by kind
+// may be lost: the kinds not named are read just before the edit).
+//
+// # Safety
+// `registry` is a live handle; `node_id` and `fields_json` are
+// NUL-terminated strings; `json_out` is NULL or valid.
+peerdisc_status peerdisc_registry_update(const peerdisc_registry *registry,
+                                         const char *node_id,
+                                         const char *fields_json,
+                                         char **json_out);
 
 // Waits for the next event.
 //

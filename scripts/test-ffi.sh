@@ -51,7 +51,7 @@ step "header up to date, version macros" cargo test --quiet --test ffi_header
 
 step "build C tests (C99 shared, C99 static, C++17)" \
   make -s -C ffi-tests -B all LIBDIR="$LIBDIR"
-for t in test_registry test_node test_contract; do
+for t in test_registry test_node test_gossip test_contract; do
   step "C tests ($t), shared library" ffi-tests/build/${t}_shared
   step "C tests ($t), static library" ffi-tests/build/${t}_static
   step "C tests ($t) compiled as C++" ffi-tests/build/${t}_cxx
@@ -112,7 +112,7 @@ step "pytest python/tests" env PEERDISC_LIB="$LIBDIR/libpeerdisc.so" \
 if [ "$FULL" = 1 ]; then
   VG="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
   step "AddressSanitizer: build" make -s -C ffi-tests -B asan LIBDIR="$LIBDIR"
-  for t in test_registry test_node test_contract; do
+  for t in test_registry test_node test_gossip test_contract; do
     # shellcheck disable=SC2086
     step "valgrind: C tests ($t), shared" $VG ffi-tests/build/${t}_shared
     # shellcheck disable=SC2086

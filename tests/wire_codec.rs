@@ -101,7 +101,11 @@ fn the_seed_announcement_decodes_without_a_version() {
     assert_eq!(g.peers.len(), 2);
     let seed = g.peers[0].to_record().unwrap();
     assert_eq!(seed.node_id.as_str(), "node_abc123");
-    assert_eq!(seed.addresses[0].as_str(), "ws://192.168.1.100:8000");
+    // A seed URL without a path means the default path.
+    assert_eq!(
+        seed.addresses[0].as_str(),
+        "ws://192.168.1.100:8000/peerdisc"
+    );
     assert_eq!(seed.capabilities.agents.len(), 2);
     assert!(matches!(g.peers[1], AnnouncedPeer::Record(_)));
     assert_eq!(g.peers[1].to_record().unwrap().version, 4);

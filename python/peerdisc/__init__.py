@@ -48,6 +48,7 @@ __all__ = [
     "ABI_VERSION",
     "CapabilityKind",
     "ConnectionState",
+    "GossipDiscovery",
     "Liveness",
     "Node",
     "PeerdiscError",
@@ -166,6 +167,7 @@ _lib = _load()
 
 _EVENT_CB = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
 _FINALIZER = ctypes.CFUNCTYPE(None, c_void_p)
+_SEND_CB = ctypes.CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
 _S = c_int32  # peerdisc_status
 _P = c_void_p  # opaque handles
 _OUT_STR = POINTER(c_void_p)  # char ** (kept as an address, freed by us)
@@ -226,6 +228,21 @@ _SIGNATURES = {
     ),
     "peerdisc_node_remove_callback": ([_P, c_uint64], _S),
     "peerdisc_node_subscribe": ([_P, POINTER(_P)], _S),
+    "peerdisc_registry_record_success": ([_P, c_char_p, POINTER(c_double)], _S),
+    "peerdisc_registry_record_failure": ([_P, c_char_p, POINTER(c_double)], _S),
+    "peerdisc_registry_touch": ([_P, c_char_p], _S),
+    "peerdisc_registry_update": ([_P, c_char_p, c_char_p, _OUT_STR], _S),
+    "peerdisc_node_new_with_registry": ([c_char_p, _P, POINTER(_P)], _S),
+    "peerdisc_node_registry": ([_P, POINTER(_P)], _S),
+    "peerdisc_gossip_new": ([_P, c_char_p, _SEND_CB, c_void_p, _FINALIZER, POINTER(_P)], _S),
+    "peerdisc_gossip_handle": ([_P, c_char_p, c_char_p], _S),
+    "peerdisc_gossip_tick": ([_P], _S),
+    "peerdisc_gossip_join": ([_P, c_char_p], _S),
+    "peerdisc_gossip_leave": ([_P], _S),
+    "peerdisc_gossip_start": ([_P], _S),
+    "peerdisc_gossip_stop": ([_P], _S),
+    "peerdisc_gossip_members": ([_P, _OUT_STR], _S),
+    "peerdisc_gossip_free": ([_P], None),
     "peerdisc_subscription_next_event": ([_P, c_int32, _OUT_STR], _S),
     "peerdisc_subscription_free": ([_P], None),
 }
@@ -557,12 +574,24 @@ class Registry(_EventSource):
         super().__init__(ptr)
         self._tokens: list = []
 
+    @classmethod
+    def _adopt(cls, ptr: c_void_p) -> "Registry":
+        """Wraps a registry handle made by the library."""
+        reg = cls.__new__(cls)
+        _Handle.__init__(reg, ptr)
+        reg._tokens = []
+        return reg
+
     def add(self, peer: Union[dict, str, bytes]) -> None:
-        """Adds a peer (peer JSON, as a dict or a string)."""
+        """Adds a peer: peer JSON, or the seed system's peer dict
+        (``{"node_id", "address", "agents", "tools", "last_seen", ...}``;
+        see README "Coming from the Python system" for the mapping). Times
+        left out are stamped now."""
         self._call(_lib.peerdisc_registry_add, _json_arg(peer))
 
     def upsert(self, record: Union[dict, str, bytes]) -> UpsertOutcome:
-        """Adds a record, or replaces the listed one if its version is
+        """Adds a record (record JSON, or the seed system's peer dict, which
+        is version 0), or replaces the listed one if its version is
         higher."""
         out = c_int32()
         self._call(_lib.peerdisc_registry_upsert, _json_arg(record), ctypes.byref(out))
@@ -625,6 +654,77 @@ class Registry(_EventSource):
     def stats(self) -> dict:
         return json.loads(self._string_call(_lib.peerdisc_registry_stats))
 
+    # ---- the seed system's registry calls
+
+    def record_success(self, node_id: Union[str, bytes]) -> float:
+        """A successful connection or probe of a listed peer: its health
+        rises and it counts as heard from now. Returns the new score."""
+        out = c_double()
+        self._call(_lib.peerdisc_registry_record_success, _text(node_id), ctypes.byref(out))
+        return float(out.value)
+
+    def record_failure(self, node_id: Union[str, bytes]) -> float:
+        """A failed connection or probe of a listed peer: its health falls.
+        Returns the new score."""
+        out = c_double()
+        self._call(_lib.peerdisc_registry_record_failure, _text(node_id), ctypes.byref(out))
+        return float(out.value)
+
+    def touch(self, node_id: Union[str, bytes]) -> None:
+        """Notes that a listed peer was heard from now (its last seen)."""
+        self._call(_lib.peerdisc_registry_touch, _text(node_id))
+
+    def update(self, node_id: Union[str, bytes], fields: Union[None, dict, str] = None, **kw) -> dict:
+        """Edits a listed peer by field and returns it as it is now:
+        ``update("a", tools=["search"], address="ws://10.0.0.2:8000")``.
+        Fields: ``addresses`` or ``address``, ``public_key``,
+        ``capabilities`` or any of ``agents``/``tools``/``resources``/
+        ``prompts`` (each replacing that kind), ``metadata``, ``version``,
+        ``connection_state``, ``liveness`` (names as in peer JSON). A record
+        change raises the version by one unless ``version`` is given."""
+        if fields is None:
+            fields = {}
+        elif isinstance(fields, (str, bytes)):
+            fields = json.loads(fields)
+        fields = {**fields, **kw}
+        for key in ("connection_state", "liveness"):
+            v = fields.get(key)
+            if isinstance(v, enum.Enum):
+                fields[key] = v.name.lower()
+        return json.loads(
+            self._string_call(_lib.peerdisc_registry_update, _text(node_id), _json_arg(fields))
+        )
+
+    def list_alive(self) -> list:
+        """Peers alive or suspect, sorted by node id."""
+        return self.list({"liveness": ["alive", "suspect"]})
+
+    def list_connected(self) -> list:
+        """Peers with an open connection, sorted by node id."""
+        return self.list({"connection_state": "connected"})
+
+    def _on_kinds(self, kinds: tuple, callback: Callable[[dict], None], on_finalize=None) -> int:
+        def relay(event: dict) -> None:
+            if event.get("type") in kinds:
+                callback(event["peer"])
+
+        return self.on_event(relay, on_finalize)
+
+    def on_add(self, callback: Callable[[dict], None], on_finalize=None) -> int:
+        """Calls ``callback(peer)`` for every peer added. Returns an id for
+        :meth:`remove_callback`."""
+        return self._on_kinds(("added",), callback, on_finalize)
+
+    def on_remove(self, callback: Callable[[dict], None], on_finalize=None) -> int:
+        """Calls ``callback(peer)`` (its last state) for every peer removed."""
+        return self._on_kinds(("removed",), callback, on_finalize)
+
+    def on_update(self, callback: Callable[[dict], None], on_finalize=None) -> int:
+        """Calls ``callback(peer)`` for every change of a listed peer: its
+        record or health (``updated``), its liveness or connection
+        (``state_changed``)."""
+        return self._on_kinds(("updated", "state_changed"), callback, on_finalize)
+
 
 class Node(_EventSource):
     """A discovery node (``peerdisc_node``): listens on ``ws://``, reaches its
@@ -642,17 +742,45 @@ class Node(_EventSource):
     _remove_callback_fn = _lib.peerdisc_node_remove_callback
     _subscribe_fn = _lib.peerdisc_node_subscribe
 
-    def __init__(self, config: Union[None, dict, str] = None, start: bool = True):
+    def __init__(
+        self,
+        config: Union[None, dict, str] = None,
+        start: bool = True,
+        registry: Optional[Registry] = None,
+    ):
         ptr = c_void_p()
-        _check(_lib.peerdisc_node_new(_json_arg(config), ctypes.byref(ptr)))
+        if registry is None:
+            _check(_lib.peerdisc_node_new(_json_arg(config), ctypes.byref(ptr)))
+        else:
+            reg_ptr = registry._enter()
+            try:
+                _check(
+                    _lib.peerdisc_node_new_with_registry(
+                        _json_arg(config), reg_ptr, ctypes.byref(ptr)
+                    )
+                )
+            finally:
+                registry._exit()
         super().__init__(ptr)
         self._tokens: list = []
+        self._registry = registry
         if start:
             try:
                 self.start()
             except BaseException:
                 self.close()
                 raise
+
+    @property
+    def registry(self) -> Registry:
+        """The registry of every peer this node knows: the one given as
+        ``registry=``, or a handle on the node's own (it stays usable after
+        the node is closed)."""
+        if self._registry is None:
+            out = c_void_p()
+            self._call(_lib.peerdisc_node_registry, ctypes.byref(out))
+            self._registry = Registry._adopt(out)
+        return self._registry
 
     def start(self) -> None:
         """Binds the listener and starts the node (``ERR_NETWORK`` if the
@@ -705,3 +833,182 @@ class Node(_EventSource):
 
     def stats(self) -> dict:
         return json.loads(self._string_call(_lib.peerdisc_node_stats))
+
+
+# ---------------------------------------------------------------- gossip
+#
+# The send callback of every GossipDiscovery: user_data is a token into
+# _SENDERS, whose entry holds the object's current send function (None
+# until start()). The entry is dropped by the library's finalizer.
+
+_SENDERS: dict = {}
+
+
+def _send_trampoline(user_data: int, to_node_id: bytes, message_json: bytes) -> None:
+    with _CALLBACKS_LOCK:
+        entry = _SENDERS.get(user_data)
+    fn = entry[0] if entry is not None else None
+    if fn is None:
+        return
+    _IN_CALLBACK.depth = getattr(_IN_CALLBACK, "depth", 0) + 1
+    try:
+        fn(to_node_id.decode(), json.loads(message_json))
+    except BaseException:  # noqa: BLE001 - never unwind into C
+        traceback.print_exc()
+    finally:
+        _IN_CALLBACK.depth -= 1
+
+
+def _send_finalize(user_data: int) -> None:
+    with _CALLBACKS_LOCK:
+        _SENDERS.pop(user_data, None)
+
+
+_SEND_TRAMPOLINE = _SEND_CB(_send_trampoline)
+_SEND_FINALIZE = _FINALIZER(_send_finalize)
+
+
+class GossipDiscovery(_Handle):
+    """Gossip over the application's own transport (the seed system's
+    ``GossipDiscovery``), applying every change to ``registry``.
+
+        gossip = GossipDiscovery(registry, node_id="node_a", announce_interval=60.0)
+        gossip.start(lambda to, msg: transport.send(to, msg))
+        ...  # for every message the transport receives:
+        gossip.handle_announcement(msg, sender_node_id)
+        gossip.stop()
+
+    ``send_fn(to_node_id, message_dict)`` must deliver the message to that
+    node (best effort); it is called from the thread that handed a message
+    in, or from the object's timer thread, never under a library lock, so
+    it may hand a message to another ``GossipDiscovery`` directly.
+    ``announce_interval`` (seconds): when given, a seed-shaped
+    announcement (this node and its live peers) goes to every member at
+    that interval, and seed messages with extra fields are accepted (the
+    seed-compatible mode). ``address``, ``capabilities``, ``metadata``
+    describe this node; ``config`` is a ``MembershipConfig`` dict.
+    ``node_id`` defaults to a random ``node_...`` id.
+    """
+
+    _free = _lib.peerdisc_gossip_free
+
+    def __init__(
+        self,
+        registry: Registry,
+        node_id: Optional[str] = None,
+        announce_interval: Optional[float] = None,
+        address: Optional[str] = None,
+        capabilities: Optional[dict] = None,
+        metadata: Optional[dict] = None,
+        config: Optional[dict] = None,
+        rng_seed: Optional[int] = None,
+    ):
+        if node_id is None:
+            import uuid
+
+            node_id = "node_" + uuid.uuid4().hex[:12]
+        cfg: dict = {"node_id": node_id}
+        if address is not None:
+            cfg["address"] = address
+        if capabilities is not None:
+            cfg["capabilities"] = capabilities
+        if metadata is not None:
+            cfg["metadata"] = metadata
+        if announce_interval is not None:
+            cfg["announce_interval_ms"] = max(1, int(announce_interval * 1000))
+        if config is not None:
+            cfg["membership"] = config
+        if rng_seed is not None:
+            cfg["rng_seed"] = rng_seed
+        self.registry = registry
+        self.node_id = node_id
+        token = next(_TOKENS)
+        with _CALLBACKS_LOCK:
+            _SENDERS[token] = [None]
+        self._token = token
+        ptr = c_void_p()
+        reg_ptr = registry._enter()
+        try:
+            _check(
+                _lib.peerdisc_gossip_new(
+                    reg_ptr,
+                    _json_arg(cfg),
+                    _SEND_TRAMPOLINE,
+                    c_void_p(token),
+                    _SEND_FINALIZE,
+                    ctypes.byref(ptr),
+                )
+            )
+        except BaseException:
+            with _CALLBACKS_LOCK:
+                _SENDERS.pop(token, None)
+            raise
+        finally:
+            registry._exit()
+        super().__init__(ptr)
+        self._started = False
+
+    def _set_sender(self, fn) -> None:
+        with _CALLBACKS_LOCK:
+            entry = _SENDERS.get(self._token)
+            if entry is not None:
+                entry[0] = fn
+
+    def start(self, send_fn: Callable[[str, dict], None], seeds: Optional[list] = None) -> None:
+        """Starts gossiping through ``send_fn``: joins through ``seeds``
+        (node ids) or, by default, every live peer the registry lists, and
+        starts the timer thread (probes, gossip rounds, announcements)."""
+        self._set_sender(send_fn)
+        if seeds is None:
+            seeds = [p["node_id"] for p in self.registry.list_alive() if p["node_id"] != self.node_id]
+        if seeds:
+            self.join(seeds)
+        self._call(_lib.peerdisc_gossip_start)
+        self._started = True
+
+    def join(self, node_ids: list) -> None:
+        """Joins through these nodes (their answers make them members)."""
+        self._call(_lib.peerdisc_gossip_join, _json_arg(list(node_ids)))
+
+    def handle_announcement(self, msg: Union[dict, str, bytes], sender_node_id: str) -> None:
+        """Hands in a message received from ``sender_node_id`` (any
+        protocol message, or the seed system's ``gossip_announcement``).
+        Raises ``ERR_INVALID_JSON`` when it does not decode (counted
+        against the sender's health)."""
+        self._call(_lib.peerdisc_gossip_handle, _json_arg(msg), _text(sender_node_id))
+
+    def tick(self) -> None:
+        """Runs what is due now (the timer thread does it after start)."""
+        self._call(_lib.peerdisc_gossip_tick)
+
+    def members(self) -> list:
+        """Every member known: ``[{"node_id", "liveness", "incarnation",
+        "version", "health"}]`` sorted by node id."""
+        out = c_void_p()
+        self._call(_lib.peerdisc_gossip_members, ctypes.byref(out))
+        return json.loads(_take_string(out))
+
+    def stop(self) -> None:
+        """Leaves gracefully (the members are told) and stops the timer
+        thread. Idempotent; :meth:`close` frees the object."""
+        if self.closed:
+            return
+        if self._started:
+            self._started = False
+            try:
+                self._call(_lib.peerdisc_gossip_leave)
+            except PeerdiscError as e:
+                if e.status != Status.ERR_INVALID_STATE:
+                    raise
+        self._call(_lib.peerdisc_gossip_stop)
+
+    def close(self) -> None:
+        """Stops (see :meth:`stop`) and frees; no ``send_fn`` call starts
+        afterwards."""
+        if self._cv is not None and not self.closed:
+            try:
+                self.stop()
+            except PeerdiscError:
+                pass
+        self._set_sender(None) if hasattr(self, "_token") else None
+        super().close()

@@ -73,10 +73,31 @@ pub(crate) unsafe fn json_arg<T: serde::de::DeserializeOwned>(
 ) -> FfiResult<T> {
     // SAFETY: forwarded contract.
     let text = unsafe { str_arg(p, what) }?;
-    crate::strict_json::from_str(text).map_err(|e| {
-        let e = FfiError::from(e);
-        FfiError::new(e.status, format!("{what}: {}", e.message))
-    })
+    crate::strict_json::from_str(text).map_err(|e| json_error(e, what))
+}
+
+/// A decoding error of the JSON argument `what`, with its status.
+fn json_error(e: serde_json::Error, what: &str) -> FfiError {
+    let e = FfiError::from(e);
+    FfiError::new(e.status, format!("{what}: {}", e.message))
+}
+
+/// Like [`json_arg`] for a model type whose `from_json` also reads another
+/// documented shape (a seed-system peer dict for `Peer` and `PeerRecord`):
+/// the strict reading of peerdisc's own shape first; if it fails, the
+/// model's `from_json`; if that fails too, the error (and status) of the
+/// strict reading.
+///
+/// # Safety
+/// As [`str_arg`].
+pub(crate) unsafe fn model_json_arg<T: serde::de::DeserializeOwned>(
+    p: *const c_char,
+    what: &str,
+    from_json: impl FnOnce(&str) -> Result<T, crate::model::ModelError>,
+) -> FfiResult<T> {
+    // SAFETY: forwarded contract.
+    let text = unsafe { str_arg(p, what) }?;
+    crate::strict_json::from_str(text).or_else(|e| from_json(text).map_err(|_| json_error(e, what)))
 }
 
 /// Like [`json_arg`], but NULL is `T::default()`.

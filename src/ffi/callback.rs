@@ -53,7 +53,7 @@ pub type peerdisc_finalizer = Option<unsafe extern "C" fn(user_data: *mut c_void
 
 /// `user_data`, sent across threads as the C contract allows.
 #[derive(Clone, Copy)]
-struct UserData(*mut c_void);
+pub(crate) struct UserData(pub(crate) *mut c_void);
 // SAFETY: the header documents that callbacks run on a library thread and
 // that `user_data` must be usable from any thread; the library never
 // dereferences it.
@@ -82,7 +82,7 @@ thread_local! {
 }
 
 impl Gate {
-    fn new(finalizer: peerdisc_finalizer, user_data: UserData) -> Self {
+    pub(crate) fn new(finalizer: peerdisc_finalizer, user_data: UserData) -> Self {
         Gate {
             state: Mutex::new(GateState {
                 closed: false,
@@ -103,7 +103,7 @@ impl Gate {
     }
 
     /// Starts a call; false when the gate is closed.
-    fn enter(&self) -> bool {
+    pub(crate) fn enter(&self) -> bool {
         let mut s = self.state.lock();
         if s.closed {
             return false;
@@ -114,7 +114,7 @@ impl Gate {
         true
     }
 
-    fn leave(&self) {
+    pub(crate) fn leave(&self) {
         ACTIVE.with(|a| {
             let mut a = a.borrow_mut();
             if let Some(pos) = a.iter().rposition(|&g| std::ptr::eq(g, self)) {

@@ -24,9 +24,12 @@
 
 mod args;
 mod callback;
+mod gossip;
 mod node;
+mod node_registry;
 mod registry;
 mod registry_fields;
+mod registry_write;
 mod status;
 mod subscription;
 
@@ -37,9 +40,12 @@ use std::ffi::{c_char, CString};
 
 pub use args::{PEERDISC_MAX_INPUT_LEN, PEERDISC_MAX_NODE_ID_LEN};
 pub use callback::{peerdisc_event_callback, peerdisc_finalizer};
+pub use gossip::*;
 pub use node::*;
+pub use node_registry::*;
 pub use registry::*;
 pub use registry_fields::*;
+pub use registry_write::*;
 pub use status::{peerdisc_status, PEERDISC_LAST_ERROR_MAX_LEN};
 pub use subscription::*;
 

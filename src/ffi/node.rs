@@ -19,8 +19,8 @@ use crate::node::{Node, NodeConfig, NodeError};
 /// A discovery node (opaque). Made by `peerdisc_node_new`, freed by
 /// `peerdisc_node_free`.
 pub struct peerdisc_node {
-    node: Node,
-    callbacks: CallbackSet,
+    pub(crate) node: Node,
+    pub(crate) callbacks: CallbackSet,
 }
 
 impl From<NodeError> for FfiError {

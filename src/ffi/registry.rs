@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::args::{
-    handle, json_arg, node_id_arg, opt_json_arg, out_ptr, owned_c_string, str_arg, write_opt,
+    handle, model_json_arg, node_id_arg, opt_json_arg, out_ptr, owned_c_string, str_arg, write_opt,
     write_out,
 };
 use super::callback::{peerdisc_event_callback, peerdisc_finalizer, CallbackCore, CallbackSet};
@@ -18,7 +18,7 @@ use crate::registry::{PeerFilter, PeerRegistry, RegistryConfig, UpsertOutcome};
 /// freed by `peerdisc_registry_free`.
 pub struct peerdisc_registry {
     pub(crate) registry: PeerRegistry,
-    callbacks: CallbackSet,
+    pub(crate) callbacks: CallbackSet,
 }
 
 /// The kind of a capability.
@@ -311,7 +311,7 @@ pub unsafe extern "C" fn peerdisc_registry_add(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let peer: Peer = unsafe { json_arg(peer_json, "peer_json") }?;
+        let peer = unsafe { model_json_arg(peer_json, "peer_json", Peer::from_json) }?;
         h.registry.add(peer)?;
         Ok(())
     })
@@ -339,7 +339,7 @@ pub unsafe extern "C" fn peerdisc_registry_upsert(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let record: PeerRecord = unsafe { json_arg(record_json, "record_json") }?;
+        let record = unsafe { model_json_arg(record_json, "record_json", PeerRecord::from_json) }?;
         let outcome = match h.registry.upsert(record)? {
             UpsertOutcome::Added => peerdisc_upsert_outcome::PEERDISC_UPSERT_ADDED,
             UpsertOutcome::Updated { .. } => peerdisc_upsert_outcome::PEERDISC_UPSERT_UPDATED,

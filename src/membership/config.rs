@@ -62,6 +62,20 @@ pub struct MembershipConfig {
     /// are always verified, and those of nodes whose id is derived from a
     /// key must always carry one (`peerdisc::identity::check_record`).
     pub require_signed_records: bool,
+    /// Seed-compatible mode, for networks that still have nodes of the
+    /// earlier Python (seed) system. Off by default. When on: a bare
+    /// `gossip_announcement` (no greeting first) is accepted, the sender
+    /// taken to be its first listed peer; seed peer entries and
+    /// announcements with fields peerdisc does not define are accepted (the
+    /// extra fields dropped); and every `announce_interval_ms` the node
+    /// sends a seed-shaped announcement (itself and its live peers, Unix
+    /// timestamp) to every member that has not left. PROTOCOL.md lists what
+    /// an earlier-system peer can and cannot see.
+    pub seed_compatible: bool,
+    /// How often a seed-compatible node announces itself (the seed
+    /// system's `announce_interval`, 60 s there too). Unused when
+    /// `seed_compatible` is off.
+    pub announce_interval_ms: u64,
 }
 
 impl Default for MembershipConfig {
@@ -89,6 +103,8 @@ impl Default for MembershipConfig {
             max_piggyback_bytes: 1024,
             peer_list_size: crate::wire::MAX_PEERS_PER_MESSAGE,
             require_signed_records: false,
+            seed_compatible: false,
+            announce_interval_ms: 60_000,
         }
     }
 }
@@ -139,6 +155,9 @@ impl MembershipConfig {
         }
         if self.backoff_base_ms == 0 || self.backoff_cap_ms < self.backoff_base_ms {
             return bad("backoff_base_ms must be above zero and at most backoff_cap_ms");
+        }
+        if self.seed_compatible && self.announce_interval_ms == 0 {
+            return bad("announce_interval_ms must be above zero in seed-compatible mode");
         }
         if self.peer_list_size > crate::wire::MAX_PEERS_PER_MESSAGE {
             return bad("peer_list_size is above the per-message peer limit");

@@ -5,13 +5,32 @@ use super::{
     Target,
 };
 use crate::model::{Capabilities, Liveness, NodeId, PeerRecord};
+use crate::registry::PeerRegistry;
 use crate::wire::{self, WireError};
 
 /// Gossip over an application's own transport, as in the seed system: give
 /// it a send function, feed it what you receive
 /// ([`handle_announcement`](Self::handle_announcement)), and call
 /// [`tick`](Self::tick) now and then. No WebSocket is involved; messages are
-/// JSON strings.
+/// JSON strings. Made [`with_registry`](Self::with_registry), it applies
+/// every change it learns (new peers, newer records, liveness, health,
+/// removals) to that [`PeerRegistry`], as a [`Node`](crate::Node) does.
+///
+/// ```
+/// use peerdisc::membership::{GossipDiscovery, MembershipConfig};
+/// use peerdisc::{NodeId, PeerRecord, PeerRegistry};
+///
+/// let registry = PeerRegistry::new();
+/// let me = PeerRecord::new(NodeId::new("a").unwrap());
+/// let mut gossip = GossipDiscovery::with_registry(
+///     registry.clone(), me, MembershipConfig::default(), 1, |_: &NodeId, _: &str| {},
+/// )
+/// .unwrap();
+/// let hello = r#"{"type":"gossip_announcement","timestamp":1764000000.5,
+///                 "peers":[{"node_id":"b","address":"ws://127.0.0.1:8000"}]}"#;
+/// gossip.handle_announcement(hello, &NodeId::new("b").unwrap()).unwrap();
+/// assert!(registry.contains("b"));
+/// ```
 ///
 /// ```
 /// use peerdisc::membership::{GossipDiscovery, MembershipConfig};
@@ -32,6 +51,7 @@ pub struct GossipDiscovery<F: FnMut(&NodeId, &str)> {
     send: F,
     events: VecDeque<MembershipEvent>,
     now: u64,
+    registry: Option<PeerRegistry>,
 }
 
 impl<F: FnMut(&NodeId, &str)> std::fmt::Debug for GossipDiscovery<F> {
@@ -57,7 +77,38 @@ impl<F: FnMut(&NodeId, &str)> GossipDiscovery<F> {
             send,
             events: VecDeque::new(),
             now: 0,
+            registry: None,
         })
+    }
+
+    /// Like [`new`](Self::new), applying every change to `registry` (the
+    /// seed system's `GossipDiscovery(registry, ...)`).
+    pub fn with_registry(
+        registry: PeerRegistry,
+        identity: PeerRecord,
+        config: MembershipConfig,
+        rng_seed: u64,
+        send: F,
+    ) -> Result<Self, MembershipError> {
+        let mut g = Self::new(identity, config, rng_seed, send)?;
+        g.registry = Some(registry);
+        Ok(g)
+    }
+
+    /// The registry changes are applied to, if any.
+    pub fn registry(&self) -> Option<&PeerRegistry> {
+        self.registry.as_ref()
+    }
+
+    /// Unix time (ms) at time 0 of the clock given to
+    /// [`tick`](Self::tick), so that announcements carry Unix timestamps.
+    pub fn set_unix_epoch_ms(&mut self, unix_ms_at_zero: u64) {
+        self.core.set_unix_epoch_ms(unix_ms_at_zero);
+    }
+
+    /// The time last given (ms).
+    pub fn now_ms(&self) -> u64 {
+        self.now
     }
 
     /// Handles one received message (any protocol message, including the
@@ -68,11 +119,28 @@ impl<F: FnMut(&NodeId, &str)> GossipDiscovery<F> {
         message_json: &str,
         sender: &NodeId,
     ) -> Result<(), WireError> {
+        if let Some(reg) = &self.registry {
+            if reg.contains(sender.as_str()) {
+                let _ = reg.touch(sender.as_str());
+            }
+        }
         let r = self
             .core
             .handle_bytes(sender, message_json.as_bytes(), self.now);
         self.flush();
         r
+    }
+
+    /// Like [`handle_announcement`](Self::handle_announcement), first
+    /// advancing time to `now_ms`.
+    pub fn handle_announcement_at(
+        &mut self,
+        message_json: &str,
+        sender: &NodeId,
+        now_ms: u64,
+    ) -> Result<(), WireError> {
+        self.now = self.now.max(now_ms);
+        self.handle_announcement(message_json, sender)
     }
 
     /// Advances time to `now_ms` and runs what is due.
@@ -148,7 +216,11 @@ impl<F: FnMut(&NodeId, &str)> GossipDiscovery<F> {
                 // This facade addresses peers by node id only.
                 Output::Send { .. } => {}
                 Output::Event(e) => self.events.push_back(e),
-                Output::Registry(_) => {}
+                Output::Registry(change) => {
+                    if let Some(reg) = &self.registry {
+                        super::apply_change(reg, self.core.node_id(), &change);
+                    }
+                }
             }
         }
     }

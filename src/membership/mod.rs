@@ -28,6 +28,7 @@
 //!   forgotten after a configurable time; a restarted node refutes its old
 //!   death with a higher incarnation and takes its old entry back.
 
+mod apply;
 mod config;
 mod core;
 mod dissemination;
@@ -43,6 +44,7 @@ pub use error::MembershipError;
 pub use gossip::GossipDiscovery;
 pub use output::{Command, MembershipEvent, Output, RegistryChange, RemovalReason, Target};
 
+pub(crate) use apply::apply_change;
 pub(crate) use member::MemberTable;
 
 /// A member entry for a converged table built by the simulator.

@@ -6,6 +6,10 @@ use tungstenite::http::Uri;
 use super::limits::MAX_ADDRESS_LEN;
 use super::ModelError;
 
+/// The HTTP path of a node's WebSocket endpoint unless configured otherwise
+/// (`NodeConfig::ws_path`), and the path a seed URL without one means.
+pub const DEFAULT_WS_PATH: &str = "/peerdisc";
+
 /// A WebSocket address of a peer: `ws://host:port[/path]` or `wss://...`.
 ///
 /// The port defaults to 80 (`ws`) or 443 (`wss`) when the URL omits it.
@@ -40,6 +44,28 @@ impl PeerAddress {
             return Err(bad("user information is not allowed"));
         }
         Ok(PeerAddress(url.into()))
+    }
+
+    /// Like [`new`](Self::new), for a URL typed by a person or carried over
+    /// from the seed system: a URL without any path (`ws://host:port`, as
+    /// in `ws://bootstrap1:8000`) means `default_path` (normally
+    /// [`DEFAULT_WS_PATH`]). A URL with a path, even `/`, is kept as it is.
+    ///
+    /// ```
+    /// use peerdisc::PeerAddress;
+    /// let a = PeerAddress::with_default_path("ws://127.0.0.1:7400", "/peerdisc").unwrap();
+    /// assert_eq!(a.as_str(), "ws://127.0.0.1:7400/peerdisc");
+    /// let b = PeerAddress::with_default_path("ws://127.0.0.1:7400/", "/peerdisc").unwrap();
+    /// assert_eq!(b.as_str(), "ws://127.0.0.1:7400/");
+    /// ```
+    pub fn with_default_path(url: impl AsRef<str>, default_path: &str) -> Result<Self, ModelError> {
+        let url = url.as_ref().trim();
+        let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
+        let has_path = after_scheme.contains(['/', '?', '#']);
+        if after_scheme.is_empty() || has_path {
+            return Self::new(url);
+        }
+        Self::new(format!("{url}{default_path}"))
     }
 
     /// The address as text.

@@ -37,6 +37,19 @@ impl Health {
         }
     }
 
+    /// A health record carried over from elsewhere (the seed system's
+    /// counts and score); refused unless the score is within `0.0..=1.0`.
+    pub fn restored(successes: u64, failures: u64, score: f64) -> Result<Self, ModelError> {
+        let h = Health {
+            successes,
+            failures,
+            consecutive_failures: 0,
+            score,
+        };
+        h.validate()?;
+        Ok(h)
+    }
+
     /// Records a successful connection or probe.
     pub fn record_success(&mut self) {
         self.successes = self.successes.saturating_add(1);

@@ -15,15 +15,17 @@ pub mod limits;
 mod node_id;
 mod peer;
 mod record;
+mod seed;
 mod signature;
 mod state;
 
-pub use address::PeerAddress;
+pub use address::{PeerAddress, DEFAULT_WS_PATH};
 pub use capability::{Capabilities, Capability, CapabilityKind};
 pub use error::ModelError;
 pub use health::Health;
 pub use node_id::NodeId;
 pub use peer::{Peer, PeerBuilder, PEER_FORMAT_VERSION};
 pub use record::{PeerRecord, UnsignedRecord};
+pub use seed::SeedPeer;
 pub use signature::{RecordSignature, SIGNATURE_BYTES};
 pub use state::{ConnectionState, Liveness};

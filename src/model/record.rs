@@ -133,6 +133,10 @@ impl PeerRecord {
     /// Decodes and validates a record from a JSON object (strictly: see
     /// [`crate::strict_json`]).
     pub fn from_json(json: &str) -> Result<Self, ModelError> {
-        Ok(crate::strict_json::from_str(json)?)
+        super::seed::from_json_either(
+            json,
+            |j| Ok(crate::strict_json::from_str(j)?),
+            super::SeedPeer::to_record,
+        )
     }
 }

@@ -24,16 +24,26 @@ pub(crate) struct PendingBootstrap {
     timeout_ms: u64,
     seeds: BTreeMap<PeerAddress, SeedState>,
     learned: BTreeSet<NodeId>,
+    /// Why each bootstrap node could not be used before this call (when
+    /// it fails the same way again, the transport's backoff may keep this
+    /// call from even trying).
+    known_errors: BTreeMap<PeerAddress, String>,
 }
 
 impl PendingBootstrap {
     pub fn new(
         seeds: &[PeerAddress],
+        retries: &SeedRetries,
         reply: Sender<BootstrapReport>,
         now_ms: u64,
         timeout_ms: u64,
     ) -> Self {
+        let known_errors = seeds
+            .iter()
+            .filter_map(|s| Some((s.clone(), retries.last_error(s)?.to_string())))
+            .collect();
         PendingBootstrap {
+            known_errors,
             reply,
             deadline_ms: now_ms + timeout_ms,
             timeout_ms,
@@ -62,7 +72,7 @@ impl PendingBootstrap {
         if let Some(s @ SeedState::Waiting) = self.seeds.get_mut(addr) {
             *s = SeedState::Failed(BootstrapError::Unreachable {
                 address: addr.clone(),
-                reason,
+                reason: explain(&reason),
             });
         }
     }
@@ -95,9 +105,15 @@ impl PendingBootstrap {
             .filter_map(|(address, s)| match s {
                 SeedState::Answered => None,
                 SeedState::Failed(e) => Some(e),
-                SeedState::Waiting => Some(BootstrapError::NoAnswer {
-                    address,
-                    timeout_ms,
+                SeedState::Waiting => Some(match self.known_errors.get(&address) {
+                    Some(reason) => BootstrapError::Unreachable {
+                        address,
+                        reason: reason.clone(),
+                    },
+                    None => BootstrapError::NoAnswer {
+                        address,
+                        timeout_ms,
+                    },
                 }),
             })
             .collect();
@@ -106,9 +122,35 @@ impl PendingBootstrap {
     }
 }
 
+/// A transport or protocol error, said the way a person deploying
+/// bootstrap nodes looks for it: refused, 404, timeout, TLS, cluster key.
+pub(crate) fn explain(error: &str) -> String {
+    let e = error.to_ascii_lowercase();
+    let hint = if e.contains("refused") {
+        "connection refused (nothing listens there)"
+    } else if e.contains("404") {
+        "404 Not Found (nothing serves that path; the default is /peerdisc)"
+    } else if e.contains("timed out") || e.contains("timeout") {
+        "timeout"
+    } else if e.contains("wss") || e.contains("tls") || e.contains("ssl") {
+        "TLS: this transport speaks plain ws:// only (put a TLS proxy in front)"
+    } else if e.contains("cluster key") || e.contains("sealed") {
+        "wrong cluster key"
+    } else {
+        return error.to_string();
+    };
+    format!("{hint} ({error})")
+}
+
 /// Retry state of one bootstrap node.
 struct Retry {
     answered: bool,
+    /// Why it could not be used, last time it failed.
+    last_error: Option<String>,
+    /// Whether its being unusable was logged (once, until it answers).
+    warned: bool,
+    /// When the first `hello` went out (the join).
+    since_ms: u64,
     /// Hellos sent by the retry schedule so far.
     attempts: u32,
     next_ms: u64,
@@ -150,6 +192,9 @@ impl SeedRetries {
                 s.clone(),
                 Retry {
                     answered: false,
+                    last_error: None,
+                    warned: false,
+                    since_ms: now_ms,
                     attempts: 0,
                     next_ms,
                 },
@@ -170,7 +215,52 @@ impl SeedRetries {
     pub fn answered(&mut self, addr: &PeerAddress) {
         if let Some(r) = self.seeds.get_mut(addr) {
             r.answered = true;
+            r.last_error = None;
+            r.warned = false;
         }
+    }
+
+    /// The bootstrap node at `addr` cannot be used (connection refused, an
+    /// HTTP error, a timeout, TLS, the cluster key). Returns the warning to
+    /// log the first time (one per node until it answers), naming the URL
+    /// and the reason.
+    pub fn failed(&mut self, addr: &PeerAddress, reason: &str) -> Option<String> {
+        let r = self.seeds.get_mut(addr)?;
+        if r.answered {
+            return None;
+        }
+        let reason = explain(reason);
+        r.last_error = Some(reason.clone());
+        if std::mem::replace(&mut r.warned, true) {
+            return None;
+        }
+        Some(format!("bootstrap node {addr} cannot be used: {reason}"))
+    }
+
+    /// Bootstrap nodes silent for `timeout_ms` since the join, without
+    /// another reason known: their warnings (each once).
+    pub fn silent(&mut self, now_ms: u64, timeout_ms: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        for (addr, r) in &mut self.seeds {
+            if !r.answered && !r.warned && now_ms >= r.since_ms.saturating_add(timeout_ms) {
+                r.warned = true;
+                let reason = format!("timeout: no answer within {timeout_ms} ms");
+                out.push(format!("bootstrap node {addr} cannot be used: {reason}"));
+                r.last_error = Some(reason);
+            }
+        }
+        out
+    }
+
+    /// Why `addr` could not be used last time, if it has not answered
+    /// since.
+    pub fn last_error(&self, addr: &PeerAddress) -> Option<&str> {
+        self.seeds.get(addr)?.last_error.as_deref()
+    }
+
+    /// Whether `addr` is a bootstrap node (answered or not).
+    pub fn is_seed(&self, addr: &PeerAddress) -> bool {
+        self.seeds.contains_key(addr)
     }
 
     /// Whether `addr` is a bootstrap node that has not answered yet.
@@ -219,6 +309,57 @@ impl SeedRetries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unusable_seed_is_warned_once_with_its_reason_until_it_answers() {
+        let (a, b) = (addr(1), addr(2));
+        let mut r = SeedRetries::new(&[a.clone(), b.clone()], 100, 800, 7, 0);
+        let w = r
+            .failed(&a, "TCP connect failed: Connection refused (os error 111)")
+            .unwrap();
+        assert!(
+            w.contains(a.as_str()) && w.contains("connection refused"),
+            "{w}"
+        );
+        assert_eq!(r.failed(&a, "TCP connect failed: Connection refused"), None);
+        assert!(r.last_error(&a).unwrap().contains("refused"));
+        // b is silent: one timeout warning once the bootstrap timeout ran.
+        assert!(r.silent(999, 1_000).is_empty());
+        let silent = r.silent(1_000, 1_000);
+        assert_eq!(silent.len(), 1);
+        assert!(silent[0].contains(b.as_str()) && silent[0].contains("timeout"));
+        assert!(r.silent(5_000, 1_000).is_empty());
+        // Once it answered, a later failure is not the bootstrap's business.
+        r.answered(&a);
+        assert_eq!(r.last_error(&a), None);
+        assert_eq!(r.failed(&a, "refused"), None);
+        assert!(!r.is_seed(&addr(3)) && r.is_seed(&a));
+    }
+
+    #[test]
+    fn reasons_are_said_the_way_people_look_for_them() {
+        let cases = [
+            (
+                "WebSocket handshake failed: HTTP error: 404 Not Found",
+                "404",
+            ),
+            ("WebSocket handshake timed out", "timeout"),
+            ("TCP connect timed out", "timeout"),
+            (
+                "unsupported scheme in wss://x/peerdisc (only ws:// is supported)",
+                "TLS",
+            ),
+            (
+                "the peer holds a different cluster key",
+                "wrong cluster key",
+            ),
+        ];
+        for (error, word) in cases {
+            let e = explain(error);
+            assert!(e.contains(word) && e.contains(error), "{error} -> {e}");
+        }
+        assert_eq!(explain("something else"), "something else");
+    }
 
     fn addr(port: u16) -> PeerAddress {
         PeerAddress::new(format!("ws://127.0.0.1:{port}/peerdisc")).unwrap()

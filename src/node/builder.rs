@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 
 use super::{Node, NodeConfig, NodeError};
 use crate::model::{Capability, CapabilityKind};
+use crate::registry::PeerRegistry;
 
 /// Builds and starts a [`Node`]. Every setting not given keeps the
 /// [`NodeConfig`] default.
@@ -9,12 +10,16 @@ use crate::model::{Capability, CapabilityKind};
 #[must_use]
 pub struct NodeBuilder {
     config: NodeConfig,
+    registry: Option<PeerRegistry>,
 }
 
 impl NodeBuilder {
     /// Starts from a whole configuration.
     pub fn from_config(config: NodeConfig) -> Self {
-        NodeBuilder { config }
+        NodeBuilder {
+            config,
+            registry: None,
+        }
     }
     /// Sets the node id.
     pub fn node_id(mut self, id: impl Into<String>) -> Self {
@@ -57,6 +62,19 @@ impl NodeBuilder {
         self.config.metadata.insert(key.into(), value.into());
         self
     }
+    /// Keeps the node's peers in this registry (the application's own,
+    /// shared with other code) instead of a new one; see
+    /// [`Node::with_registry`].
+    pub fn registry(mut self, registry: PeerRegistry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+    /// Turns the seed-compatible mode on or off (see
+    /// `MembershipConfig::seed_compatible`).
+    pub fn seed_compatible(mut self, on: bool) -> Self {
+        self.config.membership.seed_compatible = on;
+        self
+    }
     /// Changes the configuration in place.
     pub fn configure(mut self, f: impl FnOnce(&mut NodeConfig)) -> Self {
         f(&mut self.config);
@@ -68,11 +86,14 @@ impl NodeBuilder {
     }
     /// Makes the node without starting it.
     pub fn build(self) -> Result<Node, NodeError> {
-        Node::new(self.config)
+        match self.registry {
+            Some(r) => Node::with_registry(self.config, r),
+            None => Node::new(self.config),
+        }
     }
     /// Makes and starts the node.
     pub fn start(self) -> Result<Node, NodeError> {
-        let node = Node::new(self.config)?;
+        let node = self.build()?;
         node.start()?;
         Ok(node)
     }

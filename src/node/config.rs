@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::NodeError;
 use crate::mdns::MdnsConfig;
 use crate::membership::MembershipConfig;
-use crate::model::{Capabilities, NodeId, PeerAddress};
+use crate::model::{Capabilities, NodeId, PeerAddress, DEFAULT_WS_PATH};
 use crate::registry::RegistryConfig;
 use crate::transport::TransportConfig;
 
@@ -34,11 +34,13 @@ pub struct NodeConfig {
     /// Default `127.0.0.1:0`.
     pub listen: SocketAddr,
     /// The address other nodes should dial, for nodes behind NAT or in
-    /// containers. Default: `ws://<listen address>:<bound port><ws_path>`.
+    /// containers (without a path: `ws_path`). Default: `ws://<listen
+    /// address>:<bound port><ws_path>`.
     pub advertise: Option<String>,
     /// The HTTP path of the WebSocket endpoint. Default `/peerdisc`.
     pub ws_path: String,
-    /// Bootstrap nodes (`ws://host:port/path`).
+    /// Bootstrap nodes (`ws://host:port/path`; a URL without a path, as
+    /// the seed system wrote them, means `/peerdisc`).
     pub bootstrap: Vec<String>,
     /// How long `discover_bootstrap` waits for answers. Default 5,000 ms.
     pub bootstrap_timeout_ms: u64,
@@ -93,7 +95,7 @@ impl Default for NodeConfig {
             identity_path: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise: None,
-            ws_path: "/peerdisc".into(),
+            ws_path: DEFAULT_WS_PATH.into(),
             bootstrap: Vec::new(),
             bootstrap_timeout_ms: 5_000,
             rebootstrap_interval_ms: 2_000,
@@ -141,7 +143,8 @@ impl NodeConfig {
             )));
         }
         if let Some(a) = &self.advertise {
-            PeerAddress::new(a).map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
+            PeerAddress::with_default_path(a, &self.ws_path)
+                .map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
         }
         self.capabilities
             .validate()
@@ -170,7 +173,10 @@ impl NodeConfig {
         }
         self.bootstrap
             .iter()
-            .map(|b| PeerAddress::new(b).map_err(|e| NodeError::Config(format!("bootstrap: {e}"))))
+            .map(|b| {
+                PeerAddress::with_default_path(b, DEFAULT_WS_PATH)
+                    .map_err(|e| NodeError::Config(format!("bootstrap: {e}")))
+            })
             .collect()
     }
 }

@@ -15,12 +15,8 @@ use super::event::{NodeEvent, NodeEventSink};
 use super::routing::Routing;
 use super::sealing;
 use super::{BootstrapReport, NodeError};
-use crate::events::RemovalReason;
 use crate::mdns::MdnsEvent;
-use crate::membership::{
-    Command, Membership, MembershipEvent, Output, RegistryChange, RemovalReason as CoreRemoval,
-    Target,
-};
+use crate::membership::{Command, Membership, MembershipEvent, Output, RegistryChange, Target};
 use crate::model::{Capabilities, ConnectionState, NodeId, PeerAddress};
 use crate::registry::PeerRegistry;
 use crate::transport::{ConnectionId, Direction, TransportError, TransportEvent, TransportHandle};
@@ -200,9 +196,20 @@ impl Driver {
         }
     }
 
+    /// A bootstrap node could not be used: one warning per node (naming its
+    /// URL and the reason) until it answers.
+    fn seed_failed(&mut self, addr: &PeerAddress, reason: &str) {
+        if let Some(w) = self.seeds.failed(addr, reason) {
+            log::warn!("peerdisc: {}: {w}", self.me);
+        }
+    }
+
     /// Says `hello` again to the bootstrap nodes that have not answered
     /// yet and whose backoff ran out.
     fn retry_seeds(&mut self, now: u64) {
+        for w in self.seeds.silent(now, self.bootstrap_timeout_ms) {
+            log::warn!("peerdisc: {}: {w}", self.me);
+        }
         for addr in self.seeds.due(now) {
             log::debug!(
                 "peerdisc: {}: bootstrap node {addr} has not answered yet; saying hello again",
@@ -239,8 +246,13 @@ impl Driver {
         let now = self.now();
         match cmd {
             DriverCommand::Bootstrap(reply) => {
-                let p =
-                    PendingBootstrap::new(&self.bootstrap, reply, now, self.bootstrap_timeout_ms);
+                let p = PendingBootstrap::new(
+                    &self.bootstrap,
+                    &self.seeds,
+                    reply,
+                    now,
+                    self.bootstrap_timeout_ms,
+                );
                 self.pending.push(p);
                 self.join(now);
             }
@@ -396,6 +408,7 @@ impl Driver {
             }
             TransportEvent::ConnectFailed { conn, peer, error } => {
                 self.routing.conns.remove(&conn);
+                self.seed_failed(&peer, &error.to_string());
                 for p in &mut self.pending {
                     p.failed(&peer, error.to_string());
                 }
@@ -461,7 +474,7 @@ impl Driver {
             let _ = self.transport.reply(conn, reply);
             return;
         }
-        let msg = match wire::decode_str(text) {
+        let msg = match super::seed_compat::decode(self.core.config().seed_compatible, text) {
             Ok(m) => m,
             Err(e) => {
                 self.counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -481,10 +494,19 @@ impl Driver {
                 self.identify(conn, &id);
                 id
             }
-            (_, None) => {
-                self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+            // A seed-system node sends its announcement bare.
+            (msg, None) => match super::seed_compat::bare_sender(msg)
+                .filter(|_| self.core.config().seed_compatible)
+            {
+                Some(id) => {
+                    self.identify(conn, &id);
+                    id
+                }
+                None => {
+                    self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
         };
         if let Message::PeerList(list) = &msg {
             let dialed = self.routing.conns.get(&conn).and_then(|c| c.dialed.clone());
@@ -561,11 +583,17 @@ impl Driver {
             .as_ref()
             .map(|a| a.to_string())
             .unwrap_or_else(|| "a peer".into());
-        log::warn!(
-            "peerdisc: {}: refused by {whom}: {}",
-            self.me,
-            why.explain()
-        );
+        // A bootstrap node: one warning, however often it refuses.
+        if let Some(seed) = dialed.as_ref().filter(|a| self.seeds.is_seed(a)) {
+            let seed = seed.clone();
+            self.seed_failed(&seed, why.explain());
+        } else {
+            log::warn!(
+                "peerdisc: {}: refused by {whom}: {}",
+                self.me,
+                why.explain()
+            );
+        }
         if let Some(addr) = dialed {
             // A refusal is an answer: retrying would only be refused again.
             self.seeds.answered(&addr);
@@ -694,6 +722,7 @@ impl Driver {
             }
             Err(e) => {
                 log::trace!("peerdisc: no connection to {addr}: {e}");
+                self.seed_failed(&addr, &e.to_string());
                 return None;
             }
         };
@@ -740,64 +769,28 @@ impl Driver {
     }
 
     fn apply(&mut self, change: RegistryChange) {
-        match change {
-            RegistryChange::Upsert(record) => {
-                if record.node_id == self.me {
-                    return;
-                }
+        match &change {
+            RegistryChange::Upsert(record) if record.node_id != self.me => {
                 if let Some(addr) = record.addresses.first() {
                     self.routing.set_address(&record.node_id, addr);
                     for conn in self.routing.conns_of(&record.node_id) {
                         let _ = self.transport.associate(conn, addr.clone());
                     }
                 }
-                let id = record.node_id.clone();
-                match self.registry.upsert((*record).clone()) {
-                    Ok(crate::registry::UpsertOutcome::Added) => {
-                        let open = self
-                            .routing
-                            .conns
-                            .values()
-                            .any(|c| c.open && c.peer.as_ref() == Some(&id));
-                        if open {
-                            self.set_connection_state(&id, ConnectionState::Connected);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => log::debug!("peerdisc: registry refused {id}: {e}"),
-                }
             }
-            RegistryChange::Liveness {
-                node_id,
-                liveness,
-                incarnation,
-            } => {
-                if !self.registry.contains(node_id.as_str()) {
-                    return;
-                }
-                let _ = self.registry.set_liveness_with_incarnation(
-                    node_id.as_str(),
-                    liveness,
-                    incarnation,
-                );
-            }
-            RegistryChange::Outcome { node_id, success } => {
-                if !self.registry.contains(node_id.as_str()) {
-                    return;
-                }
-                let _ = if success {
-                    self.registry.record_success(node_id.as_str())
-                } else {
-                    self.registry.record_failure(node_id.as_str())
-                };
-            }
-            RegistryChange::Remove { node_id, reason } => {
-                let reason = match reason {
-                    CoreRemoval::LeftReclaimed => RemovalReason::Left,
-                    _ => RemovalReason::Dead,
-                };
-                self.registry.remove_for(node_id.as_str(), reason);
-                self.routing.forget(&node_id);
+            RegistryChange::Remove { node_id, .. } => self.routing.forget(node_id),
+            _ => {}
+        }
+        let added = crate::membership::apply_change(&self.registry, &self.me, &change);
+        if let (true, RegistryChange::Upsert(record)) = (added, &change) {
+            let id = &record.node_id;
+            let open = self
+                .routing
+                .conns
+                .values()
+                .any(|c| c.open && c.peer.as_ref() == Some(id));
+            if open {
+                self.set_connection_state(id, ConnectionState::Connected);
             }
         }
     }

@@ -33,6 +33,7 @@ mod event;
 mod mdns_link;
 mod routing;
 mod sealing;
+mod seed_compat;
 mod stats;
 
 use std::sync::Arc;
@@ -139,9 +140,17 @@ impl Node {
 
     /// A node with this configuration, not started yet.
     pub fn new(config: NodeConfig) -> Result<Node, NodeError> {
+        let registry = PeerRegistry::with_config(config.registry.clone())?;
+        Self::with_registry(config, registry)
+    }
+
+    /// A node that keeps its peers in the application's `registry` (the
+    /// seed system's shared `PeerRegistry`), not started yet. The
+    /// configuration's `registry` section is then not used: the registry
+    /// keeps its own settings.
+    pub fn with_registry(config: NodeConfig, registry: PeerRegistry) -> Result<Node, NodeError> {
         let bootstrap = config.validate()?;
         let (node_id, identity) = node_identity(&config)?;
-        let registry = PeerRegistry::with_config(config.registry.clone())?;
         let (events, events_rx) = NodeEventSink::new();
         Ok(Node {
             inner: Arc::new(NodeInner {
@@ -172,7 +181,8 @@ impl Node {
         let (transport, events) = Transport::start(tcfg)?;
         let transport = Arc::new(transport);
         let address = match &cfg.advertise {
-            Some(a) => PeerAddress::new(a).map_err(|e| NodeError::Config(e.to_string()))?,
+            Some(a) => PeerAddress::with_default_path(a, &cfg.ws_path)
+                .map_err(|e| NodeError::Config(e.to_string()))?,
             None => {
                 let local = transport.local_addr();
                 if local.ip().is_unspecified() {
@@ -201,6 +211,7 @@ impl Node {
         let seed = cfg.rng_seed.unwrap_or_else(rand::random);
         let mut core = Membership::new(record, cfg.membership.clone(), seed)
             .map_err(|e| NodeError::Config(e.to_string()))?;
+        core.set_unix_epoch_ms(crate::clock::Clock::now_ms(&crate::clock::SystemClock));
         if let Some(identity) = &self.inner.identity {
             core.set_identity(identity.clone())
                 .map_err(|e| NodeError::Config(e.to_string()))?;

@@ -27,10 +27,28 @@ const MAX_EVICTIONS_PER_INSERT: usize = 64;
 impl PeerRegistry {
     /// Adds a new peer. Fails with [`RegistryError::AlreadyExists`] if the
     /// node id is listed (use [`upsert`](Self::upsert) or
-    /// [`update`](Self::update) then).
-    pub fn add(&self, peer: Peer) -> Result<(), RegistryError> {
+    /// [`update`](Self::update) then). Times left at 0 (first seen, last
+    /// seen, liveness changed) are stamped with the registry's clock, so a
+    /// peer added without them counts as just heard of (a cleanup with
+    /// `stale_after_ms` does not take it for silent).
+    pub fn add(&self, mut peer: Peer) -> Result<(), RegistryError> {
         if let Err(e) = peer.validate() {
             return Err(self.rejected(e.into()));
+        }
+        if peer.first_seen_ms == 0 || peer.last_seen_ms == 0 || peer.liveness_changed_ms == 0 {
+            let now = self.now_ms();
+            if peer.first_seen_ms == 0 {
+                peer.first_seen_ms = match peer.last_seen_ms {
+                    0 => now,
+                    last => last.min(now),
+                };
+            }
+            if peer.last_seen_ms == 0 {
+                peer.last_seen_ms = now.max(peer.first_seen_ms);
+            }
+            if peer.liveness_changed_ms == 0 {
+                peer.liveness_changed_ms = peer.first_seen_ms;
+            }
         }
         let id = peer.node_id().clone();
         let mut roomed = false;
@@ -121,6 +139,8 @@ impl PeerRegistry {
             }
             if let Some(v) = update.version {
                 record.version = v;
+            } else if update.bump_version {
+                record.version = record.version.saturating_add(1);
             }
             if let Err(e) = record.validate() {
                 return Err(self.rejected(e.into()));

@@ -28,6 +28,10 @@ pub struct PeerUpdate {
     pub version: Option<u64>,
     pub connection_state: Option<ConnectionState>,
     pub liveness: Option<Liveness>,
+    /// Raise the record version by one when a record field changes and
+    /// `version` is not given (the seed system's `update_peer`: a local
+    /// edit that later upserts of the old version do not undo).
+    pub bump_version: bool,
 }
 
 impl PeerUpdate {
@@ -58,6 +62,12 @@ impl PeerUpdate {
     /// Sets the liveness.
     pub fn liveness(mut self, l: Liveness) -> Self {
         self.liveness = Some(l);
+        self
+    }
+    /// Raises the version by one if a record field is set (see
+    /// [`bump_version`](Self::bump_version) the field).
+    pub fn bump_version(mut self) -> Self {
+        self.bump_version = true;
         self
     }
 }

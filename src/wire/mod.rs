@@ -29,7 +29,7 @@ pub use message::{
     Ack, GossipAnnouncement, Hello, Message, Nack, PeerList, PeerListRequest, Ping, PingReq,
     PushPull, StateClaim,
 };
-pub use seed::{AnnouncedPeer, SeedPeer};
+pub use seed::{decode_seed_compatible, AnnouncedPeer, SeedPeer};
 pub use state::MemberState;
 
 /// The protocol version this build speaks and accepts.

@@ -1,86 +1,10 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::model::{Capabilities, Capability, ModelError, NodeId, PeerAddress, PeerRecord};
-
-/// A peer as the seed (Python) system's `gossip_announcement` lists it: one
-/// `address` string, capability names in `agents`/`tools`/`resources`/
-/// `prompts`, and a few observation fields that are accepted and ignored
-/// (they describe the sender's view, not the peer).
-///
-/// Decoding is strict: any other field is refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedPeer {
-    /// The peer's identity.
-    pub node_id: NodeId,
-    /// Its WebSocket address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    /// Its public key, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<String>,
-    /// Agent names.
-    #[serde(default)]
-    pub agents: Vec<String>,
-    /// Tool names.
-    #[serde(default)]
-    pub tools: Vec<String>,
-    /// Resource names.
-    #[serde(default)]
-    pub resources: Vec<String>,
-    /// Prompt names.
-    #[serde(default)]
-    pub prompts: Vec<String>,
-    /// Free-form string metadata.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, String>,
-    /// Sender's observation (ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_seen: Option<f64>,
-    /// Sender's observation (ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_seen: Option<f64>,
-    /// Sender's observation (ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_state: Option<String>,
-    /// Sender's observation (ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_score: Option<f64>,
-    /// Sender's observation (ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_attempts: Option<u64>,
-    /// Sender's observation (ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub successful_connections: Option<u64>,
-    /// Sender's observation (ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_connections: Option<u64>,
-}
-
-impl SeedPeer {
-    /// Converts to a record at version 0 (seed peers carry no version), and
-    /// validates it.
-    pub fn to_record(&self) -> Result<PeerRecord, ModelError> {
-        let mut rec = PeerRecord::new(self.node_id.clone());
-        if let Some(a) = &self.address {
-            rec.addresses.push(PeerAddress::new(a)?);
-        }
-        rec.public_key = self.public_key.as_deref().map(Box::from);
-        let caps = |names: &[String]| names.iter().map(Capability::new).collect::<Vec<_>>();
-        rec.capabilities = Capabilities {
-            agents: caps(&self.agents),
-            tools: caps(&self.tools),
-            resources: caps(&self.resources),
-            prompts: caps(&self.prompts),
-        };
-        rec.metadata = self.metadata.clone();
-        rec.validate()?;
-        Ok(rec)
-    }
-}
+pub use crate::model::SeedPeer;
+use crate::model::{ModelError, NodeId, PeerRecord};
 
 /// One entry of a `gossip_announcement`'s `peers`: a full [`PeerRecord`] or
 /// a seed-shaped peer ([`SeedPeer`]). A record is tried first.
@@ -131,5 +55,78 @@ impl AnnouncedPeer {
             AnnouncedPeer::Record(r) => &r.node_id,
             AnnouncedPeer::Seed(s) => &s.node_id,
         }
+    }
+}
+
+/// The top-level fields of a `gossip_announcement`.
+const ANNOUNCEMENT_FIELDS: [&str; 5] = ["v", "type", "timestamp", "peers", "states"];
+
+/// Decodes a message as a seed-compatible node does (see PROTOCOL.md, "The
+/// seed system's announcement"): like [`decode`](super::decode), except
+/// that a `gossip_announcement` may carry fields peerdisc does not define,
+/// at the top level and in its seed-shaped peer entries; they are dropped
+/// before the strict decoding. Every other message is decoded strictly.
+pub fn decode_seed_compatible(bytes: &[u8]) -> Result<super::Message, super::WireError> {
+    let strict = match super::decode(bytes) {
+        Ok(m) => return Ok(m),
+        Err(e) => e,
+    };
+    if bytes.len() > super::MAX_MESSAGE_BYTES {
+        return Err(strict);
+    }
+    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(bytes) else {
+        return Err(strict);
+    };
+    if map.get("type").and_then(Value::as_str) != Some("gossip_announcement") {
+        return Err(strict);
+    }
+    map.retain(|k, _| ANNOUNCEMENT_FIELDS.contains(&k.as_str()));
+    if let Some(Value::Array(peers)) = map.get_mut("peers") {
+        for p in peers {
+            if let Value::Object(entry) = p {
+                if !SeedPeer::names_peerdisc_fields(entry) {
+                    SeedPeer::strip_unknown(entry);
+                }
+            }
+        }
+    }
+    let text = serde_json::to_vec(&Value::Object(map)).map_err(|_| strict)?;
+    super::decode(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{decode_str, Message};
+
+    const WITH_EXTRAS: &str = r#"{"type": "gossip_announcement", "timestamp": 1764000000.5,
+        "sender": "old-1", "peers": [
+        {"node_id": "old-1", "address": "ws://10.0.0.1:8000", "agents": ["a"], "zone": "eu"}]}"#;
+
+    #[test]
+    fn seed_compatible_decoding_drops_what_peerdisc_does_not_define() {
+        assert!(decode_str(WITH_EXTRAS).is_err(), "strict by default");
+        let Message::GossipAnnouncement(g) =
+            decode_seed_compatible(WITH_EXTRAS.as_bytes()).unwrap()
+        else {
+            panic!("not an announcement")
+        };
+        let rec = g.peers[0].to_record().unwrap();
+        assert_eq!(rec.node_id.as_str(), "old-1");
+        assert_eq!(rec.addresses[0].as_str(), "ws://10.0.0.1:8000/peerdisc");
+        assert_eq!(rec.capabilities.agents[0].name(), "a");
+    }
+
+    #[test]
+    fn seed_compatible_decoding_stays_strict_elsewhere() {
+        // A peerdisc record with an unknown field is still refused.
+        let record = r#"{"type": "gossip_announcement", "timestamp": 1.0, "peers": [
+            {"node_id": "n", "addresses": [], "version": 2, "zone": "eu"}]}"#;
+        assert!(decode_seed_compatible(record.as_bytes()).is_err());
+        // So is any other message with an unknown field.
+        let ping = r#"{"v": 1, "type": "ping", "seq": 1, "target": "n", "zone": "eu"}"#;
+        assert!(decode_seed_compatible(ping.as_bytes()).is_err());
+        // And a value that is not JSON.
+        assert!(decode_seed_compatible(b"{").is_err());
     }
 }

@@ -118,7 +118,8 @@ pub struct NodeArgs {
 
 #[derive(Args)]
 pub struct PeersArgs {
-    /// The node to ask, e.g. ws://127.0.0.1:7400/peerdisc
+    /// The node to ask, e.g. ws://127.0.0.1:7400/peerdisc (a URL without a
+    /// path means /peerdisc)
     pub url: String,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -279,6 +280,16 @@ config_flags! {
         /// with key-derived ids must sign).
         #[arg(long, value_name = "BOOL")]
         require_signed_records: bool,
+        /// Seed-compatible mode, for networks with nodes of the earlier
+        /// Python system (default false): accept their bare announcements
+        /// and extra fields, announce seed-shaped every
+        /// --announce-interval-ms.
+        #[arg(long, value_name = "BOOL")]
+        seed_compatible: bool,
+        /// How often a seed-compatible node announces itself, in ms (default
+        /// 60000).
+        #[arg(long, value_name = "MS")]
+        announce_interval_ms: u64,
     }
 }
 

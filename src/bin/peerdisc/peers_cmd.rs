@@ -20,7 +20,8 @@ struct Table {
 }
 
 pub fn run(a: PeersArgs) -> Result<(), Failure> {
-    let addr = PeerAddress::new(&a.url).map_err(|e| Failure::config(e.to_string()))?;
+    let addr = PeerAddress::with_default_path(&a.url, peerdisc::model::DEFAULT_WS_PATH)
+        .map_err(|e| Failure::config(e.to_string()))?;
     let timeout = Duration::from_millis(a.timeout_ms.max(1));
     let ring = if a.cluster_key.is_empty() {
         None

@@ -28,7 +28,7 @@ impl Membership {
                 continue; // nothing it lacks
             }
             let g = GossipAnnouncement {
-                timestamp: now as f64 / 1000.0,
+                timestamp: self.unix_seconds(now),
                 peers: pig.peers.into_iter().map(AnnouncedPeer::Record).collect(),
                 states: pig.states,
             };

@@ -4,6 +4,7 @@ mod anti_entropy;
 mod join;
 mod merge;
 mod probe;
+mod seed_compat;
 
 use std::sync::Arc;
 
@@ -137,6 +138,11 @@ pub struct Membership {
     join: Option<JoinState>,
     joined: bool,
     signer: Option<Identity>,
+    /// Unix time (ms) at time 0 of this core's clock, for the `timestamp`
+    /// of announcements (0: timestamps are the core's own time).
+    unix_epoch_ms: u64,
+    /// Next seed-shaped announcement (seed-compatible mode).
+    next_announce_ms: u64,
 }
 
 fn overrides(new: Liveness, new_inc: u64, old: Liveness, old_inc: u64) -> bool {
@@ -193,6 +199,8 @@ impl Membership {
             join: None,
             joined: false,
             signer: None,
+            unix_epoch_ms: 0,
+            next_announce_ms: 0,
         })
     }
 
@@ -332,6 +340,9 @@ impl Membership {
         if let Some(j) = &self.join {
             d = d.min(j.next_ms);
         }
+        if self.config.seed_compatible && !self.leaving {
+            d = d.min(self.next_announce_ms);
+        }
         Some(d)
     }
 
@@ -341,7 +352,12 @@ impl Membership {
     /// decode is counted against the sender's health and changes nothing
     /// else.
     pub fn handle_bytes(&mut self, from: &NodeId, bytes: &[u8], now: u64) -> Result<(), WireError> {
-        match wire::decode(bytes) {
+        let decoded = if self.config.seed_compatible {
+            wire::decode_seed_compatible(bytes)
+        } else {
+            wire::decode(bytes)
+        };
+        match decoded {
             Ok(msg) => {
                 self.handle_message(from, msg, now);
                 Ok(())
@@ -543,6 +559,7 @@ impl Membership {
             self.next_reclaim_ms = now + 1_000;
             self.reclaim(now);
         }
+        self.seed_announce(now);
     }
 
     // ----- internals: bookkeeping -----------------------------------------
@@ -562,6 +579,7 @@ impl Membership {
         self.next_push_pull_ms = now + r.random_range(0..pp);
         self.next_reconnect_ms = now + r.random_range(0..self.config.reconnect_interval_ms.max(1));
         self.next_reclaim_ms = now + 1_000;
+        self.next_announce_ms = now;
     }
 
     fn cluster_size(&self) -> usize {
