@@ -35,8 +35,10 @@ pub(crate) unsafe fn node_id_arg<'a>(p: *const c_char, what: &str) -> FfiResult<
         let mut len = 0usize;
         let ok = loop {
             // SAFETY: a NUL-terminated string (caller's contract); reading
-            // stops at its NUL.
-            let b = unsafe { *p.add(len) } as u8;
+            // stops at its NUL, so `p + len` is inside it.
+            let at = unsafe { p.add(len) };
+            // SAFETY: as above.
+            let b = unsafe { *at } as u8;
             if b == 0 {
                 break len > 0;
             }
