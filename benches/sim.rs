@@ -76,6 +76,17 @@ fn main() {
                 });
             }
         }
+        // Under loss: suspicions and their (signed) refutations.
+        let n = if quick { 50 } else { 100 };
+        for signed in [false, true] {
+            timed("signed", &mut || {
+                let r = scenario::steady_bandwidth_at(n, 0.1, seed, &m, signed);
+                format!(
+                    "{} loss=10% {r}",
+                    if signed { "signed  " } else { "unsigned" }
+                )
+            });
+        }
     }
     if run("failure") {
         let (n, crashes, seeds) = if quick { (50, 3, 1) } else { (100, 9, 5) };

@@ -48,7 +48,7 @@ int main(void) {
   check(peerdisc_registry_on_event(reg, on_event, &count, NULL, NULL), "on_event");
 
   check(peerdisc_registry_add(reg,
-            "{\"node_id\": \"node_abc123\", \"addresses\": [\"ws://192.168.1.100:8000\"],"
+            "{\"node_id\": \"node_abc123\", \"addresses\": [\"ws://127.0.0.1:8000\"],"
             " \"capabilities\": {\"agents\": [\"planner\"], \"tools\": [\"search\"]}}"),
         "add");
   check(peerdisc_registry_upsert(reg, "{\"node_id\": \"node_def456\", \"version\": 1,"

@@ -1,19 +1,16 @@
-"""A small Python script using peerdisc through the python/peerdisc package (ctypes).
+"""A small Python script using peerdisc through its Python package (ctypes).
 
-Run from the repository root after `cargo build`:
-    python3 examples/ffi_example.py
-(or set PEERDISC_LIB to the library's path).
+Install the package (it carries the library), then run it from anywhere:
+    python3 -m venv venv && venv/bin/pip install ./python
+    venv/bin/python examples/ffi_example.py
 """
 
 import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
-
-import peerdisc  # noqa: E402
-from peerdisc import PeerdiscError, Registry, Status  # noqa: E402
+import peerdisc
+from peerdisc import PeerdiscError, Registry, Status
 
 
 def main() -> int:
@@ -26,7 +23,7 @@ def main() -> int:
         reg.add(
             {
                 "node_id": "node_abc123",
-                "addresses": ["ws://192.168.1.100:8000"],
+                "addresses": ["ws://127.0.0.1:8000"],
                 "capabilities": {"agents": ["planner"], "tools": ["search"]},
             }
         )

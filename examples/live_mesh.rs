@@ -10,8 +10,10 @@
 //! PEERDISC_MESH_NODES=5 cargo run --release --example live_mesh
 //! ```
 //!
-//! The node count (3 to 60, default 20) comes from the first argument, else
-//! from `PEERDISC_MESH_NODES`. `tests/live_mesh.rs` runs [`run`] with 5.
+//! The node count (3 to 60, default 20: a bootstrap node, a node that
+//! crashes and at least one that notices) comes from the first argument,
+//! else from `PEERDISC_MESH_NODES`; another count is refused (exit 2).
+//! `tests/live_mesh.rs` runs [`run`] with 5.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -42,18 +44,26 @@ impl Outcome {
     }
 }
 
+/// The fewest and the most nodes the demo runs.
+pub const NODES: std::ops::RangeInclusive<usize> = 3..=60;
+
 /// The node count: the argument if given, else the environment variable,
-/// else [`DEFAULT_NODES`]; clamped to 3..=60.
+/// else [`DEFAULT_NODES`]; an error outside [`NODES`].
 pub fn node_count(arg: Option<&str>, env: Option<&str>) -> Result<usize, String> {
     let (what, raw) = match (arg, env) {
         (Some(a), _) => ("the argument", a),
         (None, Some(e)) => ("PEERDISC_MESH_NODES", e),
         (None, None) => return Ok(DEFAULT_NODES),
     };
-    raw.trim()
-        .parse::<usize>()
-        .map(|n| n.clamp(3, 60))
-        .map_err(|_| format!("{what} {raw:?} is not a node count (3 to 60)"))
+    let range = format!("{} to {}", NODES.start(), NODES.end());
+    match raw.trim().parse::<usize>() {
+        Ok(n) if NODES.contains(&n) => Ok(n),
+        Ok(n) => Err(format!(
+            "{what} asks for {n} nodes; the demo runs {range} (a bootstrap node, \
+             one that crashes, and at least one that notices)"
+        )),
+        Err(_) => Err(format!("{what} {raw:?} is not a node count ({range})")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -123,15 +133,18 @@ pub fn run(
         )?,
         None => writeln!(out, "not fully converged within {PHASE_LIMIT:?}")?,
     }
-    let who = nodes[1].find_by_tool("translate");
-    writeln!(
-        out,
-        "n01 finds tool 'translate' at: {}",
-        who.iter()
-            .map(|p| p.node_id().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )?;
+    // A tool the last node offers (never n01 itself: n >= 3).
+    let tool = TOOLS[(n - 1) % TOOLS.len()];
+    let who: Vec<String> = nodes[1]
+        .find_by_tool(tool)
+        .iter()
+        .map(|p| p.node_id().to_string())
+        .collect();
+    if who.is_empty() {
+        writeln!(out, "n01 finds no node offering tool '{tool}'")?;
+    } else {
+        writeln!(out, "n01 finds tool '{tool}' at: {}", who.join(", "))?;
+    }
 
     // Phase 2: a crash.
     let victim = n / 2;
@@ -253,7 +266,8 @@ fn draw(
     }
     s.push_str(&format!(
         "{phase}: {:.2} s   rows: who knows, columns: whom; each cell the state and the health in tenths\n\
-         o alive  ? suspect  x dead  - left  . unknown   (o8: alive, health 0.8x)\n     ",
+         o alive  ? suspect  x dead  - left  . unknown   (o8: alive, health 0.8x)   \
+         ~~ the row of a crashed node (it holds no view)\n     ",
         t.as_secs_f64()
     ));
     for j in 0..nodes.len() {

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-20}"
-targets=(wire_decode core_sequence snapshot_load keyring_open signed_record_verify)
+targets=(wire_decode core_sequence snapshot_load keyring_open signed_record_verify signed_liveness)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== fuzz-smoke: cargo-fuzz is not installed (cargo install cargo-fuzz --version 0.13.2 --locked); running the stable property tests instead"

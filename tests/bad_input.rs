@@ -9,7 +9,7 @@
 //! records inside the membership core: `tests/membership_signed.rs`. The
 //! property tests
 //! at the end are the stable-toolchain versions of the `fuzz/` targets
-//! `wire_decode` and `core_sequence`.
+//! `wire_decode`, `core_sequence` and `signed_liveness`.
 
 use std::sync::Arc;
 
@@ -19,6 +19,9 @@ use peerdisc::membership::{Membership, MembershipConfig};
 use peerdisc::wire::{self, Message, WireError, MAX_MESSAGE_BYTES};
 use peerdisc::{NodeId, PeerAddress, PeerRecord, PeerRegistry, UpsertOutcome};
 use proptest::prelude::*;
+
+#[path = "support/signed_liveness_ops.rs"]
+mod signed_liveness_ops;
 
 /// Why an input was refused.
 #[derive(Debug)]
@@ -623,4 +626,20 @@ fn cluster_key_bad_input_table() {
     assert_eq!(feed_frame(&reg, Some(&ours), &sealed).unwrap(), 1);
     let reg = known_registry();
     assert_eq!(feed_frame(&reg, None, &hello).unwrap(), 1);
+}
+
+proptest! {
+    // Each case signs and verifies a few dozen claims (slow in a debug
+    // build): fewer cases than the other targets.
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// `fuzz_targets/signed_liveness.rs`: claims signed by the right key,
+    /// another or none, at any incarnation; the core believes only what the
+    /// keys signed.
+    #[test]
+    fn prop_signed_liveness_believes_only_signed_words(
+        data in proptest::collection::vec(any::<u8>(), 0..330),
+    ) {
+        signed_liveness_ops::run(&data);
+    }
 }

@@ -183,9 +183,40 @@ fn exit_codes_and_messages() {
     let out = run(&["node", "--bootstrap", "http://x:1"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bootstrap"));
-    // 2: bad arguments (clap).
+    // 2: bad arguments (clap), a URL that is not ws:// among them.
     let out = run(&["node", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = run(&["peers", "http://127.0.0.1:7400/"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("http://127.0.0.1:7400/") && err.contains("ws"),
+        "{err}"
+    );
+    // --print-config refuses what the node refuses, with the same code.
+    for bad in [
+        &["--bootstrap", "notaurl"][..],
+        &["--fanout", "0"],
+        &["--ws-path", "nopath"],
+    ] {
+        let mut args = vec!["node"];
+        args.extend_from_slice(bad);
+        let node = run(&[&args[..], &["--duration-secs", "1"]].concat());
+        let print = run(&[&args[..], &["--print-config"]].concat());
+        assert_eq!(node.status.code(), Some(3), "{bad:?}");
+        assert_eq!(print.status.code(), Some(3), "{bad:?} --print-config");
+        assert!(print.stdout.is_empty(), "{bad:?}");
+        assert_eq!(node.stderr, print.stderr, "{bad:?}");
+    }
+    // Every --help lists the exit codes.
+    for args in [&["--help"][..], &["node", "--help"], &["peers", "--help"]] {
+        let help = run(args);
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            text.contains("Exit codes: 0 success; 2 bad arguments; 3 invalid configuration"),
+            "{args:?}: {text}"
+        );
+    }
     // --set reaches every item; --print-config shows the result.
     let out = run(&[
         "node",
@@ -369,6 +400,94 @@ fn config_flags_reach_the_config() {
     let out = run(&["node", "--mdns-ipv4", "maybe"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--mdns-ipv4"));
+}
+
+#[test]
+fn peers_says_it_timed_out_when_the_node_never_answers() {
+    // Accepts the connection, then says nothing.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/peerdisc", silent.local_addr().unwrap());
+    let out = run(&["peers", &url, "--timeout-ms", "300"]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("timed out after 300 ms") && err.contains("handshake"),
+        "{err}"
+    );
+    assert!(!err.contains("WouldBlock"), "{err}");
+}
+
+/// The byte offset of each column of `line` that starts where `header`
+/// has a column name.
+fn column_starts(header: &str) -> Vec<usize> {
+    let b = header.as_bytes();
+    (0..b.len())
+        .filter(|&i| b[i] != b' ' && (i == 0 || b[i - 1] == b' '))
+        .collect()
+}
+
+#[test]
+fn peers_table_fits_key_derived_ids_and_events_read_as_text() {
+    let (p1, p2) = (free_port(), free_port());
+    let seed_url = format!("ws://127.0.0.1:{p1}/peerdisc");
+    // No --node-id: both ids are derived from their keys (67 characters).
+    let seed = daemon(&["--listen", &format!("127.0.0.1:{p1}"), "--tool", "search"]);
+    let worker = daemon(&[
+        "--listen",
+        &format!("127.0.0.1:{p2}"),
+        "--agent",
+        "planner",
+        "--bootstrap",
+        &seed_url,
+    ]);
+    let worker_id = worker
+        .expect_line("saying the worker listens", |l| {
+            l.contains(" listening at ")
+        })
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string();
+    assert!(worker_id.len() > 60, "{worker_id}");
+    // A connection or liveness change, in words.
+    let state = seed.expect_line("reporting a state change", |l| l.starts_with("state"));
+    let words: Vec<&str> = state.split_whitespace().collect();
+    assert_eq!(words.len(), 6, "{state}");
+    assert_eq!(words[1], worker_id, "{state}");
+    assert!(["connection", "liveness"].contains(&words[2]), "{state}");
+    assert_eq!(words[4], "->", "{state}");
+    assert!(!state.contains(['{', '}', '(']), "{state}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let out = run(&["peers", &seed_url, "--timeout-ms", "1000"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && text.contains(&worker_id) {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the seed never listed the worker"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines[1];
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>().join(" "),
+        "NODE ADDRESS LIVENESS CONNECTION HEALTH VER SEEN CAPABILITIES",
+        "{text}"
+    );
+    // Each row's cells start under their headers (left-aligned columns) and
+    // the id is whole.
+    let starts = column_starts(header);
+    let row = lines[2];
+    assert!(row.starts_with(&format!("{worker_id} ")), "{text}");
+    assert!(
+        row[starts[1]..].starts_with(&format!("ws://127.0.0.1:{p2}/")),
+        "{text}"
+    );
+    assert!(row[starts[2]..].starts_with("alive"), "{text}");
+    assert!(row[starts[7]..].starts_with("agent:planner"), "{text}");
 }
 
 // The earlier Python system's URL form (`ws://host:port`, no path), and

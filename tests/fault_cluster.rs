@@ -14,7 +14,9 @@
 //!   rejoins through the peers it knew.
 //! - Four daemons with mDNS on and no bootstrap URL find each other.
 //!
-//! Needs root (network namespaces); without it each test prints SKIPPED.
+//! Needs root (network namespaces) and, for the partition and the loss,
+//! `nft` (nftables); without them each test prints SKIPPED (a failure
+//! under `PEERDISC_NETNS_REQUIRE=1`).
 //! `PEERDISC_FAULT_QUICK=1` shortens the partition to 15 s and the loss
 //! period to 30 s for a quick local run.
 //!
@@ -223,6 +225,9 @@ fn partitioned_halves_remerge_after_heal() {
 }
 
 fn partitioned_halves_remerge() {
+    if !netns::nft_or_skip() {
+        return;
+    }
     let Some(c) = Cluster::start("partition", 8, &[]) else {
         return;
     };
@@ -249,6 +254,9 @@ fn twenty_percent_loss_causes_no_false_death() {
 }
 
 fn twenty_percent_loss() {
+    if !netns::nft_or_skip() {
+        return;
+    }
     let Some(c) = Cluster::start("loss", 8, &[]) else {
         return;
     };

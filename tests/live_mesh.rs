@@ -70,7 +70,12 @@ fn the_verdict_and_the_node_count() {
     );
     assert_eq!(live_mesh::node_count(None, Some("5")), Ok(5));
     assert_eq!(live_mesh::node_count(Some("7"), Some("5")), Ok(7));
-    assert_eq!(live_mesh::node_count(None, Some("1")), Ok(3));
+    // Too few (or too many) nodes are refused, naming the range.
+    assert!(live_mesh::node_count(Some("1"), None)
+        .unwrap_err()
+        .contains("3 to 60"));
+    assert!(live_mesh::node_count(None, Some("61")).is_err());
+    assert_eq!(live_mesh::node_count(Some("3"), None), Ok(3));
     assert!(live_mesh::node_count(None, Some("many"))
         .unwrap_err()
         .contains("PEERDISC_MESH_NODES"));

@@ -381,8 +381,7 @@ fn a_restarted_host_is_found_again_by_mdns() {
 #[test]
 fn hosts_find_each_other_under_packet_loss() {
     let _g = serial();
-    if !netns::has_nft() {
-        netns::skip("`nft` is not installed (apt-get install -y nftables)");
+    if !netns::nft_or_skip() {
         return;
     }
     let Some(lab) = netns::Lab::new(3) else {

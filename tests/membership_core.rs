@@ -234,6 +234,13 @@ fn garbage_counts_against_the_sender_and_loses_nothing() {
 fn a_restarted_node_takes_its_old_entry_back() {
     let mut a = node("a");
     teach(&mut a, "x", &["b"]);
+    // "b" had refuted up to incarnation 5 in its earlier life.
+    claim(
+        &mut a,
+        "x",
+        MemberState::new(id("b"), 5, Liveness::Alive, 1),
+        4,
+    );
     claim(
         &mut a,
         "x",
@@ -245,6 +252,7 @@ fn a_restarted_node_takes_its_old_entry_back() {
     let hello = Hello {
         record: b.record().clone(),
         incarnation: 0,
+        sig: None,
     };
     a.handle_message(&id("b"), Message::Hello(hello), 10);
     let out = drain(&mut a);
@@ -356,6 +364,9 @@ fn left_and_dead_claims_by_others_do_not_remove_me() {
         incarnation: 0,
         version: 0,
         from: None,
+        sig: None,
+        nonce: None,
+        proof: None,
     };
     a.handle_message(&id("b"), Message::Leave(c), 1);
     assert_eq!(a.incarnation(), 1);
@@ -387,6 +398,16 @@ mod props {
     fn view(claims: &[MemberState]) -> Vec<(Liveness, u64)> {
         let mut m = node("observer");
         teach(&mut m, "x", &NAMES);
+        // Each member's own latest word: accusations are at most the
+        // tolerance (1) above it, as in an honest cluster.
+        for n in NAMES {
+            claim(
+                &mut m,
+                "x",
+                MemberState::new(id(n), 2, Liveness::Alive, 1),
+                1,
+            );
+        }
         for c in claims {
             claim(&mut m, "x", c.clone(), 1);
         }
@@ -594,6 +615,7 @@ fn a_dead_claim_right_after_a_hello_is_not_believed() {
     let hello = Hello {
         record: record("b", 1),
         incarnation: 0,
+        sig: None,
     };
     a.handle_message(&id("b"), Message::Hello(hello), 5_000);
     drain(&mut a);

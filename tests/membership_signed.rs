@@ -91,6 +91,7 @@ fn a_node_with_an_identity_signs_every_version_of_its_record() {
     let hello = Message::Hello(Hello {
         record: m.record().clone(),
         incarnation: 0,
+        sig: None,
     });
     let back = wire::decode_str(&wire::encode(&hello)).unwrap();
     let Message::Hello(h) = back else {
@@ -220,6 +221,7 @@ fn a_forged_hello_gets_no_answer() {
         Message::Hello(Hello {
             record: Arc::new(forged),
             incarnation: 0,
+            sig: None,
         }),
         1,
     );

@@ -1,8 +1,10 @@
-//! `stop` joins every thread: the process's thread count after the nodes
-//! stop is what it was before, but for the callback dispatcher of a
-//! registry that outlives its node; after the nodes are dropped, it is
-//! exactly what it was before. Alone in its own test binary, so no other
-//! test's threads come and go meanwhile.
+//! A node's thread count does not grow with its peers (one transport
+//! poller thread serves all its connections), and `stop` joins every
+//! thread: the process's thread count after the nodes stop is what it was
+//! before, but for the callback dispatcher of a registry that outlives its
+//! node; after the nodes are dropped, it is exactly what it was before.
+//! Alone in its own test binary, so no other test's threads come and go
+//! meanwhile.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,7 +61,57 @@ fn mesh(n: usize) -> Vec<Node> {
     nodes
 }
 
+/// The budget for a whole node (driver, transport, mDNS, ...).
+const MAX_THREADS_PER_NODE: usize = 6;
+
+/// One test (the two parts run one after the other): the thread count of
+/// the process is what they measure.
 #[test]
+fn threads_are_constant_per_node_and_all_joined_on_stop() {
+    threads_do_not_grow_with_peers();
+    stop_joins_every_thread();
+}
+
+fn threads_do_not_grow_with_peers() {
+    let before = threads();
+    let alone = Node::builder().node_id("alone").start().unwrap();
+    let per_node = threads() - before;
+    assert!(per_node <= MAX_THREADS_PER_NODE, "{per_node} threads");
+    alone.stop().unwrap();
+    drop(alone);
+    settles_at(before, SETTLE, "after the lone node");
+    // Eight nodes whose transports hold 48 connection ends or more (a full
+    // mesh is 56: probes and gossip open one connection per pair): the
+    // same threads per node as alone.
+    let nodes = mesh(8);
+    let deadline = Instant::now() + FORM;
+    let connections = || -> u64 {
+        nodes
+            .iter()
+            .filter_map(|n| n.stats().transport)
+            .map(|t| t.open_connections)
+            .sum()
+    };
+    while connections() < 48 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} connection ends after {FORM:?}",
+            connections()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    settles_at(before + 8 * per_node, SETTLE, "eight connected nodes");
+    eprintln!(
+        "{per_node} threads per node, alone and with {} connection ends among 8 nodes",
+        connections()
+    );
+    for n in &nodes {
+        n.stop().unwrap();
+    }
+    drop(nodes);
+    settles_at(before, SETTLE, "after the mesh");
+}
+
 fn stop_joins_every_thread() {
     let before = threads();
     let mut nodes = mesh(5);

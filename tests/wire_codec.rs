@@ -27,6 +27,7 @@ fn samples() -> Vec<Message> {
         Message::Hello(Hello {
             record: record("a"),
             incarnation: 1,
+            sig: None,
         }),
         Message::PeerListRequest(PeerListRequest::default()),
         Message::PeerListRequest(PeerListRequest {
@@ -57,12 +58,18 @@ fn samples() -> Vec<Message> {
             incarnation: 4,
             version: 0,
             from: Some(id("a")),
+            sig: None,
+            nonce: None,
+            proof: None,
         }),
         Message::Leave(StateClaim {
             node_id: id("a"),
             incarnation: 1,
             version: 0,
             from: None,
+            sig: None,
+            nonce: None,
+            proof: None,
         }),
     ]
 }
@@ -200,7 +207,13 @@ mod props {
         ) {
             let liveness = [Liveness::Alive, Liveness::Suspect, Liveness::Dead, Liveness::Left][l];
             let mut s = MemberState::new(id(&n), inc, liveness, ver);
-            s.from = from.map(|f| id(&f));
+            // The fifth element: the accuser of a suspect or dead claim, the
+            // subject's signature of an alive or left one.
+            if matches!(liveness, Liveness::Suspect | Liveness::Dead) {
+                s.from = from.map(|f| id(&f));
+            } else if from.is_some() {
+                s.sig = Some(peerdisc::model::RecordSignature::from_bytes([7; 64]));
+            }
             let m = Message::Ping(Ping { seq: 1, target: id("t"), peers: vec![], states: vec![s] });
             let json = encode(&m);
             prop_assert_eq!(encoded_len(&m), json.len());

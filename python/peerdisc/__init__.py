@@ -3,14 +3,15 @@
     from peerdisc import Registry
 
     with Registry({"capacity": 1000}) as reg:
-        reg.add({"node_id": "a", "addresses": ["ws://10.0.0.1:8000"],
+        reg.add({"node_id": "a", "addresses": ["ws://127.0.0.1:8000"],
                  "capabilities": {"tools": ["search"]}})
         print(reg.find_by_capability("tool", "search"))
 
 The shared library is looked up in this order: the ``PEERDISC_LIB``
-environment variable (a path), ``target/release`` then ``target/debug`` of
-the source tree this file sits in, then the system's library path
-(``ctypes.util.find_library("peerdisc")``). At load time the library's ABI
+environment variable (a path), the library installed inside this package
+(``pip install ./python`` puts it there), ``target/release`` then
+``target/debug`` of the source tree this file sits in, then the system's
+library path (``ctypes.util.find_library("peerdisc")``). At load time the library's ABI
 version must equal :data:`ABI_VERSION`, or ``ImportError`` is raised.
 
 Errors are raised as :class:`PeerdiscError` with the status and the
@@ -42,7 +43,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar, Union
 
 __all__ = [
     "ABI_VERSION",
@@ -116,7 +117,7 @@ class PeerdiscError(Exception):
     """A call failed. ``status`` is a :class:`Status` (or the raw int for a
     code this module does not know); ``message`` is the library's text."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str) -> None:
         try:
             status = Status(status)
         except ValueError:
@@ -130,15 +131,17 @@ class PeerdiscError(Exception):
 # ---------------------------------------------------------------- loading
 
 
-def _candidates() -> list:
+def _candidates() -> List[str]:
     env = os.environ.get("PEERDISC_LIB")
     if env:
         return [env]
     here = Path(__file__).resolve().parent
     names = ["libpeerdisc.so", "libpeerdisc.dylib", "peerdisc.dll"]
-    # A library shipped inside the installed package comes first, then the
-    # source tree's build (python/peerdisc/ -> the repository root).
+    # A library shipped inside the installed package comes first (the wheel
+    # names it like an extension module: libpeerdisc.cpython-311-...so), then
+    # the source tree's build (python/peerdisc/ -> the repository root).
     out = [str(here / n) for n in names]
+    out += sorted(str(p) for p in here.glob("libpeerdisc.*.so"))
     root = here.parent.parent
     out += [str(root / "target" / p / n) for p in ("release", "debug") for n in names]
     found = ctypes.util.find_library("peerdisc")
@@ -158,8 +161,9 @@ def _load() -> ctypes.CDLL:
         except OSError as e:  # pragma: no cover - depends on the system
             errors.append(f"{c}: {e}")
     raise ImportError(
-        "could not load the peerdisc library (build it with `cargo build`, or set "
-        "PEERDISC_LIB to its path): " + "; ".join(errors)
+        "could not load the peerdisc library (install the package with "
+        "`pip install ./python`, which carries it, build it with `cargo build`, "
+        "or set PEERDISC_LIB to its path): " + "; ".join(errors)
     )
 
 
@@ -360,6 +364,9 @@ def registered_callbacks() -> int:
 # ---------------------------------------------------------------- handles
 
 
+_H = TypeVar("_H", bound="_Handle")
+
+
 class _Handle:
     """An owned C handle: calls hold it in use; close waits for calls on
     other threads and frees it once."""
@@ -368,7 +375,7 @@ class _Handle:
     _ptr = None
     _cv = None
 
-    def __init__(self, ptr: c_void_p):
+    def __init__(self, ptr: c_void_p) -> None:
         self._ptr = ptr
         self._cv = threading.Condition()
         self._active = 0
@@ -429,10 +436,10 @@ class _Handle:
                     self._cv.wait()
         type(self)._free(ptr)
 
-    def __enter__(self):
+    def __enter__(self: _H) -> _H:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __del__(self) -> None:
@@ -449,7 +456,7 @@ class Subscription(_Handle):
 
     _free = _lib.peerdisc_subscription_free
 
-    def next_event(self, timeout: Optional[float] = None) -> Optional[dict]:
+    def next_event(self, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
         """The next event as a dict; ``None`` if none came within
         ``timeout`` seconds (``None`` waits without limit). Raises
         :class:`PeerdiscError` with ``Status.CLOSED`` once the registry is
@@ -471,7 +478,7 @@ class Subscription(_Handle):
         finally:
             self._exit()
 
-    def events(self, timeout: Optional[float] = None) -> Iterator[dict]:
+    def events(self, timeout: Optional[float] = None) -> Iterator[Dict[str, Any]]:
         """Yields events until none comes within ``timeout`` seconds
         (``None``: until the registry is gone) or the stream is closed."""
         while True:
@@ -485,7 +492,7 @@ class Subscription(_Handle):
                 return
             yield ev
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
         return self.events(None)
 
 
@@ -516,7 +523,7 @@ class _EventSource(_Handle):
 
     def on_event(
         self,
-        callback: Callable[[dict], None],
+        callback: Callable[[Dict[str, Any]], None],
         on_finalize: Optional[Callable[[], None]] = None,
     ) -> int:
         """Calls ``callback(event_dict)`` for every event, on the library's
@@ -568,7 +575,7 @@ class Registry(_EventSource):
     _remove_callback_fn = _lib.peerdisc_registry_remove_callback
     _subscribe_fn = _lib.peerdisc_registry_subscribe
 
-    def __init__(self, config: Union[None, dict, str] = None):
+    def __init__(self, config: Union[None, Dict[str, Any], str] = None) -> None:
         ptr = c_void_p()
         _check(_lib.peerdisc_registry_new(_json_arg(config), ctypes.byref(ptr)))
         super().__init__(ptr)
@@ -582,14 +589,14 @@ class Registry(_EventSource):
         reg._tokens = []
         return reg
 
-    def add(self, peer: Union[dict, str, bytes]) -> None:
+    def add(self, peer: Union[Dict[str, Any], str, bytes]) -> None:
         """Adds a peer: peer JSON, or the seed system's peer dict
         (``{"node_id", "address", "agents", "tools", "last_seen", ...}``;
         see README "Coming from the Python system" for the mapping). Times
         left out are stamped now."""
         self._call(_lib.peerdisc_registry_add, _json_arg(peer))
 
-    def upsert(self, record: Union[dict, str, bytes]) -> UpsertOutcome:
+    def upsert(self, record: Union[Dict[str, Any], str, bytes]) -> UpsertOutcome:
         """Adds a record (record JSON, or the seed system's peer dict, which
         is version 0), or replaces the listed one if its version is
         higher."""
@@ -597,7 +604,7 @@ class Registry(_EventSource):
         self._call(_lib.peerdisc_registry_upsert, _json_arg(record), ctypes.byref(out))
         return UpsertOutcome(out.value)
 
-    def get(self, node_id: Union[str, bytes]) -> dict:
+    def get(self, node_id: Union[str, bytes]) -> Dict[str, Any]:
         """The peer with this id; raises ``ERR_NOT_FOUND``."""
         return json.loads(self._string_call(_lib.peerdisc_registry_get, _text(node_id)))
 
@@ -616,16 +623,16 @@ class Registry(_EventSource):
         self._call(_lib.peerdisc_registry_peer_health, _text(node_id), ctypes.byref(out))
         return float(out.value)
 
-    def list(self, filter: Union[None, dict, str] = None) -> list:
+    def list(self, filter: Union[None, Dict[str, Any], str] = None) -> List[Dict[str, Any]]:
         """Peers passing ``filter`` (``liveness``, ``connection_state``,
         ``min_health``, ``capability``, ``limit``), sorted by node id."""
         return json.loads(self._string_call(_lib.peerdisc_registry_list, _json_arg(filter)))
 
-    def list_json(self, filter: Union[None, dict, str] = None) -> str:
+    def list_json(self, filter: Union[None, Dict[str, Any], str] = None) -> str:
         """Like :meth:`list`, as the JSON text."""
         return self._string_call(_lib.peerdisc_registry_list, _json_arg(filter))
 
-    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> list:
+    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> List[Dict[str, Any]]:
         if isinstance(kind, str):
             kind = CapabilityKind[kind.upper().rstrip("S")]
         return json.loads(
@@ -634,7 +641,7 @@ class Registry(_EventSource):
             )
         )
 
-    def remove(self, node_id: Union[str, bytes]) -> dict:
+    def remove(self, node_id: Union[str, bytes]) -> Dict[str, Any]:
         """Removes a peer and returns its last state."""
         return json.loads(self._string_call(_lib.peerdisc_registry_remove, _text(node_id)))
 
@@ -644,14 +651,14 @@ class Registry(_EventSource):
     def set_connection_state(self, node_id: str, state: Union[ConnectionState, int]) -> None:
         self._call(_lib.peerdisc_registry_set_connection_state, _text(node_id), int(state))
 
-    def cleanup(self) -> list:
+    def cleanup(self) -> List[Dict[str, Any]]:
         """Housekeeping; returns the node ids removed."""
         n = c_size_t()
         return json.loads(
             self._string_call(_lib.peerdisc_registry_cleanup, ctypes.byref(n))
         )
 
-    def stats(self) -> dict:
+    def stats(self) -> Dict[str, Any]:
         return json.loads(self._string_call(_lib.peerdisc_registry_stats))
 
     # ---- the seed system's registry calls
@@ -732,7 +739,7 @@ class Node(_EventSource):
 
     ``config``: ``None``, a dict or a JSON string (``NodeConfig``: every
     field optional), e.g. ``{"listen": "127.0.0.1:0", "bootstrap":
-    ["ws://10.0.0.5:7400/peerdisc"], "capabilities": {"tools": ["search"]}}``.
+    ["ws://127.0.0.1:7400/peerdisc"], "capabilities": {"tools": ["search"]}}``.
     The node starts at once unless ``start=False``. ``close()`` (or leaving a
     ``with`` block) stops it gracefully and frees it.
     """
@@ -744,10 +751,10 @@ class Node(_EventSource):
 
     def __init__(
         self,
-        config: Union[None, dict, str] = None,
+        config: Union[None, Dict[str, Any], str] = None,
         start: bool = True,
         registry: Optional[Registry] = None,
-    ):
+    ) -> None:
         ptr = c_void_p()
         if registry is None:
             _check(_lib.peerdisc_node_new(_json_arg(config), ctypes.byref(ptr)))
@@ -801,7 +808,7 @@ class Node(_EventSource):
         when stopped)."""
         return self._string_call(_lib.peerdisc_node_address)
 
-    def discover_bootstrap(self) -> dict:
+    def discover_bootstrap(self) -> Dict[str, Any]:
         """Asks the bootstrap nodes for their peers; blocks until they
         answered or timed out. Returns ``{"peers": [...], "errors": [...]}``;
         raises ``ERR_NETWORK`` when none answered."""
@@ -815,23 +822,23 @@ class Node(_EventSource):
         self._call(_lib.peerdisc_node_wait_for_peers, c_uint32(n), c_int32(ms), ctypes.byref(out))
         return int(out.value)
 
-    def peers(self) -> list:
+    def peers(self) -> List[Dict[str, Any]]:
         """The live peers, sorted by node id."""
         return json.loads(self._string_call(_lib.peerdisc_node_peers))
 
-    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> list:
+    def find_by_capability(self, kind: Union[CapabilityKind, str, int], name: str) -> List[Dict[str, Any]]:
         if isinstance(kind, str):
             kind = CapabilityKind[kind.upper().rstrip("S")]
         return json.loads(
             self._string_call(_lib.peerdisc_node_find_by_capability, int(kind), _text(name))
         )
 
-    def update_capabilities(self, capabilities: Union[dict, str]) -> None:
+    def update_capabilities(self, capabilities: Union[Dict[str, Any], str]) -> None:
         """Replaces this node's capabilities (``{"tools": [...], ...}``);
         the change spreads to every node."""
         self._call(_lib.peerdisc_node_update_capabilities, _json_arg(capabilities))
 
-    def stats(self) -> dict:
+    def stats(self) -> Dict[str, Any]:
         return json.loads(self._string_call(_lib.peerdisc_node_stats))
 
 

@@ -32,11 +32,16 @@
 //! assert!(gate.offer(signed).unwrap_err().is_stale()); // a replay
 //! ```
 
+mod claim;
 mod error;
 mod gate;
 pub(crate) mod key;
 mod record;
 
+pub use claim::{
+    claim_bytes, greeting_bytes, must_sign, sign_claim, sign_greeting, verify_claim,
+    verify_greeting, CLAIM_CONTEXT, GREETING_CONTEXT,
+};
 pub use error::{IdentityError, VerifyError};
 pub use gate::{GateOutcome, RecordGate};
 pub use key::{

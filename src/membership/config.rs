@@ -61,6 +61,9 @@ pub struct MembershipConfig {
     /// (an open network). Off by default: records that carry a signature
     /// are always verified, and those of nodes whose id is derived from a
     /// key must always carry one (`peerdisc::identity::check_record`).
+    /// The same switch makes liveness claims (`alive`, `leave`) and
+    /// connection greetings of every node need their signature
+    /// (PROTOCOL.md, "Signed liveness").
     pub require_signed_records: bool,
     /// Seed-compatible mode, for networks that still have nodes of the
     /// earlier Python (seed) system. Off by default. When on: a bare

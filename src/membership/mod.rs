@@ -42,7 +42,9 @@ pub use self::core::{MemberView, Membership};
 pub use config::MembershipConfig;
 pub use error::MembershipError;
 pub use gossip::GossipDiscovery;
-pub use output::{Command, MembershipEvent, Output, RegistryChange, RemovalReason, Target};
+pub use output::{
+    ClaimRefusal, Command, MembershipEvent, Output, RegistryChange, RemovalReason, Target,
+};
 
 pub(crate) use apply::apply_change;
 pub(crate) use member::MemberTable;

@@ -132,6 +132,54 @@ pub enum MembershipEvent {
         /// Why it was refused.
         reason: crate::identity::VerifyError,
     },
+    /// A liveness claim received from `from` was refused (nothing held
+    /// here changed); counted in
+    /// [`Membership::claims_refused`](super::Membership::claims_refused)
+    /// and against `from`'s health.
+    ClaimRefused {
+        /// Whom the claim is about.
+        node_id: NodeId,
+        /// The sender it came from.
+        from: NodeId,
+        /// Why it was refused.
+        reason: ClaimRefusal,
+    },
+}
+
+/// Why a liveness claim was refused (PROTOCOL.md, "Signed liveness").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimRefusal {
+    /// An `alive` or `left` claim about a node that must sign what it says
+    /// about itself carries no valid signature of that node.
+    #[error("{liveness} claim at incarnation {incarnation} is not signed by the node: {reason}")]
+    NotSigned {
+        /// `alive` or `left`.
+        liveness: Liveness,
+        /// The claimed incarnation.
+        incarnation: u64,
+        /// What the signature check said.
+        reason: crate::identity::VerifyError,
+    },
+    /// The incarnation is above [`MAX_INCARNATION`](crate::wire::MAX_INCARNATION)
+    /// (or, for an accusation, not below it).
+    #[error("incarnation {incarnation} is above the limit")]
+    AboveLimit {
+        /// The claimed incarnation.
+        incarnation: u64,
+    },
+    /// A third party's `suspect`/`dead` (or a claim about this node) at an
+    /// incarnation the node itself never took: only the node raises its
+    /// incarnation.
+    #[error("{liveness} claim at incarnation {incarnation}, but the node is at {held}")]
+    AheadOfNode {
+        /// The claim.
+        liveness: Liveness,
+        /// The claimed incarnation.
+        incarnation: u64,
+        /// The highest incarnation this node may believe.
+        held: u64,
+    },
 }
 
 /// A local command.

@@ -107,7 +107,9 @@ impl Default for NodeConfig {
             membership: MembershipConfig::default(),
             transport: TransportConfig {
                 max_connections: 256,
-                max_connections_per_ip: 64,
+                // No per-IP cap below the budget: nodes on one host or
+                // behind one NAT address share an IP (see TransportConfig).
+                max_connections_per_ip: 256,
                 ..TransportConfig::default()
             },
             registry: RegistryConfig::default(),
@@ -126,8 +128,9 @@ impl NodeConfig {
         crate::strict_json::from_str(json).map_err(|e| NodeError::Config(e.to_string()))
     }
 
-    /// Checks every part; returns the parsed bootstrap addresses.
-    pub(crate) fn validate(&self) -> Result<Vec<PeerAddress>, NodeError> {
+    /// Checks every part, as [`Node::new`](super::Node::new) does; returns
+    /// the parsed bootstrap addresses.
+    pub fn validate(&self) -> Result<Vec<PeerAddress>, NodeError> {
         if let Some(id) = &self.node_id {
             NodeId::new(id).map_err(|e| NodeError::Config(e.to_string()))?;
             if self.identity_path.is_some() {

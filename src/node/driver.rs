@@ -12,6 +12,7 @@ use crossbeam_channel::{never, select, Receiver, Sender};
 use super::bootstrap::{PendingBootstrap, SeedRetries};
 use super::candidates::Candidates;
 use super::event::{NodeEvent, NodeEventSink};
+use super::greeting::{Greeter, Verdict};
 use super::routing::Routing;
 use super::sealing;
 use super::{BootstrapReport, NodeError};
@@ -20,7 +21,7 @@ use crate::membership::{Command, Membership, MembershipEvent, Output, RegistryCh
 use crate::model::{Capabilities, ConnectionState, NodeId, PeerAddress};
 use crate::registry::PeerRegistry;
 use crate::transport::{ConnectionId, Direction, TransportError, TransportEvent, TransportHandle};
-use crate::wire::{self, Hello, Message, StateClaim};
+use crate::wire::{self, Message, Nonce, StateClaim};
 
 /// Longest sleep between two ticks when the core has nothing scheduled.
 const MAX_IDLE: Duration = Duration::from_millis(500);
@@ -29,6 +30,8 @@ const REFUSAL_LINGER_MS: u64 = 200;
 /// After the `leave` frames are handed to the sockets, how long the
 /// connections stay open for them to be flushed.
 const LEAVE_LINGER: Duration = Duration::from_millis(10);
+/// Most frames a dialer holds back until the listener's challenge arrives.
+const MAX_HELD_FRAMES: usize = 256;
 /// The longest a graceful stop waits for the `leave` announcements to be
 /// written.
 const LEAVE_FLUSH: Duration = Duration::from_millis(50);
@@ -51,6 +54,11 @@ pub(crate) struct DriverCounters {
     pub unidentified: AtomicU64,
     pub unroutable: AtomicU64,
     pub refused: AtomicU64,
+    /// Greetings whose proof failed, and frames on connections whose
+    /// greeting was not proven.
+    pub greetings_refused: AtomicU64,
+    /// Liveness claims the membership core refused.
+    pub claims_refused: AtomicU64,
     pub members: AtomicUsize,
     pub alive_members: AtomicUsize,
     pub local_health: AtomicUsize,
@@ -87,6 +95,8 @@ pub(crate) struct Driver {
     pub candidates: Candidates,
     /// The upcoming probe target whose connection was last warmed up.
     pub warmed: Option<NodeId>,
+    /// Proves this node's id in greetings and checks the others'.
+    pub greeter: Greeter,
 }
 
 impl Driver {
@@ -334,10 +344,7 @@ impl Driver {
     /// Sends our `hello` to a candidate's address; its `peer_list` answer
     /// makes it a member (the membership core merges it like any answer).
     fn say_hello(&mut self, addr: PeerAddress) {
-        let hello = Message::Hello(Hello {
-            record: self.core.record().clone(),
-            incarnation: self.core.incarnation(),
-        });
+        let hello = Message::Hello(self.core.hello());
         self.send(Target::Address(addr), &hello);
     }
 
@@ -361,6 +368,8 @@ impl Driver {
             .store(self.core.present(), Ordering::Relaxed);
         c.local_health
             .store(self.core.local_health() as usize, Ordering::Relaxed);
+        c.claims_refused
+            .store(self.core.claims_refused(), Ordering::Relaxed);
     }
 
     // ---- transport events ----
@@ -486,27 +495,36 @@ impl Driver {
                 return;
             }
         };
+        let heard = self.routing.conn(conn).heard_greeting;
         let from = match (&msg, known) {
-            (_, Some(id)) => id,
-            // The greeting names the sender of this connection.
-            (Message::Alive(claim), None) => {
-                let id = claim.node_id.clone();
-                self.identify(conn, &id);
-                id
-            }
-            // A seed-system node sends its announcement bare.
-            (msg, None) => match super::seed_compat::bare_sender(msg)
-                .filter(|_| self.core.config().seed_compatible)
-            {
-                Some(id) => {
-                    self.identify(conn, &id);
-                    id
-                }
-                None => {
-                    self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
+            // The greeting names the sender of this connection, once proven.
+            (Message::Alive(claim), _) if !heard => match self.on_greeting(conn, claim) {
+                Some(id) => id,
+                None => return,
+            },
+            (_, Some(id)) if heard || !self.greeter.needs_proof(&id) => id,
+            (msg, _) => {
+                let c = self.routing.conn(conn);
+                if let Some(who) = c.claimed.clone() {
+                    self.refuse_unproven(conn, &who, "a frame before the greeting's proof");
                     return;
                 }
-            },
+                // A seed-system node sends its announcement bare (it has a
+                // hand-picked id: one that must be proven cannot be named so).
+                match super::seed_compat::bare_sender(msg)
+                    .filter(|_| self.core.config().seed_compatible)
+                    .filter(|id| !self.greeter.needs_proof(id))
+                {
+                    Some(id) => {
+                        self.identify(conn, &id);
+                        id
+                    }
+                    None => {
+                        self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
         };
         if let Message::PeerList(list) = &msg {
             let dialed = self.routing.conns.get(&conn).and_then(|c| c.dialed.clone());
@@ -538,6 +556,92 @@ impl Driver {
             self.core.handle_message(&from, msg, now);
         }
         self.drain();
+    }
+
+    /// A greeting on a connection whose other side has not been named:
+    /// returns the sender once it is proven (or needs no proof).
+    fn on_greeting(&mut self, conn: ConnectionId, g: &StateClaim) -> Option<NodeId> {
+        let id = g.node_id.clone();
+        if id == self.me {
+            self.counters.unidentified.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let c = self.routing.conn(conn);
+        if c.claimed.as_ref().is_some_and(|who| *who != id) {
+            self.refuse_unproven(conn, &id, "a second greeting under another id");
+            return None;
+        }
+        if g.nonce.is_some() {
+            c.their_nonce = g.nonce.clone();
+        }
+        match self.greeter.judge(g, c.nonce.as_ref()) {
+            Verdict::Named => {
+                let c = self.routing.conn(conn);
+                c.heard_greeting = true;
+                c.claimed = None;
+                let dialer_must_prove = c.dialed.is_some() && self.greeter.proves();
+                self.identify(conn, &id);
+                if dialer_must_prove {
+                    self.prove_and_flush(conn);
+                }
+                Some(id)
+            }
+            Verdict::Challenge => {
+                let c = self.routing.conn(conn);
+                if c.dialed.is_some() {
+                    // The listener greets with its proof: it must not wait
+                    // for this side's.
+                    self.refuse_unproven(conn, &id, "the listener's greeting has no proof");
+                    return None;
+                }
+                c.claimed = Some(id);
+                // Greet back at once: this side's proof, and a challenge.
+                c.nonce.get_or_insert_with(Nonce::random);
+                self.greet_on(conn);
+                None
+            }
+            Verdict::Refused(why) => {
+                self.refuse_unproven(conn, &id, &why);
+                None
+            }
+        }
+    }
+
+    /// A dialer that has the listener's challenge: its proof (a second
+    /// greeting), then the frames it held back.
+    fn prove_and_flush(&mut self, conn: ConnectionId) {
+        let c = self.routing.conn(conn);
+        let held = std::mem::take(&mut c.held);
+        if c.their_nonce.is_some() {
+            let g = self.greeting(conn);
+            let g = sealing::seal(self.keyring.as_ref(), g);
+            if self.transport.reply(conn, g).is_ok() {
+                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for text in held {
+            if self.transport.reply(conn, text).is_ok() {
+                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A greeting that does not prove its id, or a frame before the
+    /// proof: counted, logged once per peer, and the connection closed.
+    fn refuse_unproven(&mut self, conn: ConnectionId, who: &NodeId, why: &str) {
+        self.counters
+            .greetings_refused
+            .fetch_add(1, Ordering::Relaxed);
+        self.greeter.warn_once(
+            &self.me,
+            who,
+            &format!("a greeting or frame as {who}: {why}"),
+        );
+        let at = self.now() + REFUSAL_LINGER_MS;
+        let c = self.routing.conn(conn);
+        if c.close_at_ms.is_none() {
+            c.close_at_ms = Some(at);
+        }
     }
 
     /// Refuses a connection whose frames do not match this node's cluster
@@ -631,6 +735,15 @@ impl Driver {
                 Output::Send { to, message } => self.send(to, &message),
                 Output::Registry(change) => self.apply(change),
                 Output::Event(ev) => {
+                    if let MembershipEvent::ClaimRefused {
+                        node_id,
+                        from,
+                        reason,
+                    } = &ev
+                    {
+                        let why = format!("a liveness claim about {node_id}: {reason}");
+                        self.greeter.warn_once(&self.me, from, &why);
+                    }
                     log_event(&self.me, &ev);
                     if let MembershipEvent::RecordRefused {
                         node_id,
@@ -649,13 +762,23 @@ impl Driver {
         }
     }
 
-    fn greeting(&self) -> String {
-        wire::encode(&Message::Alive(StateClaim {
-            node_id: self.me.clone(),
-            incarnation: self.core.incarnation(),
-            version: self.core.record().version,
-            from: None,
-        }))
+    /// This side's greeting on `conn`: its signed `alive`, a challenge for
+    /// the other side, and its proof of the other side's challenge.
+    fn greeting(&mut self, conn: ConnectionId) -> String {
+        let mut g = StateClaim::new(
+            self.me.clone(),
+            self.core.incarnation(),
+            self.core.record().version,
+        );
+        g.sig = self.core.own_claim_signature().cloned();
+        let c = self.routing.conn(conn);
+        g.nonce = Some(c.nonce.get_or_insert_with(Nonce::random).clone());
+        let to = c.peer.as_ref().or(c.claimed.as_ref());
+        g.proof = match (to, &c.their_nonce) {
+            (Some(to), Some(n)) => self.greeter.proof_for(to, n),
+            _ => None,
+        };
+        wire::encode(&Message::Alive(g))
     }
 
     fn send(&mut self, to: Target, message: &Message) {
@@ -752,7 +875,8 @@ impl Driver {
             !std::mem::replace(&mut c.greeted, true)
         };
         if greet {
-            let g = sealing::seal(self.keyring.as_ref(), self.greeting());
+            let g = self.greeting(conn);
+            let g = sealing::seal(self.keyring.as_ref(), g);
             if self.transport.reply(conn, g).is_ok() {
                 self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
             }
@@ -763,6 +887,17 @@ impl Driver {
     fn send_on(&mut self, conn: ConnectionId, message: &Message) {
         self.greet_on(conn);
         let text = sealing::seal(self.keyring.as_ref(), wire::encode(message));
+        let c = self.routing.conn(conn);
+        if c.dialed.is_some() && !c.heard_greeting && self.greeter.proves() {
+            // Sent once this side has proven its id (the listener's
+            // challenge has not arrived yet).
+            if c.held.len() >= MAX_HELD_FRAMES {
+                c.held.remove(0);
+                self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
+            }
+            c.held.push(text);
+            return;
+        }
         if self.transport.reply(conn, text).is_ok() {
             self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
         }

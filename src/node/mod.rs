@@ -30,6 +30,7 @@ mod config;
 mod driver;
 mod error;
 mod event;
+mod greeting;
 mod mdns_link;
 mod routing;
 mod sealing;
@@ -236,6 +237,12 @@ impl Node {
                 }
             },
         };
+        warn_if_unprotected(
+            &self.inner.node_id,
+            self.inner.identity.is_some(),
+            keyring.is_some(),
+            transport.local_addr(),
+        );
         let snapshots = match &cfg.snapshot_path {
             Some(path) => match Snapshotter::start(
                 self.inner.registry.clone(),
@@ -292,6 +299,11 @@ impl Node {
             node_events: self.inner.events.clone(),
             candidates: candidates::Candidates::new(cfg.mdns.hello_timeout_ms),
             warmed: None,
+            greeter: greeting::Greeter::new(
+                self.inner.node_id.clone(),
+                self.inner.identity.clone(),
+                cfg.membership.require_signed_records,
+            ),
         };
         let handle = std::thread::Builder::new()
             .name(format!("peerdisc-driver-{}", self.inner.node_id))
@@ -566,5 +578,23 @@ impl Drop for NodeInner {
             }
             let _ = r.transport.stop();
         }
+    }
+}
+
+/// A node with a hand-picked id and no cluster key, reachable beyond
+/// loopback: anyone who can reach it can speak for its peers (their
+/// liveness claims cannot be signed). Says so once, at start.
+fn warn_if_unprotected(
+    me: &NodeId,
+    identity: bool,
+    cluster_key: bool,
+    local: std::net::SocketAddr,
+) {
+    if !identity && !cluster_key && !local.ip().is_loopback() {
+        log::warn!(
+            "peerdisc: {me} has a hand-picked node id and no cluster key, and listens on {local}: \
+             anyone who can reach it can claim to be any node of the cluster and eject it. \
+             Set a cluster key (cluster_keys, --cluster-key) or use key-derived ids (identity_path)"
+        );
     }
 }

@@ -25,6 +25,17 @@ pub(crate) struct Conn {
     /// Refused (cluster key mismatch): frames are ignored and the
     /// connection is closed at this driver time, once the notice is out.
     pub close_at_ms: Option<u64>,
+    /// The challenge this side sent in its greeting.
+    pub nonce: Option<crate::wire::Nonce>,
+    /// The other side's challenge, once its greeting arrived.
+    pub their_nonce: Option<crate::wire::Nonce>,
+    /// Whether the other side's greeting was accepted.
+    pub heard_greeting: bool,
+    /// Who the other side claims to be while its proof is awaited.
+    pub claimed: Option<NodeId>,
+    /// This side's frames waiting until it could prove its id (a dialer,
+    /// before the listener's challenge arrived).
+    pub held: Vec<String>,
 }
 
 /// The driver's view of connections and of peers' addresses.

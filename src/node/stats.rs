@@ -32,6 +32,13 @@ pub struct NodeStats {
     pub unroutable: u64,
     /// Frames refused for a cluster key mismatch (either way).
     pub refused: u64,
+    /// Greetings that did not prove the sender's key, and frames sent on a
+    /// connection before its greeting was proven (PROTOCOL.md, "Greeting").
+    pub greetings_refused: u64,
+    /// Liveness claims refused by the membership core: `alive`/`leave`
+    /// not signed by their node, accusations ahead of the accused's own
+    /// incarnation, incarnations above the limit.
+    pub claims_refused: u64,
     pub registry: RegistryStats,
     /// Transport counts (`None` when not running).
     pub transport: Option<TransportStats>,
@@ -57,6 +64,8 @@ impl NodeStats {
             unidentified: c.unidentified.load(Ordering::Relaxed),
             unroutable: c.unroutable.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
+            greetings_refused: c.greetings_refused.load(Ordering::Relaxed),
+            claims_refused: c.claims_refused.load(Ordering::Relaxed),
             registry: registry.stats(),
             transport: running.map(|(_, t)| t.stats()),
         }

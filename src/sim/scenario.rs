@@ -151,7 +151,20 @@ pub fn steady_bandwidth(
     m: &MembershipConfig,
     signed: bool,
 ) -> BandwidthResult {
-    let mut s = signed_sim(n, 0.0, seed, m, signed);
+    steady_bandwidth_at(n, 0.0, seed, m, signed)
+}
+
+/// [`steady_bandwidth`] with `loss` of the messages lost: the failed probes
+/// start suspicions, and their refutations (signed, in a signed cluster)
+/// travel with the rest.
+pub fn steady_bandwidth_at(
+    n: usize,
+    loss: f64,
+    seed: u64,
+    m: &MembershipConfig,
+    signed: bool,
+) -> BandwidthResult {
+    let mut s = signed_sim(n, loss, seed, m, signed);
     s.run_for(5_000);
     let window = m.push_pull_interval(n).max(10_000);
     let (b0, m0) = (s.total_bytes_sent(), s.metrics().messages_sent);

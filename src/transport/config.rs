@@ -8,6 +8,9 @@ use tungstenite::protocol::WebSocketConfig;
 
 use super::TransportError;
 
+/// Bytes of frames gathered before tungstenite writes them out by itself.
+const WRITE_GATHER: usize = 64 * 1024;
+
 /// Settings of a [`Transport`](super::Transport).
 ///
 /// Every field has a safe default, so a JSON object naming only the fields
@@ -22,7 +25,8 @@ pub struct TransportConfig {
     pub listen: SocketAddr,
     /// The HTTP path inbound WebSocket upgrades must ask for. Default `/`.
     pub ws_path: String,
-    /// Budget of one TCP connect to one resolved address. Default 3 000 ms.
+    /// Budget of one TCP connect to one resolved address, and of the
+    /// look-up of a host name (IP addresses need none). Default 3 000 ms.
     pub connect_timeout_ms: u64,
     /// Budget of the whole WebSocket handshake, from TCP accept (inbound) or
     /// TCP connect (outbound) to the upgrade. A client that sends nothing, or
@@ -41,9 +45,27 @@ pub struct TransportConfig {
     pub max_frame_size: usize,
     /// Most connections open or opening at once, inbound and outbound
     /// together. Default 64.
+    ///
+    /// When the table is full, an inbound connection from an IP address
+    /// holding fewer inbound connections than the busiest address (by two
+    /// or more) takes the place of one of the busiest address's (one still
+    /// in its handshake first, else its oldest; it ends with
+    /// [`RejectReason::Displaced`](super::RejectReason::Displaced)). So
+    /// one address can use the whole budget while nobody else needs it,
+    /// but never lock other addresses out.
     pub max_connections: usize,
     /// Most inbound connections open or opening from one remote IP address.
-    /// Default 8.
+    /// Default 64, the same as `max_connections`: no cap of its own.
+    ///
+    /// Why no lower default: several nodes on one host, or many behind one
+    /// NAT address, all reach a node from the same IP, so a cap below the
+    /// cluster's size refuses them (their probes then fail and they are
+    /// suspected: with the former default of 8, 100 daemons on one host
+    /// never converged). What a per-IP cap protects against, one address
+    /// opening connections until the budget is gone, is handled instead by
+    /// the displacement rule of `max_connections`, which needs no cap.
+    /// Lower it only to bound what one address may hold on a node that
+    /// never sees several peers behind one address.
     pub max_connections_per_ip: usize,
     /// Most inbound messages per second on one connection (a token bucket
     /// holding one second's worth). Exceeding it closes the connection with
@@ -81,7 +103,7 @@ impl Default for TransportConfig {
             max_message_size: 4 << 20,
             max_frame_size: 4 << 20,
             max_connections: 64,
-            max_connections_per_ip: 8,
+            max_connections_per_ip: 64,
             max_messages_per_sec: 200,
             outbound_queue_len: 256,
             event_queue_len: 4096,
@@ -151,13 +173,29 @@ impl TransportConfig {
     pub fn stop_timeout(&self) -> Duration {
         Duration::from_millis(self.stop_timeout_ms)
     }
+    /// [`Self::backoff_base_ms`] as a duration.
+    pub fn backoff_base(&self) -> Duration {
+        Duration::from_millis(self.backoff_base_ms)
+    }
+    /// [`Self::backoff_cap_ms`] as a duration.
+    pub fn backoff_cap(&self) -> Duration {
+        Duration::from_millis(self.backoff_cap_ms)
+    }
 
-    /// The tungstenite settings: size limits, small buffers, eager writes.
+    /// Most bytes waiting to be written on one connection (beyond what its
+    /// socket holds): two of the largest messages and 64 KiB.
+    pub(crate) fn max_backlog_bytes(&self) -> usize {
+        self.max_message_size.saturating_mul(2) + 64 * 1024
+    }
+
+    /// The tungstenite settings: size limits, a small read buffer, and a
+    /// write buffer that gathers the frames of one poller round into one
+    /// `write(2)` (the poller flushes at the end of every round).
     pub(crate) fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(8 * 1024)
-            .write_buffer_size(0)
-            .max_write_buffer_size(self.max_message_size.saturating_mul(2) + 64 * 1024)
+            .write_buffer_size(WRITE_GATHER)
+            .max_write_buffer_size(self.max_backlog_bytes() + WRITE_GATHER)
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_frame_size))
     }

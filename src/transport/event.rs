@@ -34,6 +34,9 @@ pub enum RejectReason {
     ConnectionLimit,
     /// `max_connections_per_ip` was reached for the remote's IP.
     PerIpLimit,
+    /// The table was full and a remote from a less busy IP address took
+    /// this connection's place (this one's IP held the most connections).
+    Displaced,
     /// The WebSocket handshake did not finish within the handshake timeout.
     HandshakeTimeout,
     /// The upgrade request asked for another path than `ws_path`.
@@ -53,6 +56,9 @@ impl fmt::Display for RejectReason {
         match self {
             RejectReason::ConnectionLimit => f.write_str("connection limit reached"),
             RejectReason::PerIpLimit => f.write_str("per-IP connection limit reached"),
+            RejectReason::Displaced => {
+                f.write_str("displaced by a remote from a less busy address")
+            }
             RejectReason::HandshakeTimeout => f.write_str("handshake timeout"),
             RejectReason::WrongPath(p) => write!(f, "wrong path {p:?}"),
             RejectReason::HandshakeFailed(e) => write!(f, "handshake failed: {e}"),

@@ -1,21 +1,20 @@
 //! [`Transport::start`] and the [`TransportHandle`] that commands it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-use mio::{Interest, Poll, Waker};
-use tungstenite::protocol::frame::coding::CloseCode;
+use crossbeam_channel::Receiver;
+use mio::{Poll, Waker};
 
 use crate::model::PeerAddress;
 
-use super::connection::Origin;
-use super::link::{ConnControl, QueueFull};
+use super::directory::{Directory, Refusal};
 use super::listener;
-use super::shared::{Shared, SOCKET, WAKE};
-use super::stats::bump;
+use super::mailbox::{Command, Mailbox};
+use super::poller::{Poller, WAKER};
+use super::shared::Shared;
+use super::stats::{bump, Stats};
 use super::{
     ConnectionId, Direction, TransportConfig, TransportError, TransportEvent, TransportStats,
 };
@@ -25,7 +24,7 @@ use super::{
 pub struct Transport;
 
 impl Transport {
-    /// Binds the listener and starts its thread.
+    /// Binds the listener and starts the poller thread.
     ///
     /// Returns the handle that commands the transport and the receiver of
     /// its [`TransportEvent`]s. Fails with [`TransportError::Bind`] when the
@@ -34,26 +33,21 @@ impl Transport {
         config: TransportConfig,
     ) -> Result<(TransportHandle, Receiver<TransportEvent>), TransportError> {
         config.validate()?;
-        let (mut listener, local) = listener::bind(config.listen)?;
+        let (listener, local) = listener::bind(config.listen)?;
         let (event_tx, event_rx) = crossbeam_channel::bounded(config.event_queue_len);
         let ws_path = config.ws_path.clone();
         let poll = Poll::new()?;
-        let (shared, alive_rx) = Shared::new(config, event_tx, poll.registry().try_clone()?);
-        let waker = Waker::new(poll.registry(), WAKE)?;
-        poll.registry()
-            .register(&mut listener, SOCKET, Interest::READABLE)?;
-        {
-            let mut st = shared.state.lock();
-            shared.spawn(&mut st, "peerdisc-listen".into(), move |s| {
-                listener::run(s, listener, poll)
-            })?;
-        }
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let (mailbox, commands) = Mailbox::new(waker);
+        let shared = Arc::new(Shared::new(config, mailbox, Arc::new(Stats::default())));
+        let poller = Poller::new(Arc::clone(&shared), poll, listener, commands, event_tx)?;
+        shared
+            .threads
+            .spawn("peerdisc-transport", move || poller.run())?;
         let handle = TransportHandle {
             shared,
             local,
             ws_path,
-            listener_waker: waker,
-            alive_rx,
         };
         Ok((handle, event_rx))
     }
@@ -75,17 +69,15 @@ pub struct ConnectionInfo {
     pub open: bool,
 }
 
-/// Commands a running transport. No call waits on the network: a message
-/// for an open connection is written into its socket by the calling thread
-/// (as far as the socket takes it at once), one for a connection still
-/// opening is queued for it. Dropping the handle stops the transport.
+/// Commands a running transport. No call waits on the network: each
+/// posts a command to the poller thread (which does all socket I/O) and
+/// answers from the connection directory. Dropping the handle stops the
+/// transport.
 #[derive(Debug)]
 pub struct TransportHandle {
     shared: Arc<Shared>,
     local: SocketAddr,
     ws_path: String,
-    listener_waker: Waker,
-    alive_rx: Receiver<()>,
 }
 
 impl TransportHandle {
@@ -110,93 +102,34 @@ impl TransportHandle {
     }
 
     /// Sends `text` to `to`, over the connection to that address if one is
-    /// open or opening, else over a new one (dialled by a new thread).
+    /// open or opening, else over a new one (dialled by the poller).
     ///
     /// Fails fast, without touching the network, when the transport is
     /// stopped, the message is too large, `to` is in reconnection backoff
     /// ([`TransportError::Backoff`]), the connection limit is reached, or the
-    /// connection's queue is full ([`TransportError::QueueFull`]; the
+    /// connection's backlog is full ([`TransportError::QueueFull`]; the
     /// message is dropped and counted).
     pub fn send(&self, to: &PeerAddress, text: String) -> Result<ConnectionId, TransportError> {
-        let max = self.shared.config.max_message_size;
-        if text.len() > max {
-            return Err(TransportError::MessageTooLarge {
-                len: text.len(),
-                max,
-            });
-        }
-        let (id, ctl) = {
-            let mut st = self.shared.state.lock();
-            let id = self.dial_locked(&mut st, to)?;
-            (id, self.control_locked(&st, id)?)
+        self.check_size(&text)?;
+        let id = {
+            let mut dir = self.shared.directory.lock();
+            let id = self.dial_locked(&mut dir, to)?;
+            self.enqueue_locked(&mut dir, id, text)?;
+            id
         };
-        self.deliver(id, &ctl, text)?;
+        self.shared.mailbox.wake();
         Ok(id)
     }
 
     /// Opens a connection to `to` without sending anything, or returns the
     /// one already open or opening. Fails like [`send`](Self::send).
     pub fn connect(&self, to: &PeerAddress) -> Result<ConnectionId, TransportError> {
-        let mut st = self.shared.state.lock();
-        self.dial_locked(&mut st, to)
+        let id = self.dial_locked(&mut self.shared.directory.lock(), to)?;
+        self.shared.mailbox.wake();
+        Ok(id)
     }
 
-    fn dial_locked(
-        &self,
-        st: &mut super::shared::State,
-        to: &PeerAddress,
-    ) -> Result<ConnectionId, TransportError> {
-        if self.shared.is_stopping() {
-            return Err(TransportError::Stopped);
-        }
-        if let Some(id) = st.by_peer.get(to) {
-            return Ok(*id);
-        }
-        if to.is_secure() {
-            return Err(TransportError::UnsupportedScheme { peer: to.clone() });
-        }
-        if let Err(retry_in) = st.backoff.check(to, Instant::now()) {
-            bump(&self.shared.stats.backoff_refusals);
-            return Err(TransportError::Backoff {
-                peer: to.clone(),
-                retry_in,
-            });
-        }
-        let max = self.shared.config.max_connections;
-        if st.conns.len() >= max {
-            return Err(TransportError::ConnectionLimit { max });
-        }
-        self.shared
-            .open_connection(st, Origin::Outbound(to.clone()))
-    }
-
-    fn control_locked(
-        &self,
-        st: &super::shared::State,
-        id: ConnectionId,
-    ) -> Result<Arc<ConnControl>, TransportError> {
-        st.conns
-            .get(&id)
-            .map(|e| Arc::clone(&e.ctl))
-            .ok_or(TransportError::NoSuchConnection(id))
-    }
-
-    /// Writes `text` on the connection (the calling thread writes it to the
-    /// socket when the connection is open; no other thread is woken), or
-    /// queues it until the connection opens.
-    fn deliver(
-        &self,
-        id: ConnectionId,
-        ctl: &ConnControl,
-        text: String,
-    ) -> Result<(), TransportError> {
-        ctl.deliver(&self.shared, id, text)
-            .map_err(|QueueFull| TransportError::QueueFull { conn: id })
-    }
-
-    /// Sends `text` on connection `conn` (for example: the answer to a
-    /// message that arrived over it, inbound or outbound).
-    pub fn reply(&self, conn: ConnectionId, text: String) -> Result<(), TransportError> {
+    fn check_size(&self, text: &str) -> Result<(), TransportError> {
         let max = self.shared.config.max_message_size;
         if text.len() > max {
             return Err(TransportError::MessageTooLarge {
@@ -204,59 +137,123 @@ impl TransportHandle {
                 max,
             });
         }
-        let ctl = {
-            let st = self.shared.state.lock();
+        Ok(())
+    }
+
+    /// The connection to `to`, registered (and its `Dial` posted, under
+    /// the lock, so that it reaches the poller before any `Send` for it)
+    /// when there is none.
+    fn dial_locked(
+        &self,
+        dir: &mut Directory,
+        to: &PeerAddress,
+    ) -> Result<ConnectionId, TransportError> {
+        if self.shared.is_stopping() {
+            return Err(TransportError::Stopped);
+        }
+        if let Some(id) = dir.for_peer(to) {
+            return Ok(id);
+        }
+        if to.is_secure() {
+            return Err(TransportError::UnsupportedScheme { peer: to.clone() });
+        }
+        if let Err(retry_in) = dir.backoff.check(to, Instant::now()) {
+            bump(&self.shared.stats.backoff_refusals);
+            return Err(TransportError::Backoff {
+                peer: to.clone(),
+                retry_in,
+            });
+        }
+        if dir.is_full() {
+            return Err(TransportError::ConnectionLimit {
+                max: self.shared.config.max_connections,
+            });
+        }
+        let id = dir.add_outbound(to.clone());
+        bump(&self.shared.stats.open_connections);
+        self.shared.mailbox.post(Command::Dial {
+            id,
+            peer: to.clone(),
+        });
+        Ok(id)
+    }
+
+    /// Counts `text` in the backlog of `id` and posts it (under the lock,
+    /// so messages keep their order whichever thread sends them).
+    fn enqueue_locked(
+        &self,
+        dir: &mut Directory,
+        id: ConnectionId,
+        text: String,
+    ) -> Result<(), TransportError> {
+        match dir.enqueue(id, text.len()) {
+            Ok(()) => {
+                self.shared.mailbox.post(Command::Send { id, text });
+                Ok(())
+            }
+            Err(Refusal::Full) => {
+                bump(&self.shared.stats.dropped_outbound);
+                Err(TransportError::QueueFull { conn: id })
+            }
+            Err(Refusal::Gone) => Err(TransportError::NoSuchConnection(id)),
+        }
+    }
+
+    /// Sends `text` on connection `conn` (for example: the answer to a
+    /// message that arrived over it, inbound or outbound).
+    pub fn reply(&self, conn: ConnectionId, text: String) -> Result<(), TransportError> {
+        self.check_size(&text)?;
+        {
+            let mut dir = self.shared.directory.lock();
             if self.shared.is_stopping() {
                 return Err(TransportError::Stopped);
             }
-            self.control_locked(&st, conn)?
-        };
-        self.deliver(conn, &ctl, text)
+            self.enqueue_locked(&mut dir, conn, text)?;
+        }
+        self.shared.mailbox.wake();
+        Ok(())
     }
 
     /// Declares that connection `conn` (typically inbound) serves `peer`:
     /// later [`send`](Self::send)s to `peer` reuse it while no other
     /// connection to `peer` is open or opening.
     pub fn associate(&self, conn: ConnectionId, peer: PeerAddress) -> Result<(), TransportError> {
-        let mut st = self.shared.state.lock();
-        let entry = st
-            .conns
-            .get_mut(&conn)
-            .ok_or(TransportError::NoSuchConnection(conn))?;
-        if entry.peer.is_none() {
-            entry.peer = Some(peer.clone());
+        if self.shared.directory.lock().associate(conn, peer) {
+            Ok(())
+        } else {
+            Err(TransportError::NoSuchConnection(conn))
         }
-        st.by_peer.entry(peer).or_insert(conn);
-        Ok(())
     }
 
-    /// Closes the connection serving `peer`, if any (with a close frame;
-    /// queued messages not yet written are dropped). Returns whether there
-    /// was one.
+    /// Closes the connection serving `peer`, if any (with a close frame,
+    /// after what the socket takes at once of its queued messages; the rest
+    /// is dropped). Returns whether there was one.
     pub fn close(&self, peer: &PeerAddress) -> bool {
-        let id = self.shared.state.lock().by_peer.get(peer).copied();
+        let id = self.shared.directory.lock().for_peer(peer);
         id.is_some_and(|id| self.close_connection(id))
     }
 
     /// Closes connection `conn`. Returns whether it existed.
     pub fn close_connection(&self, conn: ConnectionId) -> bool {
-        let st = self.shared.state.lock();
-        match st.conns.get(&conn) {
-            Some(e) => {
-                e.ctl.close.store(true, Ordering::Release);
-                e.ctl.interrupt(CloseCode::Normal, "closing");
-                true
+        let exists = {
+            let dir = self.shared.directory.lock();
+            let exists = dir.get(conn).is_some();
+            if exists {
+                self.shared.mailbox.post(Command::Close { id: conn });
             }
-            None => false,
+            exists
+        };
+        if exists {
+            self.shared.mailbox.wake();
         }
+        exists
     }
 
     /// Whether a connection serving `peer` is open (handshake done).
     pub fn is_connected(&self, peer: &PeerAddress) -> bool {
-        let st = self.shared.state.lock();
-        st.by_peer
-            .get(peer)
-            .and_then(|id| st.conns.get(id))
+        let dir = self.shared.directory.lock();
+        dir.for_peer(peer)
+            .and_then(|id| dir.get(id))
             .is_some_and(|e| e.open)
     }
 
@@ -264,7 +261,7 @@ impl TransportHandle {
     /// reconnection backoff.
     pub fn retry_in(&self, peer: &PeerAddress) -> Option<Duration> {
         self.shared
-            .state
+            .directory
             .lock()
             .backoff
             .check(peer, Instant::now())
@@ -278,9 +275,8 @@ impl TransportHandle {
 
     /// The connections open or opening.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
-        let st = self.shared.state.lock();
-        let mut v: Vec<ConnectionInfo> = st
-            .conns
+        let dir = self.shared.directory.lock();
+        let mut v: Vec<ConnectionInfo> = dir
             .iter()
             .map(|(id, e)| ConnectionInfo {
                 id: *id,
@@ -306,48 +302,25 @@ impl TransportHandle {
 
     /// Stops the listener and every connection (open ones get a close
     /// frame and a `Disconnected { reason: Stopped }` event, if the event
-    /// channel has room) and joins all threads, waiting at most
+    /// channel has room) and joins the transport's threads, waiting at most
     /// `stop_timeout_ms`. Idempotent: later calls return `Ok(())` at once.
     ///
-    /// No thread ever blocks on the network, so all end within the bound;
-    /// the one exception is a host-name look-up in progress, whose thread is
-    /// detached and reported as [`TransportError::StopTimeout`].
+    /// The poller never blocks on the network, so it ends within the
+    /// bound; the one exception is a host-name look-up in progress, whose
+    /// resolver thread is detached and reported as
+    /// [`TransportError::StopTimeout`].
     pub fn stop(&self) -> Result<(), TransportError> {
-        let (threads, controls) = {
-            let mut st = self.shared.state.lock();
-            if st.alive.is_none() {
+        {
+            // Under the directory lock: no `send` posts after the flag.
+            let _dir = self.shared.directory.lock();
+            if !self.shared.threads.close() {
                 return Ok(());
             }
-            self.shared.stopping.store(true, Ordering::Release);
-            st.alive = None;
-            let controls: Vec<_> = st.conns.values().map(|e| Arc::clone(&e.ctl)).collect();
-            (std::mem::take(&mut st.threads), controls)
-        };
-        let _ = self.listener_waker.wake();
-        for c in &controls {
-            c.interrupt(CloseCode::Away, "stopping");
+            self.shared.set_stopping();
         }
+        self.shared.mailbox.send(Command::Stop);
         let deadline = Instant::now() + self.shared.config.stop_timeout();
-        let all_ended = matches!(
-            self.alive_rx.recv_deadline(deadline),
-            Err(RecvTimeoutError::Disconnected)
-        );
-        let mut left = 0;
-        for h in threads {
-            // Once every thread body has returned, `join` only waits for the
-            // OS to tear the threads down.
-            if all_ended || h.is_finished() {
-                let _ = h.join();
-            } else {
-                left += 1;
-            }
-        }
-        if left > 0 {
-            log::warn!("transport stop: {left} thread(s) still running, detached");
-            Err(TransportError::StopTimeout { threads: left })
-        } else {
-            Ok(())
-        }
+        self.shared.threads.join(deadline)
     }
 }
 

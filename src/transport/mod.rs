@@ -1,6 +1,6 @@
-//! A WebSocket transport on std threads: it moves text frames between this
-//! node and its peers and reports connection outcomes. It does not parse
-//! the frames.
+//! A WebSocket transport on one I/O thread: it moves text frames between
+//! this node and its peers and reports connection outcomes. It does not
+//! parse the frames.
 //!
 //! ```no_run
 //! use peerdisc::transport::{Transport, TransportConfig, TransportEvent};
@@ -19,27 +19,27 @@
 //! ```
 //!
 //! # Threads
-//! One listener thread, plus one thread per connection open or opening
-//! (inbound ones from accept, outbound ones from the first `send` to an
-//! address). A connection thread does the connect and the handshake, then
-//! reads, sleeping in `poll(2)` on its socket alone: one file descriptor
-//! per connection. Once a connection is open, [`TransportHandle::send`]
-//! and [`TransportHandle::reply`] write the frame into its socket on the
-//! calling thread (never waiting: what the socket cannot take at once is
-//! buffered, and flushed by the listener's poller when the socket is
-//! writable again); before that, frames wait in the connection's bounded
-//! queue. [`TransportHandle::stop`] and `close` wake connection threads by
-//! shutting their sockets down, so nothing polls on a timer and every
-//! thread ends promptly, even with peers that hang. The threads report
-//! over one crossbeam channel of [`TransportEvent`]s.
+//! One poller thread per transport, whatever the number of connections: a
+//! mio run loop over the listener, every connection's socket and a waker.
+//! It accepts, connects, does both sides of the WebSocket handshake,
+//! reads, writes (stopping at a full socket until it is writable again),
+//! pings, times out and closes, all without blocking. The handle only
+//! posts commands to it (crossbeam channel + waker) and answers queries
+//! from the connection directory, so no call on it waits on the network.
+//! Host names are resolved by a helper thread that runs only while a look-
+//! up is under way. The poller reports over one crossbeam channel of
+//! [`TransportEvent`]s and never waits for room in it (see `sink.rs`).
+//! Layers and files: ARCHITECTURE.md, "The transport".
 
 //! # Limits
-//! Connections in total (`max_connections`) and inbound per remote IP
-//! (`max_connections_per_ip`); a handshake deadline (`handshake_timeout_ms`)
-//! that also cuts off clients that send nothing or one byte at a time;
-//! an idle deadline on open connections (with a ping at half of it);
-//! message and frame sizes; inbound messages per second per connection; a
-//! bounded outbound queue per connection; a bounded event channel.
+//! Connections in total (`max_connections`; when full, an address less
+//! busy than the busiest one takes the place of one of its connections)
+//! and inbound per remote IP (`max_connections_per_ip`); a handshake
+//! deadline (`handshake_timeout_ms`) that also cuts off clients that send
+//! nothing or one byte at a time; an idle deadline on open connections
+//! (with a ping at half of it); message and frame sizes; inbound messages
+//! per second per connection; a bounded backlog per connection; a bounded
+//! event channel.
 //!
 //! # Reconnection
 //! One connection per peer address is reused for every `send` to it. A
@@ -51,15 +51,22 @@
 mod backoff;
 mod config;
 mod connection;
+mod directory;
 mod error;
 mod event;
 mod handle;
-mod link;
 mod listener;
+mod mailbox;
+mod opening;
+mod poller;
 mod ratelimit;
+mod resolver;
+mod session;
 mod shared;
+mod sink;
 mod stats;
 mod stream;
+mod threads;
 
 pub use backoff::BackoffPolicy;
 pub use config::TransportConfig;

@@ -2,11 +2,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::Nonce;
 use super::{
     AnnouncedPeer, MemberState, WireError, MAX_PEERS_PER_MESSAGE, MAX_REQUESTED_IDS,
     MAX_STATES_PER_MESSAGE,
 };
-use crate::model::{NodeId, PeerRecord};
+use crate::model::{NodeId, PeerRecord, RecordSignature};
 
 /// One protocol message. The JSON form is an object with `"v"` (the
 /// protocol version) and `"type"` (the snake_case variant name) beside the
@@ -53,6 +54,10 @@ pub struct Hello {
     pub record: Arc<PeerRecord>,
     /// The sender's incarnation.
     pub incarnation: u64,
+    /// The sender's signature of "alive at `incarnation`" (above
+    /// incarnation 0, from a node with an identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<RecordSignature>,
 }
 
 /// `peer_list_request`: empty `node_ids` asks for a sample of everything.
@@ -193,6 +198,34 @@ pub struct StateClaim {
     /// The accuser (suspect, dead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<NodeId>,
+    /// On `alive` and `leave` (what only `node_id` may say about itself):
+    /// `node_id`'s signature of the claim
+    /// ([`identity::claim_bytes`](crate::identity::claim_bytes)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<RecordSignature>,
+    /// On a greeting: a fresh challenge for the other side to sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<Nonce>,
+    /// On a greeting: the sender's signature of the other side's `nonce`
+    /// ([`identity::greeting_bytes`](crate::identity::greeting_bytes)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<RecordSignature>,
+}
+
+impl StateClaim {
+    /// A claim about `node_id` with no accuser, signature or greeting
+    /// fields.
+    pub fn new(node_id: NodeId, incarnation: u64, version: u64) -> Self {
+        StateClaim {
+            node_id,
+            incarnation,
+            version,
+            from: None,
+            sig: None,
+            nonce: None,
+            proof: None,
+        }
+    }
 }
 
 impl Message {

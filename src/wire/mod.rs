@@ -19,6 +19,7 @@
 mod codec;
 mod error;
 mod message;
+mod nonce;
 mod seed;
 mod state;
 
@@ -29,6 +30,7 @@ pub use message::{
     Ack, GossipAnnouncement, Hello, Message, Nack, PeerList, PeerListRequest, Ping, PingReq,
     PushPull, StateClaim,
 };
+pub use nonce::Nonce;
 pub use seed::{decode_seed_compatible, AnnouncedPeer, SeedPeer};
 pub use state::MemberState;
 
@@ -43,3 +45,8 @@ pub const MAX_PEERS_PER_MESSAGE: usize = 1024;
 pub const MAX_STATES_PER_MESSAGE: usize = 16_384;
 /// Most node ids asked for in one `peer_list_request`.
 pub const MAX_REQUESTED_IDS: usize = 1024;
+/// The highest incarnation a node ever takes (2^53 - 1, the largest integer
+/// every JSON reader holds exactly). A claim above it is refused by the
+/// membership core; a third party's accusation must stay below it, so the
+/// accused can always refute with a higher one.
+pub const MAX_INCARNATION: u64 = (1 << 53) - 1;

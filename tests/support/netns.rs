@@ -102,8 +102,12 @@ pub const DAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most hosts one lab may have.
 pub const MAX_HOSTS: usize = 64;
 
-const NFT_HINT: &str = "install it with `apt-get install -y nftables` (CI's .ci/run does)";
-const IP_HINT: &str = "install it with `apt-get install -y iproute2`";
+const NFT_HINT: &str = "apt-get install -y nftables, or `bash scripts/install-deps.sh` as root";
+const IP_HINT: &str = "apt-get install -y iproute2, or `bash scripts/install-deps.sh` as root";
+/// Tools listed here (comma-separated) are treated as missing, to try the
+/// skip paths on a machine that has them (scripts/install-deps.sh honours it
+/// too).
+pub const HIDE_TOOLS_ENV: &str = "PEERDISC_HIDE_TOOLS";
 const LOSS_TABLE: &str = "pdlab_loss";
 const PARTITION_TABLE: &str = "pdlab_part";
 
@@ -145,7 +149,10 @@ impl fmt::Display for LabError {
         match self {
             LabError::Unsupported(reason) => write!(f, "netns lab unsupported here: {reason}"),
             LabError::MissingTool { tool, hint } => {
-                write!(f, "`{tool}` not found (PATH, /usr/sbin, /sbin): {hint}")
+                write!(
+                    f,
+                    "{tool} missing ({hint}; looked in PATH, /usr/sbin, /sbin)"
+                )
             }
             LabError::Command {
                 cmdline,
@@ -182,6 +189,10 @@ impl std::error::Error for LabError {
 // Tools and command execution
 
 fn find_tool(name: &str) -> Option<PathBuf> {
+    let hidden = std::env::var(HIDE_TOOLS_ENV).unwrap_or_default();
+    if hidden.split(',').any(|t| t.trim() == name) {
+        return None;
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
@@ -212,6 +223,26 @@ fn nft_path() -> Result<&'static Path, LabError> {
 /// True when `nft` is installed (partition and loss need it).
 pub fn has_nft() -> bool {
     nft_path().is_ok()
+}
+
+/// `true` when `nft` is installed; otherwise prints
+/// `SKIPPED: <test>: nft missing (<how to install>)` and returns `false`
+/// (panics instead under `PEERDISC_NETNS_REQUIRE`). For tests that
+/// partition or drop packets.
+pub fn nft_or_skip() -> bool {
+    nft_or_skip_part(None)
+}
+
+/// Like [`nft_or_skip`] for a part of a test: the line names the part that
+/// is skipped (`SKIPPED: <test> (<part>): nft missing (...)`).
+pub fn nft_or_skip_part(part: Option<&str>) -> bool {
+    match nft_path() {
+        Ok(_) => true,
+        Err(e) => {
+            skip_line(part, &e.to_string());
+            false
+        }
+    }
 }
 
 fn render(cmd: &Command, input: Option<&str>) -> String {
@@ -502,8 +533,8 @@ pub fn unsupported_reason() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("not running as root".into());
     }
-    if ip_path().is_err() {
-        return Some(format!("`ip` (iproute2) not found; {IP_HINT}"));
+    if let Err(e) = ip_path() {
+        return Some(e.to_string());
     }
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     let cap_eff = status
@@ -522,15 +553,25 @@ pub fn unsupported_reason() -> Option<String> {
 /// captured by the test harness, so it shows in every `cargo test` run).
 /// Panics instead when `PEERDISC_NETNS_REQUIRE` is set.
 pub fn skip(reason: &str) {
+    skip_line(
+        None,
+        &format!("{reason}; this test needs root and `ip netns` (iproute2)"),
+    );
+}
+
+/// Prints `SKIPPED: <test>[ (<part>)]: <what>` to the real stderr, or
+/// panics under `PEERDISC_NETNS_REQUIRE`.
+fn skip_line(part: Option<&str>, what: &str) {
     let current = thread::current();
     let test = current.name().unwrap_or("<unnamed>");
     if std::env::var_os(REQUIRE_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
-        panic!("{test}: {REQUIRE_ENV} is set but the netns lab cannot run: {reason}");
+        let part = part.map(|p| format!(" ({p})")).unwrap_or_default();
+        panic!("{test}{part}: {REQUIRE_ENV} is set but this test cannot run: {what}");
     }
-    let _ = writeln!(
-        io::stderr(),
-        "SKIPPED: {test}: {reason}; this test needs root and `ip netns` (iproute2)"
-    );
+    let part = part.map(|p| format!(" ({p})")).unwrap_or_default();
+    // One write, so that the harness's own lines cannot split it.
+    let line = format!("SKIPPED: {test}{part}: {what}\n");
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// `true` when the lab can run; otherwise prints the `SKIPPED:` line (see

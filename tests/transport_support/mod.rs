@@ -79,3 +79,21 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
     panic!("never happened: {what}");
 }
+
+/// How many of the events that arrive within `within` match `pred`.
+pub fn count(
+    rx: &Receiver<TransportEvent>,
+    within: Duration,
+    pred: impl FnMut(&TransportEvent) -> bool,
+) -> usize {
+    let mut pred = pred;
+    drain(rx, within).iter().filter(|e| pred(e)).count()
+}
+
+/// The connection of a `Connected` event.
+pub fn connected_conn(ev: TransportEvent) -> peerdisc::transport::ConnectionId {
+    match ev {
+        TransportEvent::Connected { conn, .. } => conn,
+        other => panic!("not a connection: {other:?}"),
+    }
+}

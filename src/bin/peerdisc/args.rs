@@ -8,11 +8,17 @@ use peerdisc::node::NodeConfig;
 use peerdisc::registry::RegistryConfig;
 use peerdisc::transport::TransportConfig;
 
+/// The exit codes, listed under every `--help`.
+const EXIT_CODES: &str = "Exit codes: 0 success; 2 bad arguments; 3 invalid configuration; \
+4 the node could not start (for example, its port is taken); 5 the node asked for its peers \
+did not answer, timed out or gave a bad answer; 1 anything else.";
+
 #[derive(Parser)]
 #[command(
     name = "peerdisc",
     version,
-    about = "Peer discovery for decentralized networks: run a node, or read a node's peer table"
+    about = "Peer discovery for decentralized networks: run a node, or read a node's peer table",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -25,8 +31,10 @@ pub struct Cli {
 pub enum Command {
     /// Run a discovery node until interrupted (Ctrl-C or SIGTERM); this is
     /// how bootstrap nodes are deployed. Prints peer events to stdout.
+    #[command(after_help = EXIT_CODES)]
     Node(NodeArgs),
     /// Ask a running node for its peer table and print it.
+    #[command(after_help = EXIT_CODES)]
     Peers(PeersArgs),
 }
 
@@ -120,6 +128,7 @@ pub struct NodeArgs {
 pub struct PeersArgs {
     /// The node to ask, e.g. ws://127.0.0.1:7400/peerdisc (a URL without a
     /// path means /peerdisc)
+    #[arg(value_parser = ws_url)]
     pub url: String,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -130,6 +139,13 @@ pub struct PeersArgs {
     /// The cluster's key, when the node requires one.
     #[arg(long = "cluster-key", value_name = "KEY")]
     pub cluster_key: Vec<String>,
+}
+
+/// A `ws://` or `wss://` URL (anything else is a usage error, exit 2).
+fn ws_url(s: &str) -> Result<String, String> {
+    peerdisc::PeerAddress::new(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Declares the flags of one configuration section: a clap `Args` struct
@@ -275,9 +291,10 @@ config_flags! {
         /// Records sent in answer to a hello (bootstrap).
         #[arg(long, value_name = "N")]
         peer_list_size: usize,
-        /// Refuse unsigned records, also of nodes with hand-picked ids
-        /// (default false: signed records are always checked, and nodes
-        /// with key-derived ids must sign).
+        /// Refuse unsigned records, liveness claims (alive, leave) and
+        /// greetings, also of nodes with hand-picked ids (default false:
+        /// signatures are always checked, and nodes with key-derived ids
+        /// must sign).
         #[arg(long, value_name = "BOOL")]
         require_signed_records: bool,
         /// Seed-compatible mode, for networks with nodes of the earlier
@@ -323,7 +340,8 @@ config_flags! {
             value_name = "N"
         )]
         max_connections: usize,
-        /// Most inbound connections from one IP address (default 64).
+        /// Most inbound connections from one IP address (default 256, the
+        /// same as the connection budget: no cap of its own).
         #[arg(
             long = "transport-max-connections-per-ip",
             visible_alias = "max-connections-per-ip",

@@ -38,6 +38,12 @@ pub struct Failure {
 }
 
 impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
     pub fn config(message: impl Into<String>) -> Self {
         Failure {
             code: 3,

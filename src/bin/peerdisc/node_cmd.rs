@@ -4,13 +4,16 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select};
 use peerdisc::node::{Node, NodeError};
-use peerdisc::{ChangedField, PeerEvent};
+use peerdisc::{ChangedField, PeerEvent, StateChange};
 
 use crate::args::NodeArgs;
 use crate::Failure;
 
 pub fn run(a: NodeArgs) -> Result<(), Failure> {
     let cfg = crate::config::build(&a)?;
+    // Checked like the node checks it, so --print-config refuses what the
+    // node would refuse (exit 3).
+    cfg.validate().map_err(|e| Failure::config(e.to_string()))?;
     if a.print_config {
         println!(
             "{}",
@@ -77,10 +80,33 @@ fn print_event(ev: &PeerEvent, json: bool) {
         // Health moves with every probe; the text view leaves it out (the
         // JSON view and `peerdisc peers` show it).
         PeerEvent::Updated { changes, .. } if changes == &[ChangedField::Health] => return,
-        PeerEvent::Updated { changes, .. } => format!("updated   {} {changes:?}", p.node_id()),
-        PeerEvent::Removed { reason, .. } => format!("removed   {} ({reason:?})", p.node_id()),
-        PeerEvent::StateChanged { change, .. } => format!("state     {} {change:?}", p.node_id()),
+        PeerEvent::Updated { changes, .. } => {
+            let names: Vec<String> = changes.iter().map(name).collect();
+            format!("updated   {} {}", p.node_id(), names.join(", "))
+        }
+        PeerEvent::Removed { reason, .. } => {
+            format!("removed   {} ({})", p.node_id(), name(reason))
+        }
+        PeerEvent::StateChanged { change, .. } => {
+            let (what, from, to) = match change {
+                StateChange::Liveness { from, to } => {
+                    ("liveness", from.to_string(), to.to_string())
+                }
+                StateChange::Connection { from, to } => {
+                    ("connection", from.to_string(), to.to_string())
+                }
+            };
+            format!("state     {} {what} {from} -> {to}", p.node_id())
+        }
         _ => return,
     };
     println!("{what}");
+}
+
+/// The name a value has in the JSON events (`capabilities`, `dead`, ...).
+fn name(v: &impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".into(),
+    }
 }

@@ -61,7 +61,7 @@ impl Membership {
         };
         for k in 0..n.min(cap) {
             let m = self.members.at((start + k) % n);
-            states.push(Self::state_of(m, None));
+            states.push(self.with_sig(Self::state_of(m, None)));
         }
         (states, complete)
     }
@@ -187,6 +187,7 @@ impl Membership {
         for (id, reason) in gone {
             self.members.remove(&id);
             self.suspicions.remove(&id);
+            self.forget_word(&id);
             self.emit(Output::Registry(RegistryChange::Remove {
                 node_id: id.clone(),
                 reason,

@@ -9,10 +9,7 @@ impl Membership {
             return;
         };
         j.attempts += 1;
-        let hello = Hello {
-            record: self.me.clone(),
-            incarnation: self.incarnation,
-        };
+        let hello = self.hello();
         for seed in &j.seeds {
             self.emit(Output::Send {
                 to: seed.clone(),
@@ -21,6 +18,15 @@ impl Membership {
         }
         j.next_ms = now + self.backoff(j.attempts);
         self.join = Some(j);
+    }
+
+    /// This node's `hello`: its record and incarnation, signed.
+    pub fn hello(&self) -> Hello {
+        Hello {
+            record: self.me.clone(),
+            incarnation: self.incarnation,
+            sig: self.my_sig.clone(),
+        }
     }
 
     pub(super) fn on_hello(&mut self, from: &NodeId, h: Hello, now: u64) {
@@ -41,14 +47,20 @@ impl Membership {
             // answer, nothing learned.
             return;
         }
-        let s = MemberState::new(from.clone(), h.incarnation, Liveness::Alive, version);
+        let mut s = MemberState::new(from.clone(), h.incarnation, Liveness::Alive, version);
+        s.sig = h.sig;
         self.apply_state(&s, from, Source::Gossip, now);
         // Answer with a random sample and the joiner's own state as known
         // here (so a restarted node refutes its old death at once), and its
         // old record when it differs.
         let mut list = self.sample_peer_list(self.config.peer_list_size);
         if let Some(m) = self.members.get(from) {
-            list.states.push(Self::state_of(m, None));
+            // Its last signed word first: a restarted node learns from it
+            // which incarnation it had reached (and may then refute).
+            let word = self.word_state(from, m.record.version);
+            let st = self.with_sig(Self::state_of(m, None));
+            list.states.extend(word.filter(|w| *w != st));
+            list.states.push(st);
             if held_differs {
                 list.peers.push(m.record.clone());
             }
@@ -73,7 +85,7 @@ impl Membership {
             let m = self.members.at((start + k) % n);
             if m.liveness.is_present() {
                 list.peers.push(m.record.clone());
-                list.states.push(Self::state_of(m, None));
+                list.states.push(self.with_sig(Self::state_of(m, None)));
             }
         }
         list
@@ -90,7 +102,7 @@ impl Membership {
                     list.states.push(self.my_state());
                 } else if let Some(m) = self.members.get(id) {
                     list.peers.push(m.record.clone());
-                    list.states.push(Self::state_of(m, None));
+                    list.states.push(self.with_sig(Self::state_of(m, None)));
                 }
             }
             list

@@ -1,7 +1,10 @@
 //! Merging what others say: records (newest version wins) and liveness
 //! claims (the SWIM order), refutation of claims about this node.
 
+use super::claims::INCARNATION_TOLERANCE;
 use super::*;
+use crate::membership::ClaimRefusal;
+use crate::wire::MAX_INCARNATION;
 
 impl Membership {
     pub(super) fn apply_updates(
@@ -88,6 +91,7 @@ impl Membership {
             Some(m) => {
                 m.record = rec.clone();
                 let st = Self::state_of(m, None);
+                let st = self.with_sig(st);
                 if news {
                     self.broadcasts.push_from(st, Some(rec.clone()), Some(from));
                 }
@@ -135,34 +139,61 @@ impl Membership {
             return s.liveness.is_present();
         };
         let want = s.version > m.record.version;
-        let (old, old_inc) = (m.liveness, m.incarnation);
+        let (old, old_inc, attested) = (m.liveness, m.incarnation, m.attested());
+        let heard_recently = m.heard_within(now, self.dead_claim_window());
         let mut new = s.liveness;
         if source == Source::Digest && new == Liveness::Dead {
             new = Liveness::Suspect;
         }
         let accuser = s.from.clone().unwrap_or_else(|| sender.clone());
         let takes_over = overrides(new, s.incarnation, old, old_inc);
+        // Only a claim that would change something is checked (a replay
+        // costs no verification).
+        if takes_over {
+            if let Err(reason) = self.check_claim(s, new, attested) {
+                self.refuse_claim(&s.node_id, sender, reason);
+                return want;
+            }
+        } else if new == s.liveness
+            && s.is_self_claim()
+            && s.incarnation > attested
+            && s.incarnation <= old_inc
+        {
+            // The node's own word at an incarnation an accusation already
+            // reached: it changes no state, but it is what later
+            // accusations are measured against.
+            if self.check_claim(s, new, attested).is_ok() {
+                self.remember_word(s);
+                if let Some(m) = self.members.get_mut(&s.node_id) {
+                    m.ahead = (old_inc - s.incarnation) as u8;
+                }
+            }
+        }
         if new == Liveness::Dead
             && takes_over
             && old.is_present()
             && *sender != s.node_id
-            && m.heard_within(now, self.dead_claim_window())
+            && heard_recently
         {
             // A third party says it is dead, but it spoke to this node
             // moments ago (a real death is silent for at least a probe and
             // a suspicion timeout before anyone declares it): not believed.
             // The accused is told, so that it refutes cluster-wide.
-            let claim = StateClaim {
-                node_id: s.node_id.clone(),
-                incarnation: s.incarnation,
-                version: s.version,
-                from: Some(accuser),
-            };
+            let mut claim = StateClaim::new(s.node_id.clone(), s.incarnation, s.version);
+            claim.from = Some(accuser);
             self.send(&s.node_id, Message::Dead(claim));
             return want;
         }
         if takes_over {
+            let self_word = new == s.liveness && s.is_self_claim();
+            if self_word {
+                self.remember_word(s);
+            }
             self.set_member_state(&s.node_id, new, s.incarnation, accuser, false, now);
+            if let Some(m) = self.members.get_mut(&s.node_id) {
+                let ahead = s.incarnation.saturating_sub(attested);
+                m.ahead = if self_word { 0 } else { ahead as u8 };
+            }
         } else if new == Liveness::Suspect && old == Liveness::Suspect && s.incarnation == old_inc {
             let confirmed = self
                 .suspicions
@@ -206,7 +237,7 @@ impl Membership {
             self.suspicions.remove(id);
         }
         if let Some(m) = self.members.get(id) {
-            let st = Self::state_of(m, Some(accuser));
+            let st = self.with_sig(Self::state_of(m, Some(accuser)));
             self.broadcasts.push(st, None);
         }
         if liveness == Liveness::Dead && old.is_present() {
@@ -227,16 +258,48 @@ impl Membership {
         }
     }
 
+    /// A claim about this node. Accusations (suspect, dead, left) at the
+    /// held incarnation or above are refuted with a higher one, signed;
+    /// with an identity, an accusation above what this node ever said
+    /// (plus the tolerance) is refused: only this node raises its
+    /// incarnation. A signed word of its own from an earlier life (a
+    /// restart: the seed's answer carries it) moves it to that incarnation.
     pub(super) fn refute_if_needed(&mut self, s: &MemberState, sender: &NodeId) {
+        if s.incarnation > MAX_INCARNATION {
+            let reason = ClaimRefusal::AboveLimit {
+                incarnation: s.incarnation,
+            };
+            self.refuse_claim(&s.node_id, sender, reason);
+            return;
+        }
+        if self.signer.is_some() && s.is_self_claim() && s.incarnation > self.incarnation {
+            if self.verify_self_claim(s).is_err() {
+                self.refuse_ahead_of_me(s, sender);
+                return;
+            }
+            // My own word from an earlier life: I had reached it.
+            self.incarnation = s.incarnation;
+            self.resign();
+        }
         let accused = match s.liveness {
             Liveness::Suspect | Liveness::Dead => true,
             Liveness::Left => !self.leaving,
             Liveness::Alive => false,
         };
         if accused && !self.leaving {
+            let limit = if self.signer.is_some() {
+                self.incarnation + INCARNATION_TOLERANCE
+            } else {
+                MAX_INCARNATION
+            };
+            if s.incarnation > limit || s.incarnation >= MAX_INCARNATION {
+                self.refuse_ahead_of_me(s, sender);
+                return;
+            }
             let fresh = s.incarnation >= self.incarnation;
             if fresh {
                 self.incarnation = s.incarnation + 1;
+                self.resign();
                 let st = self.my_state();
                 self.broadcasts.push(st, None);
                 self.event(MembershipEvent::Refuted {
@@ -245,12 +308,7 @@ impl Membership {
             }
             // Answer the teller and the accuser directly, also when the
             // accusation is already refuted (they have not heard yet).
-            let claim = StateClaim {
-                node_id: self.me.node_id.clone(),
-                incarnation: self.incarnation,
-                version: self.me.version,
-                from: None,
-            };
+            let claim = self.own_claim();
             self.send(sender, Message::Alive(claim.clone()));
             if let Some(accuser) = &s.from {
                 if accuser != sender && *accuser != self.me.node_id {
@@ -258,11 +316,24 @@ impl Membership {
                 }
             }
         }
-        if s.version > self.me.version {
+        // Without an identity, the version a claim names is the only news
+        // of an earlier life's record; with one, only a record signed by
+        // this node's key (which arrives with the seed's answer) moves it.
+        if s.version > self.me.version && self.signer.is_none() {
             let mut mine = (*self.me).clone();
             mine.version = s.version;
             let _ = self.set_own_record(mine);
         }
+    }
+
+    /// Refuses a claim about this node at an incarnation it never took.
+    fn refuse_ahead_of_me(&mut self, s: &MemberState, sender: &NodeId) {
+        let reason = ClaimRefusal::AheadOfNode {
+            liveness: s.liveness,
+            incarnation: s.incarnation,
+            held: self.incarnation,
+        };
+        self.refuse_claim(&s.node_id, sender, reason);
     }
 
     pub(super) fn on_claim(&mut self, from: &NodeId, c: StateClaim, liveness: Liveness, now: u64) {
@@ -272,6 +343,7 @@ impl Membership {
             liveness,
             version: c.version,
             from: c.from,
+            sig: c.sig,
         };
         if self.apply_state(&s, from, Source::Gossip, now) {
             let req = PeerListRequest {

@@ -1,6 +1,7 @@
 use std::collections::{HashMap, VecDeque};
 
 mod anti_entropy;
+mod claims;
 mod join;
 mod merge;
 mod probe;
@@ -138,6 +139,12 @@ pub struct Membership {
     join: Option<JoinState>,
     joined: bool,
     signer: Option<Identity>,
+    /// The signature of this node's current state (alive above
+    /// incarnation 0, or left).
+    my_sig: Option<crate::model::RecordSignature>,
+    /// Each member's latest verified signed word about itself.
+    words: HashMap<NodeId, claims::Word>,
+    claims_refused: u64,
     /// Unix time (ms) at time 0 of this core's clock, for the `timestamp`
     /// of announcements (0: timestamps are the core's own time).
     unix_epoch_ms: u64,
@@ -199,6 +206,9 @@ impl Membership {
             join: None,
             joined: false,
             signer: None,
+            my_sig: None,
+            words: HashMap::new(),
+            claims_refused: 0,
             unix_epoch_ms: 0,
             next_announce_ms: 0,
         })
@@ -213,6 +223,7 @@ impl Membership {
         }
         self.me = Arc::new(sign_record(&identity, (*self.me).clone()));
         self.signer = Some(identity);
+        self.resign();
         Ok(())
     }
 
@@ -404,6 +415,7 @@ impl Membership {
             }
             Command::Leave => {
                 self.leaving = true;
+                self.resign();
                 self.probe = None;
                 self.suspicions.clear();
                 self.join = None;
@@ -647,17 +659,14 @@ impl Membership {
     }
 
     fn my_state(&self) -> MemberState {
-        let l = if self.leaving {
-            Liveness::Left
-        } else {
-            Liveness::Alive
-        };
-        MemberState::new(
+        let mut st = MemberState::new(
             self.me.node_id.clone(),
             self.incarnation,
-            l,
+            self.my_liveness(),
             self.me.version,
-        )
+        );
+        st.sig = self.my_sig.clone();
+        st
     }
 
     fn state_of(m: &Member, from: Option<NodeId>) -> MemberState {
@@ -670,16 +679,14 @@ impl Membership {
                 Liveness::Suspect | Liveness::Dead => from,
                 _ => None,
             },
+            sig: None,
         }
     }
 
     fn claim(&self, node_id: &NodeId, incarnation: u64, version: u64) -> StateClaim {
-        StateClaim {
-            node_id: node_id.clone(),
-            incarnation,
-            version,
-            from: Some(self.me.node_id.clone()),
-        }
+        let mut c = StateClaim::new(node_id.clone(), incarnation, version);
+        c.from = Some(self.me.node_id.clone());
+        c
     }
 
     fn piggyback(&mut self, budget: usize, to: &NodeId) -> Piggyback {
