@@ -3,7 +3,14 @@
 //! per second (counted at the transport), node start and stop times,
 //! threads per node.
 //!
-//! `cargo bench --bench node_mesh` (N = 50 and 100; `-- 20` for other sizes)
+//! `cargo bench --bench node_mesh` (N = 50 and 100; `-- 20` for other sizes).
+//!
+//! Every node runs the DEFAULT `NodeConfig` (only its id is set): the
+//! datagram path on, the default connection limits. `PEERDISC_MESH_FULL=1`
+//! runs the earlier tuned row instead: a connection budget for a full mesh
+//! and the per-IP limit lifted. `PEERDISC_MESH_PER_IP=N` keeps the defaults
+//! but the per-IP inbound limit (all nodes of this bench dial from
+//! 127.0.0.1, where separate hosts would each have their own address).
 
 use std::time::{Duration, Instant};
 
@@ -45,8 +52,23 @@ fn max_connections(n: usize) -> usize {
     }
 }
 
+fn full_mesh() -> bool {
+    std::env::var("PEERDISC_MESH_FULL").is_ok_and(|v| v == "1")
+}
+
+fn per_ip() -> Option<usize> {
+    std::env::var("PEERDISC_MESH_PER_IP").ok()?.parse().ok()
+}
+
 fn builder(id: String, max_connections: usize) -> NodeBuilder {
-    Node::builder().node_id(id).configure(|c| {
+    let b = Node::builder().node_id(id);
+    if !full_mesh() {
+        return match per_ip() {
+            Some(limit) => b.configure(|c| c.transport.max_connections_per_ip = limit),
+            None => b,
+        };
+    }
+    b.configure(|c| {
         c.transport.max_connections = max_connections;
         c.transport.max_connections_per_ip = 1 << 16;
     })
@@ -66,7 +88,10 @@ fn wait(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
 fn bytes_sent(nodes: &[Node]) -> u64 {
     nodes
         .iter()
-        .filter_map(|n| n.stats().transport.map(|t| t.bytes_sent))
+        .map(|n| {
+            let s = n.stats();
+            s.transport.map_or(0, |t| t.bytes_sent) + s.datagram_bytes_out
+        })
         .sum()
 }
 
@@ -174,9 +199,19 @@ fn run(n: usize) {
     };
     let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
     let max = |x: &[f64]| x.iter().cloned().fold(0.0, f64::max);
-    println!(
-        "N = {n} nodes on loopback, one process (200 ms gossip and probes, at most {max_conns} connections per node)"
-    );
+    if full_mesh() {
+        println!(
+            "N = {n} nodes on loopback, one process, TUNED: full-mesh connection budget ({max_conns} per node), per-IP limit lifted"
+        );
+    } else if let Some(limit) = per_ip() {
+        println!(
+            "N = {n} nodes on loopback, one process, DEFAULT NodeConfig (ids aside) but the per-IP limit ({limit}): datagram path on"
+        );
+    } else {
+        println!(
+            "N = {n} nodes on loopback, one process, DEFAULT NodeConfig (ids aside): datagram path on, default connection limits"
+        );
+    }
     println!(
         "  initial convergence (all know all):     {}",
         fmt(converge)

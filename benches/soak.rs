@@ -4,6 +4,10 @@
 //!
 //! `cargo bench --bench soak` (10 minutes) or `cargo bench --bench soak -- 60`
 //! (seconds).
+//!
+//! Every node runs the DEFAULT `NodeConfig` (only its id is set).
+//! `PEERDISC_SOAK_TUNED=1` runs the earlier tuned row (64 connections,
+//! per-IP limit 1024).
 
 use std::time::{Duration, Instant};
 
@@ -36,8 +40,16 @@ fn fds() -> usize {
         .unwrap_or(0)
 }
 
+fn tuned() -> bool {
+    std::env::var("PEERDISC_SOAK_TUNED").is_ok_and(|v| v == "1")
+}
+
 fn builder(id: String) -> NodeBuilder {
-    Node::builder().node_id(id).configure(|c| {
+    let b = Node::builder().node_id(id);
+    if !tuned() {
+        return b;
+    }
+    b.configure(|c| {
         c.transport.max_connections = 64;
         c.transport.max_connections_per_ip = 1024;
     })
@@ -61,7 +73,14 @@ fn main() {
         ));
     }
     std::thread::sleep(Duration::from_secs(3));
-    println!("soak: {N} nodes, churn every {CHURN_EVERY:?}, {secs} s");
+    println!(
+        "soak: {N} nodes, churn every {CHURN_EVERY:?}, {secs} s, {}",
+        if tuned() {
+            "TUNED (64 connections, per-IP limit 1024)"
+        } else {
+            "DEFAULT NodeConfig (ids aside)"
+        }
+    );
     println!(
         "{:>6} {:>8} {:>9} {:>6} {:>7} {:>8}",
         "t (s)", "threads", "RSS (MB)", "fds", "running", "churned"

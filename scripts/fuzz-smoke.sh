@@ -13,11 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-20}"
-targets=(wire_decode core_sequence snapshot_load keyring_open signed_record_verify signed_liveness)
+targets=(wire_decode core_sequence snapshot_load keyring_open signed_record_verify signed_liveness datagram_open)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== fuzz-smoke: cargo-fuzz is not installed (cargo install cargo-fuzz --version 0.13.2 --locked); running the stable property tests instead"
-  cargo test --test bad_input
+  cargo test --test bad_input --test datagram_bad_input
   exit 0
 fi
 # cargo-fuzz passes -Z flags (sanitizer, coverage): a nightly toolchain when

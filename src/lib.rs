@@ -32,6 +32,8 @@
 /// cbindgen:ignore
 pub mod clock;
 /// cbindgen:ignore
+pub mod datagram;
+/// cbindgen:ignore
 pub mod events;
 pub mod ffi;
 /// cbindgen:ignore

@@ -304,7 +304,8 @@ fn every_config_item_has_a_flag() {
     let mut missing = Vec::new();
     let mut checked = 0;
     for (key, value) in cfg.as_object().unwrap() {
-        let section = ["membership", "transport", "registry", "mdns"].contains(&key.as_str());
+        let section =
+            ["membership", "transport", "datagram", "registry", "mdns"].contains(&key.as_str());
         if !section {
             checked += 1;
             if !has(&flag_for(None, key)) {

@@ -83,6 +83,16 @@ fn null_and_bad_input_give_statuses_and_messages() {
             PEERDISC_ERR_INVALID_ARGUMENT
         );
         assert!(last_error().contains("bootstrap"), "{}", last_error());
+        // The datagram section passes through the JSON config unchanged.
+        let bad_udp = c(r#"{"datagram": {"max_bytes": 10}}"#);
+        assert_eq!(
+            peerdisc_node_new(bad_udp.as_ptr(), &mut n),
+            PEERDISC_ERR_INVALID_ARGUMENT
+        );
+        assert!(last_error().contains("datagram"), "{}", last_error());
+        let no_udp = c(r#"{"datagram": {"enabled": false, "max_bytes": 1200}}"#);
+        assert_eq!(peerdisc_node_new(no_udp.as_ptr(), &mut n), PEERDISC_OK);
+        peerdisc_node_free(n);
         let invalid_utf8 = [0x7bu8, 0xff, 0x7d, 0];
         assert_eq!(
             peerdisc_node_new(invalid_utf8.as_ptr() as *const c_char, &mut n),

@@ -45,11 +45,23 @@ fn settles_at(want: usize, within: Duration, what: &str) {
 }
 
 fn mesh(n: usize) -> Vec<Node> {
-    let first = Node::builder().node_id("n00").start().unwrap();
+    mesh_with(n, true)
+}
+
+/// `udp`: the datagram path on (the default). Off, probes and gossip open
+/// one WebSocket connection per pair, which is what a test of threads
+/// against connections needs.
+fn mesh_with(n: usize, udp: bool) -> Vec<Node> {
+    let first = Node::builder()
+        .node_id("n00")
+        .configure(|c| c.datagram.enabled = udp)
+        .start()
+        .unwrap();
     let mut nodes = vec![first];
     for i in 1..n {
         let node = Node::builder()
             .node_id(format!("n{i:02}"))
+            .configure(|c| c.datagram.enabled = udp)
             .bootstrap(nodes[0].address().as_str())
             .start()
             .unwrap();
@@ -80,10 +92,20 @@ fn threads_do_not_grow_with_peers() {
     alone.stop().unwrap();
     drop(alone);
     settles_at(before, SETTLE, "after the lone node");
-    // Eight nodes whose transports hold 48 connection ends or more (a full
-    // mesh is 56: probes and gossip open one connection per pair): the
-    // same threads per node as alone.
-    let nodes = mesh(8);
+    // Without the datagram path (one thread less) probes and gossip open
+    // one connection per pair: eight such nodes whose transports hold 48
+    // connection ends or more (a full mesh is 56) have the same threads
+    // per node as one alone.
+    let alone = Node::builder()
+        .node_id("alone")
+        .configure(|c| c.datagram.enabled = false)
+        .start()
+        .unwrap();
+    let per_node = threads() - before;
+    alone.stop().unwrap();
+    drop(alone);
+    settles_at(before, SETTLE, "after the lone node without UDP");
+    let nodes = mesh_with(8, false);
     let deadline = Instant::now() + FORM;
     let connections = || -> u64 {
         nodes

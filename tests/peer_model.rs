@@ -214,3 +214,36 @@ fn capability_kinds_parse_both_forms() {
     );
     assert!("gadget".parse::<CapabilityKind>().is_err());
 }
+
+#[test]
+fn datagram_addresses_are_strict() {
+    let a = PeerAddress::new("udp://10.0.0.5:7400").unwrap();
+    assert!(a.is_datagram());
+    assert_eq!(
+        a.datagram_socket_addr(),
+        Some("10.0.0.5:7400".parse().unwrap())
+    );
+    let v6 = PeerAddress::new("udp://[::1]:7400").unwrap();
+    assert_eq!(
+        v6.datagram_socket_addr(),
+        Some("[::1]:7400".parse().unwrap())
+    );
+    // A host name is kept but gives no socket address (no lookup).
+    let named = PeerAddress::new("udp://seed.example:7400").unwrap();
+    assert_eq!(named.datagram_socket_addr(), None);
+    for bad in [
+        "udp://10.0.0.5",
+        "udp://10.0.0.5:7400/path",
+        "udp://10.0.0.5:0",
+        "udp://:7400",
+    ] {
+        assert!(PeerAddress::new(bad).is_err(), "{bad}");
+    }
+    let ws = PeerAddress::new("ws://10.0.0.5:7400/peerdisc").unwrap();
+    assert!(!ws.is_datagram());
+    assert_eq!(ws.datagram_socket_addr(), None);
+    assert_eq!(
+        PeerAddress::datagram("10.0.0.5:7400".parse().unwrap()).as_str(),
+        "udp://10.0.0.5:7400"
+    );
+}

@@ -227,3 +227,38 @@ fn a_capability_update_reaches_every_node_through_gossip() {
         }
     }
 }
+
+/// The datagram path's size limit: a record far larger than a datagram
+/// (capabilities are unbounded by it) travels as its state alone, and every
+/// node fetches the record over the stream, also under datagram loss.
+#[test]
+fn a_record_too_large_for_a_datagram_still_reaches_every_node() {
+    use peerdisc::model::{Capabilities, Capability};
+    for (seed, loss) in [(1, 0.0), (2, 0.1)] {
+        let n = 20;
+        let mut s = sim(n, seed, loss);
+        s.run_for(2_000);
+        let mut caps = Capabilities::new();
+        for t in 0..400 {
+            caps.tools
+                .push(Capability::new(format!("a-long-tool-name-{t:04}")));
+        }
+        s.update_capabilities(3, caps);
+        let rec = s.node(3).record().clone();
+        assert!(
+            rec.to_json().len() > 4 * 1_400,
+            "the record exceeds a datagram: {}",
+            rec.to_json().len()
+        );
+        let start = s.now();
+        let done = s.run_until_or(start + 10_000, |s: &Simulator| {
+            (0..n).all(|k| {
+                k == 3 || s.node(k).member(s.id(3)).map(|m| m.record.version) == Some(rec.version)
+            })
+        });
+        assert!(
+            done.is_some(),
+            "seed {seed}, loss {loss}: not everywhere in 10 s"
+        );
+    }
+}

@@ -96,6 +96,13 @@ def test_bad_config_and_taken_port():
     with pytest.raises(PeerdiscError) as e:
         Node({"bootstrap": ["http://x:1"]})
     assert e.value.status == Status.ERR_INVALID_ARGUMENT
+    # The datagram section passes through unchanged.
+    with pytest.raises(PeerdiscError) as e:
+        Node({"datagram": {"max_bytes": 10}})
+    assert e.value.status == Status.ERR_INVALID_ARGUMENT
+    assert "datagram" in e.value.message
+    with Node({"datagram": {"enabled": False}}) as plain:
+        assert plain.stats()["datagrams_out"] == 0
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
     holder.listen()

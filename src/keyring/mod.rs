@@ -36,6 +36,8 @@
 //! assert!(matches!(ring.open("{\"v\":1}"), Err(KeyringError::PlaintextRefused)));
 //! ```
 
+mod bytes;
+
 use std::fmt;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -53,6 +55,7 @@ pub const KEY_LEN: usize = 32;
 pub const MAX_SEALED_FRAME_BYTES: usize = 1_500_000;
 /// The sealed frame format version (field `v`).
 pub const SEALED_VERSION: u64 = 1;
+pub use bytes::SEAL_OVERHEAD;
 
 const NONCE_LEN: usize = 24;
 const AAD_PREFIX: &str = "peerdisc-sealed-v1:";

@@ -52,6 +52,10 @@ pub(crate) struct BroadcastQueue {
     order: BTreeMap<Key, Item>,
     keys: HashMap<NodeId, Key, FixedState>,
     next: u64,
+    /// Records larger than this (bytes) are queued as their state alone:
+    /// no message could carry them, and a receiver that sees the newer
+    /// version in the state asks for the record (`peer_list_request`).
+    record_limit: usize,
 }
 
 fn class(state: &MemberState) -> u8 {
@@ -71,7 +75,13 @@ impl BroadcastQueue {
             order: BTreeMap::new(),
             keys: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
             next: 0,
+            record_limit: usize::MAX,
         }
+    }
+
+    /// Sets the largest record queued with its state (see `record_limit`).
+    pub fn set_record_limit(&mut self, bytes: usize) {
+        self.record_limit = bytes;
     }
 
     pub fn len(&self) -> usize {
@@ -104,11 +114,14 @@ impl BroadcastQueue {
                 }
             }
         }
-        let bytes = crate::wire::json_len(&state)
-            + record
-                .as_ref()
-                .map_or(0, |r| crate::wire::json_len(&**r) + 1)
-            + 1;
+        let record_bytes = record
+            .as_ref()
+            .map_or(0, |r| crate::wire::json_len(&**r) + 1);
+        if record_bytes > self.record_limit {
+            record = None;
+        }
+        let bytes =
+            crate::wire::json_len(&state) + if record.is_some() { record_bytes } else { 0 } + 1;
         let informed = heard_from.map(|id| self.hash(id)).into_iter().collect();
         self.next += 1;
         let key = (class(&state), 0, u64::MAX - self.next);
@@ -219,6 +232,18 @@ mod tests {
             .filter(|t| !q.take(4096, limit, &id(t)).states.is_empty())
             .map(|t| t.to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_record_over_the_limit_travels_as_its_state_alone() {
+        let mut q = BroadcastQueue::new(7);
+        q.set_record_limit(100);
+        let mut rec = PeerRecord::new(id("x"));
+        rec.metadata.insert("k".into(), "v".repeat(200));
+        q.push(state("x", Liveness::Alive), Some(Arc::new(rec)));
+        let p = q.take(1000, 10, &id("a"));
+        assert_eq!(p.states.len(), 1);
+        assert!(p.peers.is_empty());
     }
 
     #[test]

@@ -10,9 +10,12 @@ use super::ModelError;
 /// (`NodeConfig::ws_path`), and the path a seed URL without one means.
 pub const DEFAULT_WS_PATH: &str = "/peerdisc";
 
-/// A WebSocket address of a peer: `ws://host:port[/path]` or `wss://...`.
+/// An address of a peer: a WebSocket address, `ws://host:port[/path]` or
+/// `wss://...`, or the address of its datagram path, `udp://host:port`
+/// (PROTOCOL.md, "Datagrams"; see [`is_datagram`](Self::is_datagram)).
 ///
-/// The port defaults to 80 (`ws`) or 443 (`wss`) when the URL omits it.
+/// The port defaults to 80 (`ws`) or 443 (`wss`) when the URL omits it; a
+/// `udp` address must name its port and has no path.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerAddress(Box<str>);
 
@@ -30,7 +33,15 @@ impl PeerAddress {
         let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
         match uri.scheme_str() {
             Some("ws") | Some("wss") => {}
-            Some(other) => return Err(bad(&format!("scheme {other:?} is not ws or wss"))),
+            Some("udp") => {
+                if uri.port_u16().is_none() {
+                    return Err(bad("a udp address must name its port"));
+                }
+                if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+                    return Err(bad("a udp address has no path"));
+                }
+            }
+            Some(other) => return Err(bad(&format!("scheme {other:?} is not ws, wss or udp"))),
             None => return Err(bad("it has no scheme (expected ws:// or wss://)")),
         }
         match uri.host() {
@@ -102,6 +113,28 @@ impl PeerAddress {
         } else {
             p
         }
+    }
+
+    /// Whether this is a datagram (`udp://`) address rather than a
+    /// WebSocket one.
+    pub fn is_datagram(&self) -> bool {
+        self.0.starts_with("udp:")
+    }
+
+    /// The socket address of a `udp://` address whose host is an IP
+    /// literal (`None` for WebSocket addresses and host names: a datagram
+    /// path is only taken to addresses that need no name lookup).
+    pub fn datagram_socket_addr(&self) -> Option<std::net::SocketAddr> {
+        if !self.is_datagram() {
+            return None;
+        }
+        let ip: std::net::IpAddr = self.host().parse().ok()?;
+        Some(std::net::SocketAddr::new(ip, self.port()))
+    }
+
+    /// The `udp://` address of `addr`.
+    pub fn datagram(addr: std::net::SocketAddr) -> Self {
+        PeerAddress(format!("udp://{addr}").into())
     }
 
     /// Whether the scheme is `wss`.

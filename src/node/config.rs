@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::NodeError;
+use crate::datagram::DatagramConfig;
 use crate::mdns::MdnsConfig;
 use crate::membership::MembershipConfig;
 use crate::model::{Capabilities, NodeId, PeerAddress, DEFAULT_WS_PATH};
@@ -68,6 +69,9 @@ pub struct NodeConfig {
     /// inbound from one IP address (nodes behind one NAT, or many nodes on
     /// one host, share an address).
     pub transport: TransportConfig,
+    /// The datagram path: probes and gossip over UDP on the listen address
+    /// and port (default on, datagrams of at most 1,400 bytes).
+    pub datagram: DatagramConfig,
     /// Registry settings.
     pub registry: RegistryConfig,
     /// Seed of the protocol's random choices (default: from the OS).
@@ -112,6 +116,7 @@ impl Default for NodeConfig {
                 max_connections_per_ip: 256,
                 ..TransportConfig::default()
             },
+            datagram: DatagramConfig::default(),
             registry: RegistryConfig::default(),
             rng_seed: None,
             snapshot_path: None,
@@ -146,9 +151,17 @@ impl NodeConfig {
             )));
         }
         if let Some(a) = &self.advertise {
-            PeerAddress::with_default_path(a, &self.ws_path)
+            let a = PeerAddress::with_default_path(a, &self.ws_path)
                 .map_err(|e| NodeError::Config(format!("advertise: {e}")))?;
+            if a.is_datagram() {
+                return Err(NodeError::Config(
+                    "advertise: the advertised address is the ws:// or wss:// one".into(),
+                ));
+            }
         }
+        self.datagram
+            .validate()
+            .map_err(|e| NodeError::Config(format!("datagram: {e}")))?;
         self.capabilities
             .validate()
             .map_err(|e| NodeError::Config(format!("capabilities: {e}")))?;
@@ -176,9 +189,12 @@ impl NodeConfig {
         }
         self.bootstrap
             .iter()
-            .map(|b| {
-                PeerAddress::with_default_path(b, DEFAULT_WS_PATH)
-                    .map_err(|e| NodeError::Config(format!("bootstrap: {e}")))
+            .map(|b| match PeerAddress::with_default_path(b, DEFAULT_WS_PATH) {
+                Ok(a) if a.is_datagram() => Err(NodeError::Config(format!(
+                    "bootstrap: {b} is a datagram address; bootstrap nodes are dialled at ws:// or wss://"
+                ))),
+                Ok(a) => Ok(a),
+                Err(e) => Err(NodeError::Config(format!("bootstrap: {e}"))),
             })
             .collect()
     }

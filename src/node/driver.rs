@@ -11,6 +11,7 @@ use crossbeam_channel::{never, select, Receiver, Sender};
 
 use super::bootstrap::{PendingBootstrap, SeedRetries};
 use super::candidates::Candidates;
+use super::datagram_path::{Channel, DatagramPath};
 use super::event::{NodeEvent, NodeEventSink};
 use super::greeting::{Greeter, Verdict};
 use super::routing::Routing;
@@ -62,6 +63,13 @@ pub(crate) struct DriverCounters {
     pub members: AtomicUsize,
     pub alive_members: AtomicUsize,
     pub local_health: AtomicUsize,
+    pub datagrams_in: AtomicU64,
+    pub datagrams_out: AtomicU64,
+    pub datagram_bytes_out: AtomicU64,
+    pub datagrams_malformed: AtomicU64,
+    pub datagrams_refused: AtomicU64,
+    pub datagrams_dropped: AtomicU64,
+    pub datagram_fallback_peers: AtomicUsize,
 }
 
 pub(crate) struct Driver {
@@ -95,12 +103,19 @@ pub(crate) struct Driver {
     pub candidates: Candidates,
     /// The upcoming probe target whose connection was last warmed up.
     pub warmed: Option<NodeId>,
+    /// The UDP socket and who is reached through it (`None`: disabled).
+    pub datagrams: Option<DatagramPath>,
+    /// Datagrams received (never yields without the datagram path).
+    pub datagram_rx: Receiver<crate::datagram::Received>,
+    /// The sender of the message being handled and how it came: direct
+    /// answers to it go back the same way.
+    pub reply_channel: Option<(NodeId, Channel)>,
     /// Proves this node's id in greetings and checks the others'.
     pub greeter: Greeter,
 }
 
 impl Driver {
-    fn now(&self) -> u64 {
+    pub(super) fn now(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
@@ -146,6 +161,10 @@ impl Driver {
                     Ok(DriverCommand::Abort) => break,
                     Ok(cmd) => self.on_command(cmd),
                 },
+                recv(self.datagram_rx) -> d => match d {
+                    Ok(d) => self.on_datagram(d),
+                    Err(_) => self.datagram_rx = never(),
+                },
                 recv(self.mdns) -> ev => match ev {
                     Ok(ev) => self.on_mdns(ev),
                     // The worker stopped: nothing more will come.
@@ -156,6 +175,9 @@ impl Driver {
             // Take whatever else is waiting before ticking.
             while let Ok(ev) = self.events.try_recv() {
                 self.on_transport(ev);
+            }
+            while let Ok(d) = self.datagram_rx.try_recv() {
+                self.on_datagram(d);
             }
             let now = self.now();
             if self.gossip {
@@ -171,6 +193,9 @@ impl Driver {
             self.maybe_rebootstrap(now);
             self.close_refused(now);
             self.publish_counts();
+        }
+        if let Some(p) = self.datagrams.as_mut() {
+            p.stop();
         }
         let _ = self.transport.stop();
     }
@@ -368,6 +393,21 @@ impl Driver {
             .store(self.core.present(), Ordering::Relaxed);
         c.local_health
             .store(self.core.local_health() as usize, Ordering::Relaxed);
+        if let Some(p) = &self.datagrams {
+            let d = p.counts();
+            c.datagrams_in.store(d.datagrams_in, Ordering::Relaxed);
+            c.datagrams_out.store(d.datagrams_out, Ordering::Relaxed);
+            c.datagram_bytes_out
+                .store(d.datagram_bytes_out, Ordering::Relaxed);
+            c.datagrams_malformed
+                .store(d.datagrams_malformed, Ordering::Relaxed);
+            c.datagrams_refused
+                .store(d.datagrams_refused, Ordering::Relaxed);
+            c.datagrams_dropped
+                .store(d.datagrams_dropped, Ordering::Relaxed);
+            c.datagram_fallback_peers
+                .store(d.fallback_peers, Ordering::Relaxed);
+        }
         c.claims_refused
             .store(self.core.claims_refused(), Ordering::Relaxed);
     }
@@ -537,7 +577,7 @@ impl Driver {
                 .or_else(|| {
                     list.peers
                         .first()
-                        .and_then(|r| r.addresses.first().cloned())
+                        .and_then(|r| r.addresses.iter().find(|a| !a.is_datagram()).cloned())
                 });
             if let Some(addr) = &addr {
                 self.seeds.answered(addr);
@@ -553,7 +593,7 @@ impl Driver {
             let _ = self.registry.touch(from.as_str());
         }
         if self.gossip || !matches!(msg, Message::GossipAnnouncement(_)) {
-            self.core.handle_message(&from, msg, now);
+            self.handle_over_websocket(&from, msg, now);
         }
         self.drain();
     }
@@ -729,7 +769,7 @@ impl Driver {
 
     // ---- core outputs ----
 
-    fn drain(&mut self) {
+    pub(super) fn drain(&mut self) {
         while let Some(out) = self.core.poll_output() {
             match out {
                 Output::Send { to, message } => self.send(to, &message),
@@ -782,6 +822,9 @@ impl Driver {
     }
 
     fn send(&mut self, to: Target, message: &Message) {
+        if !self.send_datagram(&to, message) {
+            return;
+        }
         if let Target::Node(id) = &to {
             if self.routing.address_of(id).is_none() {
                 // No record yet (so no address), but maybe the peer is at
@@ -810,7 +853,8 @@ impl Driver {
             _ => return,
         };
         self.warmed = Some(target.clone());
-        if self.routing.address_of(&target).is_none()
+        if !self.needs_websocket(&target)
+            || self.routing.address_of(&target).is_none()
             || self.routing.open_conn_to(&target).is_some()
         {
             return;
@@ -906,14 +950,22 @@ impl Driver {
     fn apply(&mut self, change: RegistryChange) {
         match &change {
             RegistryChange::Upsert(record) if record.node_id != self.me => {
-                if let Some(addr) = record.addresses.first() {
+                if let Some(p) = self.datagrams.as_mut() {
+                    p.learn_record(record);
+                }
+                if let Some(addr) = record.addresses.iter().find(|a| !a.is_datagram()) {
                     self.routing.set_address(&record.node_id, addr);
                     for conn in self.routing.conns_of(&record.node_id) {
                         let _ = self.transport.associate(conn, addr.clone());
                     }
                 }
             }
-            RegistryChange::Remove { node_id, .. } => self.routing.forget(node_id),
+            RegistryChange::Remove { node_id, .. } => {
+                self.routing.forget(node_id);
+                if let Some(p) = self.datagrams.as_mut() {
+                    p.forget(node_id);
+                }
+            }
             _ => {}
         }
         let added = crate::membership::apply_change(&self.registry, &self.me, &change);

@@ -27,7 +27,9 @@ mod bootstrap;
 mod builder;
 mod candidates;
 mod config;
+mod datagram_path;
 mod driver;
+mod driver_datagram;
 mod error;
 mod event;
 mod greeting;
@@ -37,6 +39,7 @@ mod sealing;
 mod seed_compat;
 mod stats;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +59,7 @@ use crate::model::{Capabilities, NodeId, Peer, PeerAddress, PeerRecord};
 use crate::persist::Snapshotter;
 use crate::registry::PeerRegistry;
 use crate::transport::{Transport, TransportHandle};
+use datagram_path::DatagramPath;
 use driver::{Driver, DriverCommand, DriverCounters};
 use event::NodeEventSink;
 use mdns_link::MdnsLink;
@@ -196,9 +200,38 @@ impl Node {
                     .map_err(|e| NodeError::Config(e.to_string()))?
             }
         };
+        let keyed = !cfg.cluster_keys.is_empty();
+        let datagrams = if cfg.datagram.enabled {
+            match DatagramPath::bind(&cfg.datagram, transport.local_addr(), &self.inner.node_id) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    let _ = transport.stop();
+                    return Err(NodeError::Config(format!("datagram path: {e}")));
+                }
+            }
+        } else {
+            None
+        };
+        let mut addresses = vec![address.clone()];
+        if let Some(p) = &datagrams {
+            addresses.push(datagram_address(
+                &address,
+                p.local_addr(),
+                transport.local_addr(),
+            ));
+        }
+        let mut membership = cfg.membership.clone();
+        if datagrams.is_some() {
+            crate::datagram::fit_budgets(
+                &mut membership,
+                cfg.datagram.max_bytes,
+                self.inner.node_id.as_str().len(),
+                keyed,
+            );
+        }
         let record = PeerRecord {
             node_id: self.inner.node_id.clone(),
-            addresses: vec![address.clone()],
+            addresses,
             public_key: self
                 .inner
                 .identity
@@ -210,7 +243,7 @@ impl Node {
             signature: None,
         };
         let seed = cfg.rng_seed.unwrap_or_else(rand::random);
-        let mut core = Membership::new(record, cfg.membership.clone(), seed)
+        let mut core = Membership::new(record, membership, seed)
             .map_err(|e| NodeError::Config(e.to_string()))?;
         core.set_unix_epoch_ms(crate::clock::Clock::now_ms(&crate::clock::SystemClock));
         if let Some(identity) = &self.inner.identity {
@@ -299,6 +332,11 @@ impl Node {
             node_events: self.inner.events.clone(),
             candidates: candidates::Candidates::new(cfg.mdns.hello_timeout_ms),
             warmed: None,
+            datagram_rx: datagrams
+                .as_ref()
+                .map_or_else(crossbeam_channel::never, |p| p.rx.clone()),
+            datagrams,
+            reply_channel: None,
             greeter: greeting::Greeter::new(
                 self.inner.node_id.clone(),
                 self.inner.identity.clone(),
@@ -341,7 +379,7 @@ impl Node {
         let mut seen = std::collections::HashSet::new();
         peers
             .iter()
-            .filter_map(|p| p.addresses().first().cloned())
+            .filter_map(|p| p.addresses().iter().find(|a| !a.is_datagram()).cloned())
             .filter(|a| !self.inner.bootstrap.contains(a) && seen.insert(a.clone()))
             .take(16)
             .collect()
@@ -555,6 +593,24 @@ impl Node {
 }
 
 /// Undoes a start that failed half-way: stops what already runs.
+/// The `udp://` address this node advertises: the advertised WebSocket
+/// address's host, and the UDP port (the advertised port when UDP is bound
+/// on the WebSocket listener's port, as a NAT or container mapping of that
+/// port is taken to map both protocols).
+fn datagram_address(ws: &PeerAddress, udp: SocketAddr, listener: SocketAddr) -> PeerAddress {
+    let port = if udp.port() == listener.port() {
+        ws.port()
+    } else {
+        udp.port()
+    };
+    let host = ws.host();
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => PeerAddress::datagram(SocketAddr::new(ip, port)),
+        Err(_) => PeerAddress::new(format!("udp://{host}:{port}"))
+            .unwrap_or_else(|_| PeerAddress::datagram(udp)),
+    }
+}
+
 fn abandon(transport: &TransportHandle, mdns: Option<MdnsLink>, snapshots: Option<Snapshotter>) {
     if let Some(m) = mdns {
         m.stop(false);

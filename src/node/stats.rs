@@ -32,6 +32,20 @@ pub struct NodeStats {
     pub unroutable: u64,
     /// Frames refused for a cluster key mismatch (either way).
     pub refused: u64,
+    /// Datagrams received (opened and decoded) and sent.
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    /// Bytes of the datagrams sent (UDP payloads).
+    pub datagram_bytes_out: u64,
+    /// Datagrams refused as malformed (framing or message).
+    pub datagrams_malformed: u64,
+    /// Datagrams refused for a cluster key mismatch.
+    pub datagrams_refused: u64,
+    /// Datagrams lost at this node: its receive queue was full, or the
+    /// kernel refused a send (send buffer full, destination unreachable).
+    pub datagrams_dropped: u64,
+    /// Peers reached over WebSocket because their datagrams go unanswered.
+    pub datagram_fallback_peers: usize,
     /// Greetings that did not prove the sender's key, and frames sent on a
     /// connection before its greeting was proven (PROTOCOL.md, "Greeting").
     pub greetings_refused: u64,
@@ -64,6 +78,13 @@ impl NodeStats {
             unidentified: c.unidentified.load(Ordering::Relaxed),
             unroutable: c.unroutable.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
+            datagrams_in: c.datagrams_in.load(Ordering::Relaxed),
+            datagrams_out: c.datagrams_out.load(Ordering::Relaxed),
+            datagram_bytes_out: c.datagram_bytes_out.load(Ordering::Relaxed),
+            datagrams_malformed: c.datagrams_malformed.load(Ordering::Relaxed),
+            datagrams_refused: c.datagrams_refused.load(Ordering::Relaxed),
+            datagrams_dropped: c.datagrams_dropped.load(Ordering::Relaxed),
+            datagram_fallback_peers: c.datagram_fallback_peers.load(Ordering::Relaxed),
             greetings_refused: c.greetings_refused.load(Ordering::Relaxed),
             claims_refused: c.claims_refused.load(Ordering::Relaxed),
             registry: registry.stats(),

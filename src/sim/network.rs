@@ -6,9 +6,23 @@ pub struct NetworkConfig {
     /// Largest one-way link latency, ms. Each link gets a fixed latency in
     /// `latency_min_ms..=latency_max_ms` (drawn from a hash of the pair).
     pub latency_max_ms: u64,
-    /// Probability that any one message is lost, 0..=1.
+    /// Probability that any one packet is lost, 0..=1.
     pub loss: f64,
+    /// The datagram path, as the default node has it: the message kinds
+    /// that travel as datagrams (`wire::travels_as_datagram`), when their
+    /// datagram is at most this many bytes, are each lost with `loss`;
+    /// every other message goes over a stream (WebSocket over TCP): never
+    /// lost while both ends are up and connected, but each lost packet
+    /// delays it by TCP's minimum retransmission timeout (200 ms). The
+    /// membership budgets are capped to fit the datagrams
+    /// (`datagram::fit_budgets`). `None`: every message is a lossy
+    /// packet of its JSON size, the model before the datagram path.
+    pub datagram_bytes: Option<usize>,
 }
+
+/// TCP's minimum retransmission timeout (Linux), the delay one lost packet
+/// adds to a stream message.
+pub const STREAM_RETRANSMIT_MS: u64 = 200;
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -16,6 +30,7 @@ impl Default for NetworkConfig {
             latency_min_ms: 1,
             latency_max_ms: 10,
             loss: 0.0,
+            datagram_bytes: Some(crate::wire::DEFAULT_MAX_DATAGRAM_BYTES),
         }
     }
 }

@@ -150,7 +150,15 @@ pub fn sim_signed_record(i: usize) -> (Identity, PeerRecord) {
 
 impl Simulator {
     /// An empty network.
-    pub fn new(config: SimConfig) -> Self {
+    pub fn new(mut config: SimConfig) -> Self {
+        if let Some(max) = config.network.datagram_bytes {
+            let id_len = if config.signed {
+                67
+            } else {
+                "node-00000".len()
+            };
+            crate::datagram::fit_budgets(&mut config.membership, max, id_len, false);
+        }
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
         Simulator {
             config,
@@ -473,7 +481,20 @@ impl Simulator {
 
     fn transmit(&mut self, from: usize, to: Target, msg: Message) {
         let Target::Node(id) = to else { return };
-        let bytes = wire::encoded_len(&msg) as u64;
+        let json = wire::encoded_len(&msg);
+        // A datagram: its framing too (header, sender id); a stream
+        // message: its JSON (WebSocket framing is 2-8 bytes).
+        let framed = wire::DATAGRAM_HEADER_LEN + 1 + self.ids[from].as_str().len() + json;
+        let datagram = self
+            .config
+            .network
+            .datagram_bytes
+            .is_none_or(|max| wire::travels_as_datagram(&msg) && framed <= max);
+        let bytes = if datagram && self.config.network.datagram_bytes.is_some() {
+            framed as u64
+        } else {
+            json as u64
+        };
         self.nodes[from].bytes_sent += bytes;
         self.metrics.messages_sent += 1;
         let e = self.metrics.by_type.entry(msg.kind()).or_default();
@@ -484,12 +505,26 @@ impl Simulator {
             return;
         };
         let t = to as usize;
-        let lost = self.config.network.loss > 0.0 && self.rng.random_bool(self.config.network.loss);
+        let loss = self.config.network.loss;
+        let mut delay = 0;
+        let lost = if datagram {
+            loss > 0.0 && self.rng.random_bool(loss)
+        } else {
+            // A stream retransmits: each lost packet (at most 8 in a row
+            // are modelled) costs a retransmission timeout.
+            while delay < 8 * super::network::STREAM_RETRANSMIT_MS
+                && loss > 0.0
+                && self.rng.random_bool(loss)
+            {
+                delay += super::network::STREAM_RETRANSMIT_MS;
+            }
+            false
+        };
         if lost || !self.nodes[t].up || self.nodes[t].group != self.nodes[from].group {
             self.metrics.messages_dropped += 1;
             return;
         }
-        let at = self.now + self.config.network.latency(from as u32, to);
+        let at = self.now + self.config.network.latency(from as u32, to) + delay;
         self.push(
             at,
             Event::Deliver {

@@ -46,6 +46,12 @@ pub enum WireError {
         /// What was wrong.
         reason: String,
     },
+    /// A datagram's framing is damaged (see `wire::parse_datagram`).
+    #[error("malformed datagram: {0}")]
+    BadDatagram(&'static str),
+    /// A datagram's framing version is not [`DATAGRAM_VERSION`](super::DATAGRAM_VERSION).
+    #[error("unsupported datagram framing version {0} (this build speaks 1)")]
+    UnsupportedDatagramVersion(u8),
     /// A list in the message is longer than its per-message limit.
     #[error("{what} has {count} entries, the limit per message is {max}")]
     TooMany {

@@ -61,7 +61,7 @@ pub trait Cluster: Sized {
     /// Every node knows every other one as alive.
     fn converged(&self) -> bool;
     /// Bytes sent by all nodes so far (application payload: WebSocket
-    /// frames for peerdisc, UDP payload for chitchat).
+    /// frames and UDP payloads for peerdisc, UDP payload for chitchat).
     fn bytes_sent(&self) -> u64;
     fn start_joiner(&mut self);
     fn joiner_known_by_all(&self) -> bool;
@@ -457,10 +457,19 @@ fn main() {
         private_lo,
     };
     println!(
-        "peerdisc vs chitchat 0.13: {} cores, gossip interval {interval_ms} ms (peerdisc probes at the same interval; chitchat phi 8, prior {interval_ms} ms, compressed digest), steady window {steady} s, {runs} run(s) per size, open-file limit {fd_limit} (peerdisc connections per node at N = {}: {}), loopback {}, loss: {loss_how}",
+        "peerdisc vs chitchat 0.13: {} cores, gossip interval {interval_ms} ms (peerdisc probes at the same interval; chitchat phi 8, prior {interval_ms} ms, compressed digest), steady window {steady} s, {runs} run(s) per size, open-file limit {fd_limit}, peerdisc config: {}, loopback {}, loss: {loss_how}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        sizes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/"),
-        sizes.iter().map(|&n| pd::max_connections(n, fd_limit).to_string()).collect::<Vec<_>>().join("/"),
+        if pd::full_mesh() {
+            format!(
+                "TUNED full mesh (VERSUS_FULL_MESH=1: connections per node at N = {}: {}, per-IP limit lifted)",
+                sizes.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/"),
+                sizes.iter().map(|&n| pd::max_connections(n, fd_limit).to_string()).collect::<Vec<_>>().join("/"),
+            )
+        } else if let Some(limit) = pd::per_ip() {
+            format!("DEFAULT NodeConfig but the per-IP limit (VERSUS_PER_IP={limit}; ids and intervals aside; datagram path on)")
+        } else {
+            "DEFAULT NodeConfig (ids and intervals aside; datagram path on, default connection limits)".to_string()
+        },
         if private_lo {
             "in a private network namespace"
         } else {

@@ -43,14 +43,37 @@ pub fn max_connections(n: usize, fd_limit: u64) -> usize {
     }
 }
 
-/// 200 ms gossip and probes (the defaults).
+/// Whether the tuned full-mesh row is asked for (`VERSUS_FULL_MESH=1`):
+/// a connection budget for one connection to every peer and the per-IP
+/// limit lifted. By default every node runs the DEFAULT `NodeConfig`, its
+/// id and intervals aside.
+pub fn full_mesh() -> bool {
+    std::env::var("VERSUS_FULL_MESH").is_ok_and(|v| v == "1")
+}
+
+/// The default `NodeConfig` with `interval_ms` gossip and probes (200 ms,
+/// the defaults, unless asked otherwise); tuned for a full mesh with
+/// `VERSUS_FULL_MESH=1`.
 fn builder(id: &str, interval_ms: u64, max_connections: usize) -> NodeBuilder {
+    let full = full_mesh();
+    let per_ip = per_ip();
     Node::builder().node_id(id).configure(|c| {
         c.membership.gossip_interval_ms = interval_ms;
         c.membership.probe_interval_ms = interval_ms;
-        c.transport.max_connections = max_connections;
-        c.transport.max_connections_per_ip = 1 << 16;
+        if full {
+            c.transport.max_connections = max_connections;
+            c.transport.max_connections_per_ip = 1 << 16;
+        } else if let Some(limit) = per_ip {
+            c.transport.max_connections_per_ip = limit;
+        }
     })
+}
+
+/// `VERSUS_PER_IP=N`: the default config but the per-IP inbound limit
+/// (every node of this benchmark dials from 127.0.0.1, where separate
+/// hosts would each have their own address).
+pub fn per_ip() -> Option<usize> {
+    std::env::var("VERSUS_PER_IP").ok()?.parse().ok()
 }
 
 impl Peerdisc {
@@ -99,7 +122,10 @@ impl Cluster for Peerdisc {
         self.nodes
             .iter()
             .chain(self.joiner.iter())
-            .filter_map(|x| x.stats().transport.map(|t| t.bytes_sent))
+            .map(|x| {
+                let s = x.stats();
+                s.transport.map_or(0, |t| t.bytes_sent) + s.datagram_bytes_out
+            })
             .sum()
     }
 

@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use peerdisc::datagram::DatagramConfig;
 use peerdisc::mdns::MdnsConfig;
 use peerdisc::membership::MembershipConfig;
 use peerdisc::node::NodeConfig;
@@ -118,6 +119,8 @@ pub struct NodeArgs {
     pub membership: MembershipFlags,
     #[command(flatten)]
     pub transport: TransportFlags,
+    #[command(flatten)]
+    pub datagram: DatagramFlags,
     #[command(flatten)]
     pub registry: RegistryFlags,
     #[command(flatten)]
@@ -382,6 +385,22 @@ config_flags! {
         /// (default 100).
         #[arg(long = "transport-stop-timeout-ms", value_name = "MS")]
         stop_timeout_ms: u64,
+    }
+}
+
+config_flags! {
+    /// `datagram.*`: probes and gossip over UDP.
+    #[command(next_help_heading = "Datagram path (datagram.*)")]
+    DatagramFlags => DatagramConfig {
+        /// Bind UDP on the listen address and port and send probes and
+        /// gossip as datagrams to peers that have the path (default true;
+        /// false: everything over WebSocket).
+        #[arg(long = "datagram-enabled", value_name = "BOOL")]
+        enabled: bool,
+        /// Largest datagram sent or accepted, in bytes, 512 to 65507
+        /// (default 1400, fits a 1500-byte MTU).
+        #[arg(long = "datagram-max-bytes", value_name = "BYTES")]
+        max_bytes: usize,
     }
 }
 

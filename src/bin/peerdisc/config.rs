@@ -78,6 +78,7 @@ pub fn build(a: &NodeArgs) -> Result<NodeConfig, Failure> {
     a.node.apply(&mut cfg);
     a.membership.apply(&mut cfg.membership);
     a.transport.apply(&mut cfg.transport);
+    a.datagram.apply(&mut cfg.datagram);
     a.registry.apply(&mut cfg.registry);
     a.mdns_settings.apply(&mut cfg.mdns);
     Ok(cfg)

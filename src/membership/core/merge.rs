@@ -43,6 +43,7 @@ impl Membership {
         for s in &states {
             if self.apply_state(s, from, source, now) && want.len() < MAX_REQUESTED_IDS {
                 want.push(s.node_id.clone());
+                self.pass_on_newer_version(s, from);
             }
         }
         if !want.is_empty() {
@@ -50,6 +51,18 @@ impl Membership {
                 from,
                 Message::PeerListRequest(PeerListRequest { node_ids: want }),
             );
+        }
+    }
+
+    /// A gossiped state names a record version newer than the one held,
+    /// without the record (one too large for any message travels as its
+    /// state alone): the news of the version is passed on, so that every
+    /// node learns of it and fetches the record (`peer_list_request`).
+    fn pass_on_newer_version(&mut self, s: &MemberState, from: &NodeId) {
+        if let Some(m) = self.members.get(&s.node_id) {
+            let mut st = Self::state_of(m, s.from.clone());
+            st.version = st.version.max(s.version);
+            self.broadcasts.push_from(st, None, Some(from));
         }
     }
 

@@ -179,7 +179,9 @@ impl Membership {
             .map_err(|e| MembershipError::InvalidRecord(e.to_string()))?;
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let members = MemberTable::new(rng.random());
-        let broadcasts = BroadcastQueue::new(rng.random());
+        let mut broadcasts = BroadcastQueue::new(rng.random());
+        // A record no message could carry travels as its state alone.
+        broadcasts.set_record_limit(config.max_gossip_bytes.max(config.max_piggyback_bytes));
         Ok(Membership {
             config,
             me: Arc::new(identity),
