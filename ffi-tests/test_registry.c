@@ -125,7 +125,8 @@ static void test_invalid_utf8_and_json(void) {
   CHECK_ST(peerdisc_registry_add(reg, "{not json"), PEERDISC_ERR_INVALID_JSON);
   CHECK_ST(peerdisc_registry_add(reg, "[]"), PEERDISC_ERR_INVALID_JSON);
   CHECK_ST(peerdisc_registry_add(reg, "{\"node_id\":\"a\",\"bogus\":1}"), PEERDISC_ERR_INVALID_JSON);
-  CHECK_ST(peerdisc_registry_add(reg, "{\"node_id\":\"has space\"}"), PEERDISC_ERR_INVALID_JSON);
+  /* A value breaking its rule (here the node id) is INVALID_ARGUMENT. */
+  CHECK_ST(peerdisc_registry_add(reg, "{\"node_id\":\"has space\"}"), PEERDISC_ERR_INVALID_ARGUMENT);
   CHECK_ST(peerdisc_registry_upsert(reg, "", NULL), PEERDISC_ERR_INVALID_JSON);
   CHECK_ST(peerdisc_registry_list(reg, "{\"limit\":\"x\"}", &json), PEERDISC_ERR_INVALID_JSON);
   CHECK(json == NULL);
@@ -134,7 +135,8 @@ static void test_invalid_utf8_and_json(void) {
   {
     peerdisc_registry *r2 = NULL;
     CHECK_ST(peerdisc_registry_new("{\"capacity\":0}", &r2), PEERDISC_ERR_INVALID_ARGUMENT);
-    CHECK_ST(peerdisc_registry_new("{\"capacity\":-1}", &r2), PEERDISC_ERR_INVALID_JSON);
+    CHECK_ST(peerdisc_registry_new("{\"capacity\":-1}", &r2), PEERDISC_ERR_INVALID_ARGUMENT);
+    CHECK_ST(peerdisc_registry_new("{\"capacity\":\"5\"}", &r2), PEERDISC_ERR_INVALID_JSON);
     CHECK_ST(peerdisc_registry_new("{\"unknown\":1}", &r2), PEERDISC_ERR_INVALID_JSON);
     CHECK(r2 == NULL);
   }
@@ -161,7 +163,7 @@ static void test_invalid_utf8_and_json(void) {
     for (i = 0; i < 20; i++)
       off += (size_t)snprintf(rec + off, sizeof rec - off, "%s\"ws://10.0.0.%d:80\"", i ? "," : "", i + 1);
     snprintf(rec + off, sizeof rec - off, "]}");
-    CHECK(peerdisc_registry_upsert(reg, rec, NULL) < 0);
+    CHECK_ST(peerdisc_registry_upsert(reg, rec, NULL), PEERDISC_ERR_INVALID_ARGUMENT);
   }
   {
     size_t len = 1;

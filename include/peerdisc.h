@@ -37,7 +37,10 @@
 
 // The ABI version. It changes whenever a function's signature or meaning
 // changes incompatibly; bindings check it when they load the library.
-#define PEERDISC_ABI_VERSION 1
+// 2: JSON arguments must be objects at every depth, and statuses follow
+// the one rule written on `peerdisc_status` (an invalid node id is
+// `PEERDISC_ERR_INVALID_ARGUMENT` everywhere, `contains` included).
+#define PEERDISC_ABI_VERSION 2
 
 // The crate's major version (equal to the Cargo version; tested).
 #define PEERDISC_VERSION_MAJOR 0
@@ -52,6 +55,20 @@
 // one is refused with `PEERDISC_ERR_TOO_LARGE`.
 #define PEERDISC_MAX_INPUT_LEN (1 << 20)
 
+// The longest node id, in bytes. A node id is 1 to 128 bytes of ASCII
+// letters, digits and `.` `_` `:` `-` (e.g. `"node_abc123"`,
+// `"10.0.0.5:7400"`); nothing else is one. Every call that takes a node id
+// (a `node_id` argument, or the `node_id` field of a peer or record JSON)
+// refuses any other string with `PEERDISC_ERR_INVALID_ARGUMENT` before
+// looking it up, so `NOT_FOUND` always means a valid id that is not
+// listed.
+#define PEERDISC_MAX_NODE_ID_LEN 128
+
+// The longest message `peerdisc_last_error()` returns, in bytes (without
+// the terminating NUL). A longer one is cut at a character boundary and
+// ends with `...`; messages quote at most the start of an offending input.
+#define PEERDISC_LAST_ERROR_MAX_LEN 512
+
 // The result of every fallible `peerdisc_*` call: a fixed-width `int32_t`.
 // `PEERDISC_OK` (0) is success; negative values are errors; positive
 // values are outcomes that are neither success nor error (`TIMEOUT`,
@@ -59,6 +76,32 @@
 // `peerdisc_last_error()` on the same thread describes what happened.
 // New codes may be added in later versions; treat an unknown negative
 // code as an error.
+//
+// One rule per kind of error, for every call that takes the argument:
+// - `PEERDISC_ERR_NULL_ARGUMENT`: a required pointer is NULL.
+// - `PEERDISC_ERR_INVALID_UTF8`: a string is not UTF-8.
+// - `PEERDISC_ERR_TOO_LARGE`: a string is longer than
+//   `PEERDISC_MAX_INPUT_LEN` bytes (checked before anything else is read).
+// - `PEERDISC_ERR_INVALID_JSON`: a JSON argument is not JSON, or not of its
+//   documented shape: not an object where an object is required (an
+//   array, a scalar, `null`), a field of the wrong JSON type, an unknown
+//   field, a missing required field. This is about form only.
+// - `PEERDISC_ERR_INVALID_ARGUMENT`: an argument of the right form whose
+//   value breaks its rule, whether it is a plain argument or a field of a
+//   JSON argument: an invalid node id (see `PEERDISC_MAX_NODE_ID_LEN`) at
+//   every call that takes one, `node_id` of a peer JSON included; an
+//   address or URL that does not parse (`listen`, `advertise`,
+//   `bootstrap`, `addresses`); a number outside its range (`capacity: 0`,
+//   a negative count); an unknown enum value or name; a list or string
+//   beyond a model limit (more than 16 addresses, ...); an index past the
+//   end; a configuration whose fields conflict.
+// - `PEERDISC_ERR_NOT_FOUND`: the argument is valid but names no listed
+//   peer (or no registered callback).
+//
+// So `peerdisc_registry_get(reg, "a b", ...)` is `INVALID_ARGUMENT` while
+// `peerdisc_registry_get(reg, "nobody", ...)` is `NOT_FOUND`, and
+// `peerdisc_registry_contains` reports an invalid id as
+// `INVALID_ARGUMENT` rather than `false`.
 enum peerdisc_status
 #ifdef __cplusplus
   : int32_t
@@ -70,14 +113,13 @@ enum peerdisc_status
   PEERDISC_ERR_NULL_ARGUMENT = -1,
   // A string argument is not valid UTF-8.
   PEERDISC_ERR_INVALID_UTF8 = -2,
-  // A JSON argument is malformed or does not match its schema (wrong
-  // types, unknown fields or enum names, fields that exclude each
-  // other).
+  // A JSON argument is malformed or not of its documented shape (not an
+  // object, wrong types, unknown or missing fields). Form only; values
+  // breaking their rules are `PEERDISC_ERR_INVALID_ARGUMENT`.
   PEERDISC_ERR_INVALID_JSON = -3,
-  // An argument is out of range: a non-JSON argument (an unknown enum
-  // value, an invalid node id) or a value of the right type inside a
-  // well-formed JSON argument that is not usable (an invalid node id or
-  // address, an unusable configuration).
+  // An argument, plain or a field of a JSON argument, whose value breaks
+  // its rule (an invalid node id, an address that does not parse, a
+  // number out of range, an unknown enum value, an index past the end).
   PEERDISC_ERR_INVALID_ARGUMENT = -4,
   // A string argument is longer than `PEERDISC_MAX_INPUT_LEN` bytes.
   PEERDISC_ERR_TOO_LARGE = -5,
@@ -126,21 +168,6 @@ enum peerdisc_upsert_outcome
 typedef int32_t peerdisc_upsert_outcome;
 #endif // __cplusplus
 
-// The kind of a capability.
-enum peerdisc_capability_kind
-#ifdef __cplusplus
-  : int32_t
-#endif // __cplusplus
- {
-  PEERDISC_CAPABILITY_AGENT = 0,
-  PEERDISC_CAPABILITY_TOOL = 1,
-  PEERDISC_CAPABILITY_RESOURCE = 2,
-  PEERDISC_CAPABILITY_PROMPT = 3,
-};
-#ifndef __cplusplus
-typedef int32_t peerdisc_capability_kind;
-#endif // __cplusplus
-
 // Whether a peer is believed to run.
 enum peerdisc_liveness
 #ifdef __cplusplus
@@ -171,6 +198,21 @@ enum peerdisc_connection_state
 typedef int32_t peerdisc_connection_state;
 #endif // __cplusplus
 
+// The kind of a capability.
+enum peerdisc_capability_kind
+#ifdef __cplusplus
+  : int32_t
+#endif // __cplusplus
+ {
+  PEERDISC_CAPABILITY_AGENT = 0,
+  PEERDISC_CAPABILITY_TOOL = 1,
+  PEERDISC_CAPABILITY_RESOURCE = 2,
+  PEERDISC_CAPABILITY_PROMPT = 3,
+};
+#ifndef __cplusplus
+typedef int32_t peerdisc_capability_kind;
+#endif // __cplusplus
+
 // Gossip over the application's transport (opaque). Made by
 // `peerdisc_gossip_new`, freed by `peerdisc_gossip_free`.
 typedef struct peerdisc_gossip peerdisc_gossip;
@@ -178,6 +220,14 @@ typedef struct peerdisc_gossip peerdisc_gossip;
 // A discovery node (opaque). Made by `peerdisc_node_new`, freed by
 // `peerdisc_node_free`.
 typedef struct peerdisc_node peerdisc_node;
+
+// A snapshot of one peer's addresses and capabilities (opaque, immutable),
+// read with `peerdisc_peer_address_count` / `peerdisc_peer_address` and
+// `peerdisc_peer_capability_count` / `peerdisc_peer_capability`. Made by
+// `peerdisc_registry_peer`, freed by `peerdisc_peer_free`. It does not
+// change when the registry does and may outlive the registry. Thread-safe
+// (read-only).
+typedef struct peerdisc_peer peerdisc_peer;
 
 // A thread-safe peer registry (opaque). Made by `peerdisc_registry_new`,
 // freed by `peerdisc_registry_free`.
@@ -204,6 +254,26 @@ typedef void (*peerdisc_finalizer)(void *user_data);
 // An event callback: `user_data` as given at registration, and the event
 // as a NUL-terminated JSON object, borrowed for the duration of the call
 // only (copy it to keep it).
+//
+// Event JSON (the same for callbacks and `peerdisc_subscription_next_event`):
+// an object with `"type"` and `"peer"` (the peer JSON of
+// `peerdisc_registry_add`, as it is after the event; for `removed`, its
+// last state), and one more field for some types:
+// - `{"type": "added", "peer": {...}}`: a new peer;
+// - `{"type": "updated", "peer": {...}, "changes": [...]}`: its record or
+//   health changed; `changes` lists one or more of `"addresses"`,
+//   `"public_key"`, `"capabilities"`, `"metadata"`, `"version"`,
+//   `"health"`, `"incarnation"`;
+// - `{"type": "removed", "peer": {...}, "reason": R}`: it left the
+//   registry; `R` is `"dead"` or `"left"` (past the retention time),
+//   `"evicted"` (the registry was full) or `"removed"` (by the user);
+// - `{"type": "state_changed", "peer": {...}, "change": {"kind": K,
+//   "from": F, "to": T}}`: `K` is `"liveness"` (`F`, `T`: `"alive"`,
+//   `"suspect"`, `"dead"`, `"left"`) or `"connection"` (`F`, `T`:
+//   `"disconnected"`, `"connecting"`, `"connected"`, `"failed"`).
+//
+// Later versions may add event types and fields; ignore what you do not
+// know.
 typedef void (*peerdisc_event_callback)(void *user_data, const char *event_json);
 
 #ifdef __cplusplus
@@ -375,15 +445,40 @@ void peerdisc_gossip_free(peerdisc_gossip *gossip);
 
 // Makes a node, not started yet.
 //
-// `config_json`: NULL for the defaults, or a `NodeConfig` JSON object
-// (every field optional), e.g. `{"listen": "127.0.0.1:7400",
-// "bootstrap": ["ws://10.0.0.5:7400/peerdisc"], "capabilities": {"tools":
-// ["search"]}}`. Borrowed for the call only.
+// `config_json`: NULL for the defaults, or a JSON object (nothing else: an
+// array, a scalar or `null` is `PEERDISC_ERR_INVALID_JSON`), every field
+// optional, e.g. `{"listen": "127.0.0.1:7400", "bootstrap":
+// ["ws://10.0.0.5:7400/peerdisc"], "capabilities": {"tools":
+// ["search"]}}`. Borrowed for the call only. Fields (the Rust
+// `peerdisc::node::NodeConfig`, whose rustdoc has every default):
+// - `node_id` (string, see `PEERDISC_MAX_NODE_ID_LEN`; default: derived
+//   from the node's key), or `identity_path` (string: a key file), not
+//   both;
+// - `listen` (string `"ip:port"`, default `"127.0.0.1:0"`, port 0: any);
+// - `advertise` (string `ws://` / `wss://` URL other nodes dial);
+// - `ws_path` (string starting with `/`, default `"/peerdisc"`);
+// - `bootstrap` (array of `ws://host:port/path` strings);
+// - `bootstrap_timeout_ms`, `rebootstrap_interval_ms`,
+//   `snapshot_interval_ms` (integers);
+// - `enable_gossip` (bool, default true), `enable_mdns` (bool, default
+//   false), `mdns` (object: `service_type`, `ipv4`, `ipv6`, `interfaces`,
+//   `hello_timeout_ms`, `probe`);
+// - `capabilities` (object as in peer JSON, see `peerdisc_registry_add`),
+//   `metadata` (object of strings);
+// - `membership` (object: protocol tuning, e.g. `gossip_interval_ms`,
+//   `probe_interval_ms`, `suspicion_mult`, ...), `transport` (object:
+//   limits and timeouts, e.g. `max_connections`, `idle_timeout_ms`, ...),
+//   `registry` (object as `peerdisc_registry_new` takes);
+// - `rng_seed` (integer), `snapshot_path` (string), `cluster_keys` (array
+//   of base64 or hex 32-byte keys).
 //
 // On success writes a new handle to `*node_out` (free it with
 // `peerdisc_node_free`); on failure `*node_out` is untouched.
-// `PEERDISC_ERR_INVALID_JSON` for malformed JSON or unknown fields,
-// `PEERDISC_ERR_INVALID_ARGUMENT` for values that are not usable.
+// `PEERDISC_ERR_INVALID_JSON` for malformed JSON, another shape, unknown
+// fields or wrong types (`{"listen": 5}`); `PEERDISC_ERR_INVALID_ARGUMENT`
+// for values that break their rule, at any depth: `{"listen": "not an
+// address"}`, `{"bootstrap": ["not a url"]}`, `{"registry": {"capacity":
+// 0}}`, an invalid `node_id`, `node_id` with `identity_path`.
 //
 // Threading: a node handle may be used from any number of threads at once;
 // it must not be freed while another call on it is in progress (except
@@ -466,7 +561,10 @@ peerdisc_status peerdisc_node_discover_bootstrap(const peerdisc_node *node, char
 // Blocks until at least `n` peers are alive or `timeout_ms` passes
 // (negative: 24 hours). On `PEERDISC_OK` writes the number of live peers
 // to `*count_out` (if not NULL); on `PEERDISC_TIMEOUT` writes nothing and
-// the last error says how many were found. Ownership: `node` is borrowed
+// the last error says how many were found. On a node never started (or
+// stopped) it does not fail: it waits the same way, and since such a node
+// learns of no peer it returns `PEERDISC_TIMEOUT` when `timeout_ms`
+// passes (at once `PEERDISC_OK` for `n` = 0 or peers already listed). Ownership: `node` is borrowed
 // for the call; nothing is allocated, nothing to free. Thread-safe: blocks
 // the calling thread only; other calls on the node go on meanwhile.
 //
@@ -478,12 +576,13 @@ peerdisc_status peerdisc_node_wait_for_peers(const peerdisc_node *node,
                                              uint32_t *count_out);
 
 // The live peers (alive or suspect), sorted by node id, as a JSON array of
-// peer objects. On success writes a new string to `*json_out` (free with
+// peer objects (peer JSON, see `peerdisc_registry_add`). On success writes a new string to `*json_out` (free with
 // `peerdisc_string_free`). Thread-safe.
 //
 // # Safety
 // `node` is a live handle; `json_out` is valid.
-peerdisc_status peerdisc_node_peers(const peerdisc_node *node, char **json_out);
+peerdisc_status peerdisc_node_peers(const peerdisc_node *node,
+                                    char **json_out);
 
 // The live peers offering a capability (`kind`: a `peerdisc_capability_kind`),
 // as a JSON array of peer objects (empty when none). On success writes a
@@ -500,8 +599,11 @@ peerdisc_status peerdisc_node_find_by_capability(const peerdisc_node *node,
 
 // Replaces this node's capabilities with `capabilities_json`
 // (`{"agents": [...], "tools": [...], "resources": [...], "prompts":
-// [...]}`, every list optional); the new record spreads to every node.
-// `PEERDISC_ERR_INVALID_STATE` when the node is not running. Ownership:
+// [...]}`, every list optional, entries as in peer JSON); the new record
+// spreads to every node. `PEERDISC_ERR_INVALID_JSON` for another shape
+// (an array, unknown fields), `PEERDISC_ERR_INVALID_ARGUMENT` for an
+// invalid or duplicate name, `PEERDISC_ERR_INVALID_STATE` when the node is
+// not running. Ownership:
 // `capabilities_json` is borrowed for the call only; nothing is allocated,
 // nothing to free. Thread-safe: blocks until the node's driver thread has
 // taken the new capabilities (at most 5 s).
@@ -520,8 +622,10 @@ peerdisc_status peerdisc_node_update_capabilities(const peerdisc_node *node,
 peerdisc_status peerdisc_node_stats(const peerdisc_node *node, char **json_out);
 
 // Calls `callback(user_data, event_json)` for every peer event of the node
-// (added, updated, removed, state_changed), on a library thread, one call
-// at a time. The callback may call any `peerdisc_*` function, including
+// (added, updated, removed, state_changed; JSON described at
+// `peerdisc_event_callback`), on a library thread, one call at a time;
+// the backlog is bounded as for `peerdisc_registry_on_event` (65536 events,
+// then dropped and counted in the stats' `events_dropped`). The callback may call any `peerdisc_*` function, including
 // `peerdisc_node_free` on this node. `finalizer(user_data)` (may be NULL)
 // runs exactly once, after the last call, when the callback is removed or
 // the node freed. On success writes the callback's id to `*id_out` (if not
@@ -585,9 +689,20 @@ peerdisc_status peerdisc_node_registry(const peerdisc_node *node, peerdisc_regis
 
 // Makes a registry.
 //
-// `config_json`: NULL for the defaults, or a JSON object with any of
-// `capacity`, `dead_retention_ms`, `stale_after_ms`,
-// `subscriber_capacity`. Borrowed for the call only.
+// `config_json`: NULL for the defaults, or a JSON object (nothing else: an
+// array, a scalar or `null` is `PEERDISC_ERR_INVALID_JSON`) with any of
+// - `capacity` (integer >= 1, default 100000): most peers kept;
+// - `dead_retention_ms` (integer >= 0, default 300000): how long a dead or
+//   departed peer stays listed before `peerdisc_registry_cleanup` removes
+//   it;
+// - `stale_after_ms` (integer >= 0 or `null`, default `null`): if set,
+//   cleanup also marks dead every peer not heard from for this long;
+// - `subscriber_capacity` (integer >= 1, default 4096): queue length of
+//   each subscription.
+//
+// An unknown field or a wrong type is `PEERDISC_ERR_INVALID_JSON`; a value
+// outside its rule (`capacity: 0`, `capacity: -1`) is
+// `PEERDISC_ERR_INVALID_ARGUMENT`. Borrowed for the call only.
 //
 // On success writes a new handle to `*registry_out`; the caller owns it and
 // frees it with `peerdisc_registry_free`. On failure `*registry_out` is
@@ -618,21 +733,43 @@ peerdisc_status peerdisc_registry_new(const char *config_json, peerdisc_registry
 // used by any other call (outside its callbacks) during or after this one.
 void peerdisc_registry_free(peerdisc_registry *registry);
 
-// Adds a peer given as peer JSON (`{"node_id": ..., "addresses": [...],
-// "capabilities": {...}, ...}`, see `Peer::to_json`).
+// Adds a peer given as a peer JSON object. Peer JSON (also what
+// `peerdisc_registry_get`, `_list`, `_remove` and events return; every
+// field but `node_id` optional when given):
+// - `format` (integer, 1): the peer format version;
+// - `node_id` (string, see `PEERDISC_MAX_NODE_ID_LEN`);
+// - `addresses` (array of at most 16 `ws://` / `wss://` URL strings);
+// - `public_key` (string or `null`);
+// - `capabilities` (object `{"agents": [...], "tools": [...],
+//   "resources": [...], "prompts": [...]}`, every list optional; an entry
+//   is a name string or `{"name": "...", "metadata": {"k": "v"}}`);
+// - `metadata` (object of string values);
+// - `version` (integer): the record's version;
+// - `connection_state` (`"disconnected"`, `"connecting"`, `"connected"`,
+//   `"failed"`);
+// - `liveness` (`"alive"`, `"suspect"`, `"dead"`, `"left"`);
+// - `incarnation` (integer);
+// - `health` (object `{"successes", "failures", "consecutive_failures",
+//   "score"}`, score 0.0 to 1.0);
+// - `first_seen_ms`, `last_seen_ms`, `liveness_changed_ms` (integers, ms
+//   since the Unix epoch).
 //
 // Fails with `PEERDISC_ERR_ALREADY_EXISTS` if the id is listed,
-// `PEERDISC_ERR_INVALID_JSON` if the JSON is malformed or invalid,
-// `PEERDISC_ERR_FULL` if there is no room. `peer_json` is borrowed for the
-// call only. Thread-safe.
+// `PEERDISC_ERR_INVALID_JSON` if the JSON is malformed or not of this shape
+// (an array, unknown fields, wrong types), `PEERDISC_ERR_INVALID_ARGUMENT`
+// if a value breaks its rule (an invalid node id or address, more than 16
+// addresses), `PEERDISC_ERR_FULL` if there is no room. `peer_json` is
+// borrowed for the call only. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `peer_json` is a NUL-terminated string.
 peerdisc_status peerdisc_registry_add(const peerdisc_registry *registry, const char *peer_json);
 
-// Adds a peer's record (`{"node_id", "addresses", "public_key",
-// "capabilities", "metadata", "version"}`), or replaces the listed one if
-// its `version` is higher.
+// Adds a peer's record, or replaces the listed one if its `version` is
+// higher. Record JSON: an object with the fields `node_id` (required),
+// `addresses`, `public_key`, `capabilities`, `metadata`, `version` of peer
+// JSON (see `peerdisc_registry_add`), plus `signature` (a hex string) when
+// the owner signed it. Statuses as `peerdisc_registry_add`.
 //
 // On success writes what happened to `*outcome_out` if it is not NULL.
 // `record_json` is borrowed for the call only. Thread-safe.
@@ -644,11 +781,15 @@ peerdisc_status peerdisc_registry_upsert(const peerdisc_registry *registry,
                                          const char *record_json,
                                          peerdisc_upsert_outcome *outcome_out);
 
-// The peer with this node id, as peer JSON.
+// The peer with this node id, as peer JSON (see `peerdisc_registry_add`).
+// For one field, the typed accessors (`peerdisc_registry_peer_liveness`,
+// `_connection_state`, `_last_seen_ms`, `_health`, `peerdisc_registry_peer`)
+// are much cheaper.
 //
 // On success writes a new string to `*json_out`, owned by the caller
-// (free with `peerdisc_string_free`). `PEERDISC_ERR_NOT_FOUND` if no such
-// peer. Thread-safe.
+// (free with `peerdisc_string_free`). `PEERDISC_ERR_INVALID_ARGUMENT` for
+// an invalid node id, `PEERDISC_ERR_NOT_FOUND` if no such peer.
+// Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -658,8 +799,9 @@ peerdisc_status peerdisc_registry_get(const peerdisc_registry *registry,
                                       char **json_out);
 
 // Whether a peer with this node id is listed: writes `true` or `false` to
-// `*contains_out`. Ownership: `node_id` is borrowed for the call; nothing
-// is allocated, nothing to free. Thread-safe.
+// `*contains_out`. An invalid node id is `PEERDISC_ERR_INVALID_ARGUMENT`
+// (not `false`). Ownership: `node_id` is borrowed for the call; nothing is
+// allocated, nothing to free. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -676,7 +818,8 @@ peerdisc_status peerdisc_registry_contains(const peerdisc_registry *registry,
 peerdisc_status peerdisc_registry_len(const peerdisc_registry *registry, size_t *len_out);
 
 // The health score (0.0 to 1.0) of the peer with this node id, written to
-// `*health_out`. `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+// `*health_out`. `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id,
+// `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
 // `node_id` is borrowed for the call; nothing is allocated, nothing to
 // free. Thread-safe.
 //
@@ -689,11 +832,22 @@ peerdisc_status peerdisc_registry_peer_health(const peerdisc_registry *registry,
 
 // The peers passing a filter, sorted by node id, as a JSON array of peers.
 //
-// `filter_json`: NULL for every peer, or a JSON object with any of
-// `liveness` (array of "alive", "suspect", "dead", "left"),
-// `connection_state`, `min_health`, `capability` (`{"kind": "tool",
-// "name": "search"}`), `limit`. On success writes a new string to
-// `*json_out`, owned by the caller (free with `peerdisc_string_free`).
+// `filter_json`: NULL for every peer, or a JSON object (not an array, a
+// scalar or `null`) whose set fields must all match:
+// - `liveness`: an ARRAY of one or more of `"alive"`, `"suspect"`,
+//   `"dead"`, `"left"` (any of them matches);
+// - `connection_state`: ONE string, `"disconnected"`, `"connecting"`,
+//   `"connected"` or `"failed"` (a peer has one connection state and the
+//   filter names the one wanted; not an array);
+// - `min_health` (number): at least this health score;
+// - `capability`: an object `{"kind": "agent" | "tool" | "resource" |
+//   "prompt", "name": "..."}`;
+// - `limit` (integer >= 0): at most this many peers, the first by node id.
+//
+// `PEERDISC_ERR_INVALID_JSON` for malformed JSON, another shape, an
+// unknown field or a wrong type; `PEERDISC_ERR_INVALID_ARGUMENT` for an
+// unknown state name or a negative `limit`. On success writes a new string
+// to `*json_out`, owned by the caller (free with `peerdisc_string_free`).
 // Thread-safe.
 //
 // # Safety
@@ -719,8 +873,9 @@ peerdisc_status peerdisc_registry_find_by_capability(const peerdisc_registry *re
 
 // Removes the peer with this node id. On success, if `json_out` is not
 // NULL, writes its last state as peer JSON to `*json_out` (owned by the
-// caller, free with `peerdisc_string_free`). `PEERDISC_ERR_NOT_FOUND` if
-// no such peer. Thread-safe.
+// caller, free with `peerdisc_string_free`).
+// `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id,
+// `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -731,8 +886,9 @@ peerdisc_status peerdisc_registry_remove(const peerdisc_registry *registry,
 
 // Sets a listed peer's liveness (`liveness_value`: a `peerdisc_liveness`;
 // emits a `state_changed` event when it
-// changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership: `node_id`
-// is borrowed for the call; nothing to free. Thread-safe.
+// changes). `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id or
+// liveness value, `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+// `node_id` is borrowed for the call; nothing to free. Thread-safe.
 //
 // # Safety
 // `registry` is a live handle; `node_id` is a NUL-terminated string.
@@ -742,7 +898,8 @@ peerdisc_status peerdisc_registry_set_liveness(const peerdisc_registry *registry
 
 // Sets a listed peer's connection state (`state`: a
 // `peerdisc_connection_state`; emits a `state_changed` event
-// when it changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+// when it changes). `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id
+// or state value, `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
 // `node_id` is borrowed for the call; nothing to free. Thread-safe.
 //
 // # Safety
@@ -778,7 +935,8 @@ peerdisc_status peerdisc_registry_stats(const peerdisc_registry *registry, char 
 // Registers `callback` for every registry event (pushed).
 //
 // The callback runs on the registry's event thread, one event at a time,
-// never while a registry lock is held: it may call any `peerdisc_*`
+// with the event JSON described at `peerdisc_event_callback`, never while
+// a registry lock is held: it may call any `peerdisc_*`
 // function, on this registry too, including `peerdisc_registry_free` and
 // `peerdisc_registry_remove_callback` of itself. `event_json` is borrowed
 // for the duration of the call only. `user_data` is passed back unchanged
@@ -791,6 +949,12 @@ peerdisc_status peerdisc_registry_stats(const peerdisc_registry *registry, char 
 //
 // On success writes the callback's id to `*id_out` if it is not NULL.
 // `PEERDISC_ERR_INVALID_STATE` if the registry is being freed.
+//
+// Backlog: events wait for the event thread in one queue per registry,
+// shared by its callbacks, of at most 65536 events; while it is full (a
+// callback too slow for the event rate) new events are dropped for the
+// callbacks and counted in `events_dropped` of `peerdisc_registry_stats`.
+// Subscriptions have their own queues and are not affected.
 //
 // # Safety
 // `registry` is a live handle; `callback` and `finalizer` are valid
@@ -814,7 +978,8 @@ peerdisc_status peerdisc_registry_remove_callback(const peerdisc_registry *regis
                                                   uint64_t callback_id);
 
 // Subscribes to registry events (pulled): every event from now on, in
-// order, in a queue of `subscriber_capacity` events (when the queue is
+// order (JSON as described at `peerdisc_event_callback`), in a queue of
+// `subscriber_capacity` events (when the queue is
 // full, new events are dropped for this subscription and counted in the
 // stats' `events_dropped`). On success writes a new handle to
 // `*subscription_out`, owned by the caller (free with
@@ -825,6 +990,107 @@ peerdisc_status peerdisc_registry_remove_callback(const peerdisc_registry *regis
 // `registry` is a live handle; `subscription_out` is valid.
 peerdisc_status peerdisc_registry_subscribe(const peerdisc_registry *registry,
                                             peerdisc_subscription **subscription_out);
+
+// The liveness of the listed peer with this node id, written to
+// `*liveness_out` (a `peerdisc_liveness`). No JSON, nothing allocated,
+// nothing to free. `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id,
+// `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe.
+//
+// # Safety
+// `registry` is a live handle; `node_id` is a NUL-terminated string;
+// `liveness_out` is valid.
+peerdisc_status peerdisc_registry_peer_liveness(const peerdisc_registry *registry,
+                                                const char *node_id,
+                                                peerdisc_liveness *liveness_out);
+
+// The connection state of the listed peer with this node id, written to
+// `*state_out` (a `peerdisc_connection_state`). No JSON, nothing
+// allocated, nothing to free. `PEERDISC_ERR_INVALID_ARGUMENT` for an
+// invalid node id, `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe.
+//
+// # Safety
+// `registry` is a live handle; `node_id` is a NUL-terminated string;
+// `state_out` is valid.
+peerdisc_status peerdisc_registry_peer_connection_state(const peerdisc_registry *registry,
+                                                        const char *node_id,
+                                                        peerdisc_connection_state *state_out);
+
+// When the listed peer with this node id was last heard from, in
+// milliseconds since the Unix epoch, written to `*last_seen_ms_out`. No
+// JSON, nothing allocated, nothing to free.
+// `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id,
+// `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe.
+//
+// # Safety
+// `registry` is a live handle; `node_id` is a NUL-terminated string;
+// `last_seen_ms_out` is valid.
+peerdisc_status peerdisc_registry_peer_last_seen_ms(const peerdisc_registry *registry,
+                                                    const char *node_id,
+                                                    uint64_t *last_seen_ms_out);
+
+// Takes a snapshot of the listed peer with this node id's addresses and
+// capabilities, without JSON. On success writes a new handle to
+// `*peer_out`, owned by the caller (free with `peerdisc_peer_free`).
+// `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id,
+// `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe.
+//
+// # Safety
+// `registry` is a live handle; `node_id` is a NUL-terminated string;
+// `peer_out` is valid.
+peerdisc_status peerdisc_registry_peer(const peerdisc_registry *registry,
+                                       const char *node_id,
+                                       peerdisc_peer **peer_out);
+
+// Frees a peer snapshot; the strings it handed out become invalid. NULL is
+// accepted and ignored.
+//
+// # Safety
+// `peer` is NULL or a live handle from `peerdisc_registry_peer`, not used
+// by any other call during or after this one.
+void peerdisc_peer_free(peerdisc_peer *peer);
+
+// The number of addresses of a peer snapshot (0 to 16), written to
+// `*count_out`. Nothing allocated. Thread-safe.
+//
+// # Safety
+// `peer` is a live handle; `count_out` is valid.
+peerdisc_status peerdisc_peer_address_count(const peerdisc_peer *peer, size_t *count_out);
+
+// Address number `index` (from 0, in the peer's order) of a peer
+// snapshot, a `ws://` or `wss://` URL written to `*address_out`. Borrowed:
+// valid until `peerdisc_peer_free(peer)`; do not free it.
+// `PEERDISC_ERR_INVALID_ARGUMENT` when `index` is not below the count.
+// Thread-safe.
+//
+// # Safety
+// `peer` is a live handle; `address_out` is valid.
+peerdisc_status peerdisc_peer_address(const peerdisc_peer *peer,
+                                      size_t index,
+                                      const char **address_out);
+
+// The number of capabilities of one kind (`kind`: a
+// `peerdisc_capability_kind`) of a peer snapshot, written to
+// `*count_out`. `PEERDISC_ERR_INVALID_ARGUMENT` for an unknown kind.
+// Nothing allocated. Thread-safe.
+//
+// # Safety
+// `peer` is a live handle; `count_out` is valid.
+peerdisc_status peerdisc_peer_capability_count(const peerdisc_peer *peer,
+                                               int32_t kind,
+                                               size_t *count_out);
+
+// The name of capability number `index` (from 0, in the peer's order) of
+// one kind (a `peerdisc_capability_kind`) of a peer snapshot, written to
+// `*name_out`. Borrowed: valid until `peerdisc_peer_free(peer)`; do not
+// free it. `PEERDISC_ERR_INVALID_ARGUMENT` for an unknown kind or an
+// `index` not below the count. Thread-safe.
+//
+// # Safety
+// `peer` is a live handle; `name_out` is valid.
+peerdisc_status peerdisc_peer_capability(const peerdisc_peer *peer,
+                                         int32_t kind,
+                                         size_t index,
+                                         const char **name_out);
 
 // Records a successful connection or probe of a listed peer (the seed
 // system's `record_success`): its health score rises (see `Health`) and
@@ -899,7 +1165,8 @@ peerdisc_status peerdisc_registry_update(const peerdisc_registry *registry,
 // Waits for the next event.
 //
 // `timeout_ms`: 0 returns at once, a negative value waits without limit.
-// On `PEERDISC_OK` writes the event as a JSON object to `*json_out`
+// On `PEERDISC_OK` writes the event as a JSON object (the event JSON
+// described at `peerdisc_event_callback`) to `*json_out`
 // (owned by the caller, free with `peerdisc_string_free`). Returns
 // `PEERDISC_TIMEOUT` if none came in time and `PEERDISC_CLOSED` once the
 // source was freed and every queued event was read; `*json_out` is then

@@ -100,7 +100,7 @@ step "header up to date, version macros" header_check
 
 needs "make cc c++" "build C tests (C99 shared, C99 static, C++17)" \
   make -s -C ffi-tests -B all LIBDIR="$LIBDIR" CC="$CC" CXX="$CXX"
-for t in test_registry test_node test_gossip; do
+for t in test_registry test_node test_gossip test_contract; do
   needs "make cc" "C tests ($t), shared library" ffi-tests/build/${t}_shared
   needs "make cc" "C tests ($t), static library" ffi-tests/build/${t}_static
   needs "make c++" "C tests ($t) compiled as C++" ffi-tests/build/${t}_cxx
@@ -183,7 +183,7 @@ python_steps
 if [ "$FULL" = 1 ]; then
   VG="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
   needs "make cc" "AddressSanitizer: build" make -s -C ffi-tests -B asan LIBDIR="$LIBDIR" CC="$CC"
-  for t in test_registry test_node test_gossip; do
+  for t in test_registry test_node test_gossip test_contract; do
     # shellcheck disable=SC2086
     needs valgrind "valgrind: C tests ($t), shared" $VG ffi-tests/build/${t}_shared
     # shellcheck disable=SC2086

@@ -55,6 +55,8 @@ pub mod registry;
 /// cbindgen:ignore
 pub mod sim;
 /// cbindgen:ignore
+pub mod strict_json;
+/// cbindgen:ignore
 pub mod transport;
 /// cbindgen:ignore
 pub mod wire;

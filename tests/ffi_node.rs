@@ -3,7 +3,7 @@
 //! from inside its own callback, a callback that calls back in, a callback
 //! running while another thread frees the node, no events after free).
 
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, c_void, CString};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,27 +12,9 @@ use std::time::{Duration, Instant};
 use peerdisc::ffi::peerdisc_status::*;
 use peerdisc::ffi::*;
 
-fn c(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
-
-unsafe fn take(p: *mut c_char) -> String {
-    let s = CStr::from_ptr(p).to_str().unwrap().to_string();
-    peerdisc_string_free(p);
-    s
-}
-
-fn last_error() -> String {
-    // SAFETY: the pointer is valid until the next call on this thread.
-    unsafe {
-        let p = peerdisc_last_error();
-        if p.is_null() {
-            String::new()
-        } else {
-            CStr::from_ptr(p).to_string_lossy().into_owned()
-        }
-    }
-}
+#[path = "support/ffi.rs"]
+mod ffi_support;
+use ffi_support::{c, last_error, take};
 
 unsafe fn new_node(config: &str) -> *mut peerdisc_node {
     let mut n = ptr::null_mut();

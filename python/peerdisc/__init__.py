@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 #: The ABI version this module speaks (``PEERDISC_ABI_VERSION``).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 class Status(enum.IntEnum):
@@ -205,6 +205,15 @@ _SIGNATURES = {
     ),
     "peerdisc_registry_remove_callback": ([_P, c_uint64], _S),
     "peerdisc_registry_subscribe": ([_P, POINTER(_P)], _S),
+    "peerdisc_registry_peer_liveness": ([_P, c_char_p, POINTER(c_int32)], _S),
+    "peerdisc_registry_peer_connection_state": ([_P, c_char_p, POINTER(c_int32)], _S),
+    "peerdisc_registry_peer_last_seen_ms": ([_P, c_char_p, POINTER(c_uint64)], _S),
+    "peerdisc_registry_peer": ([_P, c_char_p, POINTER(_P)], _S),
+    "peerdisc_peer_free": ([_P], None),
+    "peerdisc_peer_address_count": ([_P, POINTER(c_size_t)], _S),
+    "peerdisc_peer_address": ([_P, c_size_t, POINTER(c_char_p)], _S),
+    "peerdisc_peer_capability_count": ([_P, c_int32, POINTER(c_size_t)], _S),
+    "peerdisc_peer_capability": ([_P, c_int32, c_size_t, POINTER(c_char_p)], _S),
     "peerdisc_node_new": ([c_char_p, POINTER(_P)], _S),
     "peerdisc_node_start": ([_P], _S),
     "peerdisc_node_stop": ([_P], _S),

@@ -24,6 +24,26 @@ use super::status::{peerdisc_status::*, FfiError, FfiResult};
 /// An event callback: `user_data` as given at registration, and the event
 /// as a NUL-terminated JSON object, borrowed for the duration of the call
 /// only (copy it to keep it).
+///
+/// Event JSON (the same for callbacks and `peerdisc_subscription_next_event`):
+/// an object with `"type"` and `"peer"` (the peer JSON of
+/// `peerdisc_registry_add`, as it is after the event; for `removed`, its
+/// last state), and one more field for some types:
+/// - `{"type": "added", "peer": {...}}`: a new peer;
+/// - `{"type": "updated", "peer": {...}, "changes": [...]}`: its record or
+///   health changed; `changes` lists one or more of `"addresses"`,
+///   `"public_key"`, `"capabilities"`, `"metadata"`, `"version"`,
+///   `"health"`, `"incarnation"`;
+/// - `{"type": "removed", "peer": {...}, "reason": R}`: it left the
+///   registry; `R` is `"dead"` or `"left"` (past the retention time),
+///   `"evicted"` (the registry was full) or `"removed"` (by the user);
+/// - `{"type": "state_changed", "peer": {...}, "change": {"kind": K,
+///   "from": F, "to": T}}`: `K` is `"liveness"` (`F`, `T`: `"alive"`,
+///   `"suspect"`, `"dead"`, `"left"`) or `"connection"` (`F`, `T`:
+///   `"disconnected"`, `"connecting"`, `"connected"`, `"failed"`).
+///
+/// Later versions may add event types and fields; ignore what you do not
+/// know.
 pub type peerdisc_event_callback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, event_json: *const c_char)>;
 

@@ -28,6 +28,7 @@ mod gossip;
 mod node;
 mod node_registry;
 mod registry;
+mod registry_fields;
 mod registry_write;
 mod status;
 mod subscription;
@@ -37,19 +38,23 @@ mod tests;
 
 use std::ffi::{c_char, CString};
 
-pub use args::PEERDISC_MAX_INPUT_LEN;
+pub use args::{PEERDISC_MAX_INPUT_LEN, PEERDISC_MAX_NODE_ID_LEN};
 pub use callback::{peerdisc_event_callback, peerdisc_finalizer};
 pub use gossip::*;
 pub use node::*;
 pub use node_registry::*;
 pub use registry::*;
+pub use registry_fields::*;
 pub use registry_write::*;
-pub use status::peerdisc_status;
+pub use status::{peerdisc_status, PEERDISC_LAST_ERROR_MAX_LEN};
 pub use subscription::*;
 
 /// The ABI version. It changes whenever a function's signature or meaning
 /// changes incompatibly; bindings check it when they load the library.
-pub const PEERDISC_ABI_VERSION: u32 = 1;
+/// 2: JSON arguments must be objects at every depth, and statuses follow
+/// the one rule written on `peerdisc_status` (an invalid node id is
+/// `PEERDISC_ERR_INVALID_ARGUMENT` everywhere, `contains` included).
+pub const PEERDISC_ABI_VERSION: u32 = 2;
 
 /// The crate's major version (equal to the Cargo version; tested).
 pub const PEERDISC_VERSION_MAJOR: u32 = 0;

@@ -3,7 +3,9 @@
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
-use super::args::{handle, opt_str_arg, out_ptr, owned_c_string, str_arg, write_opt, write_out};
+use super::args::{
+    handle, json_arg, opt_json_arg, out_ptr, owned_c_string, str_arg, write_opt, write_out,
+};
 use super::callback::{peerdisc_event_callback, peerdisc_finalizer, CallbackCore, CallbackSet};
 use super::registry::{
     capability_kind, close_registry_callbacks, peers_json, register_registry_callback,
@@ -44,15 +46,40 @@ fn write_string(out: *mut *mut c_char, s: String) -> FfiResult {
 
 /// Makes a node, not started yet.
 ///
-/// `config_json`: NULL for the defaults, or a `NodeConfig` JSON object
-/// (every field optional), e.g. `{"listen": "127.0.0.1:7400",
-/// "bootstrap": ["ws://10.0.0.5:7400/peerdisc"], "capabilities": {"tools":
-/// ["search"]}}`. Borrowed for the call only.
+/// `config_json`: NULL for the defaults, or a JSON object (nothing else: an
+/// array, a scalar or `null` is `PEERDISC_ERR_INVALID_JSON`), every field
+/// optional, e.g. `{"listen": "127.0.0.1:7400", "bootstrap":
+/// ["ws://10.0.0.5:7400/peerdisc"], "capabilities": {"tools":
+/// ["search"]}}`. Borrowed for the call only. Fields (the Rust
+/// `peerdisc::node::NodeConfig`, whose rustdoc has every default):
+/// - `node_id` (string, see `PEERDISC_MAX_NODE_ID_LEN`; default: derived
+///   from the node's key), or `identity_path` (string: a key file), not
+///   both;
+/// - `listen` (string `"ip:port"`, default `"127.0.0.1:0"`, port 0: any);
+/// - `advertise` (string `ws://` / `wss://` URL other nodes dial);
+/// - `ws_path` (string starting with `/`, default `"/peerdisc"`);
+/// - `bootstrap` (array of `ws://host:port/path` strings);
+/// - `bootstrap_timeout_ms`, `rebootstrap_interval_ms`,
+///   `snapshot_interval_ms` (integers);
+/// - `enable_gossip` (bool, default true), `enable_mdns` (bool, default
+///   false), `mdns` (object: `service_type`, `ipv4`, `ipv6`, `interfaces`,
+///   `hello_timeout_ms`, `probe`);
+/// - `capabilities` (object as in peer JSON, see `peerdisc_registry_add`),
+///   `metadata` (object of strings);
+/// - `membership` (object: protocol tuning, e.g. `gossip_interval_ms`,
+///   `probe_interval_ms`, `suspicion_mult`, ...), `transport` (object:
+///   limits and timeouts, e.g. `max_connections`, `idle_timeout_ms`, ...),
+///   `registry` (object as `peerdisc_registry_new` takes);
+/// - `rng_seed` (integer), `snapshot_path` (string), `cluster_keys` (array
+///   of base64 or hex 32-byte keys).
 ///
 /// On success writes a new handle to `*node_out` (free it with
 /// `peerdisc_node_free`); on failure `*node_out` is untouched.
-/// `PEERDISC_ERR_INVALID_JSON` for malformed JSON or unknown fields,
-/// `PEERDISC_ERR_INVALID_ARGUMENT` for values that are not usable.
+/// `PEERDISC_ERR_INVALID_JSON` for malformed JSON, another shape, unknown
+/// fields or wrong types (`{"listen": 5}`); `PEERDISC_ERR_INVALID_ARGUMENT`
+/// for values that break their rule, at any depth: `{"listen": "not an
+/// address"}`, `{"bootstrap": ["not a url"]}`, `{"registry": {"capacity":
+/// 0}}`, an invalid `node_id`, `node_id` with `identity_path`.
 ///
 /// Threading: a node handle may be used from any number of threads at once;
 /// it must not be freed while another call on it is in progress (except
@@ -68,10 +95,7 @@ pub unsafe extern "C" fn peerdisc_node_new(
     guard("peerdisc_node_new", || {
         let out = out_ptr(node_out, "node_out")?;
         // SAFETY: caller's contract.
-        let config = match unsafe { opt_str_arg(config_json, "config_json") }? {
-            Some(j) => serde_json::from_str::<NodeConfig>(j)?,
-            None => NodeConfig::default(),
-        };
+        let config: NodeConfig = unsafe { opt_json_arg(config_json, "config_json") }?;
         let node = Node::new(config)?;
         let h = Box::new(peerdisc_node {
             node,
@@ -228,7 +252,10 @@ pub unsafe extern "C" fn peerdisc_node_discover_bootstrap(
 /// Blocks until at least `n` peers are alive or `timeout_ms` passes
 /// (negative: 24 hours). On `PEERDISC_OK` writes the number of live peers
 /// to `*count_out` (if not NULL); on `PEERDISC_TIMEOUT` writes nothing and
-/// the last error says how many were found. Ownership: `node` is borrowed
+/// the last error says how many were found. On a node never started (or
+/// stopped) it does not fail: it waits the same way, and since such a node
+/// learns of no peer it returns `PEERDISC_TIMEOUT` when `timeout_ms`
+/// passes (at once `PEERDISC_OK` for `n` = 0 or peers already listed). Ownership: `node` is borrowed
 /// for the call; nothing is allocated, nothing to free. Thread-safe: blocks
 /// the calling thread only; other calls on the node go on meanwhile.
 ///
@@ -257,7 +284,7 @@ pub unsafe extern "C" fn peerdisc_node_wait_for_peers(
 }
 
 /// The live peers (alive or suspect), sorted by node id, as a JSON array of
-/// peer objects. On success writes a new string to `*json_out` (free with
+/// peer objects (peer JSON, see `peerdisc_registry_add`). On success writes a new string to `*json_out` (free with
 /// `peerdisc_string_free`). Thread-safe.
 ///
 /// # Safety
@@ -310,8 +337,11 @@ pub unsafe extern "C" fn peerdisc_node_find_by_capability(
 
 /// Replaces this node's capabilities with `capabilities_json`
 /// (`{"agents": [...], "tools": [...], "resources": [...], "prompts":
-/// [...]}`, every list optional); the new record spreads to every node.
-/// `PEERDISC_ERR_INVALID_STATE` when the node is not running. Ownership:
+/// [...]}`, every list optional, entries as in peer JSON); the new record
+/// spreads to every node. `PEERDISC_ERR_INVALID_JSON` for another shape
+/// (an array, unknown fields), `PEERDISC_ERR_INVALID_ARGUMENT` for an
+/// invalid or duplicate name, `PEERDISC_ERR_INVALID_STATE` when the node is
+/// not running. Ownership:
 /// `capabilities_json` is borrowed for the call only; nothing is allocated,
 /// nothing to free. Thread-safe: blocks until the node's driver thread has
 /// taken the new capabilities (at most 5 s).
@@ -327,8 +357,7 @@ pub unsafe extern "C" fn peerdisc_node_update_capabilities(
         // SAFETY: caller's contract.
         let h = unsafe { handle(node, "node") }?;
         // SAFETY: caller's contract.
-        let json = unsafe { str_arg(capabilities_json, "capabilities_json") }?;
-        let caps: Capabilities = serde_json::from_str(json)?;
+        let caps: Capabilities = unsafe { json_arg(capabilities_json, "capabilities_json") }?;
         caps.validate()?;
         h.node.update_capabilities(caps)?;
         Ok(())
@@ -356,8 +385,10 @@ pub unsafe extern "C" fn peerdisc_node_stats(
 }
 
 /// Calls `callback(user_data, event_json)` for every peer event of the node
-/// (added, updated, removed, state_changed), on a library thread, one call
-/// at a time. The callback may call any `peerdisc_*` function, including
+/// (added, updated, removed, state_changed; JSON described at
+/// `peerdisc_event_callback`), on a library thread, one call at a time;
+/// the backlog is bounded as for `peerdisc_registry_on_event` (65536 events,
+/// then dropped and counted in the stats' `events_dropped`). The callback may call any `peerdisc_*` function, including
 /// `peerdisc_node_free` on this node. `finalizer(user_data)` (may be NULL)
 /// runs exactly once, after the last call, when the callback is removed or
 /// the node freed. On success writes the callback's id to `*id_out` (if not

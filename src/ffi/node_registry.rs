@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use super::args::{handle, opt_str_arg, out_ptr, write_out};
+use super::args::{handle, opt_json_arg, out_ptr, write_out};
 use super::callback::CallbackSet;
 use super::node::peerdisc_node;
 use super::registry::peerdisc_registry;
@@ -44,10 +44,7 @@ pub unsafe extern "C" fn peerdisc_node_new_with_registry(
         // SAFETY: caller's contract.
         let reg = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let config = match unsafe { opt_str_arg(config_json, "config_json") }? {
-            Some(j) => serde_json::from_str::<NodeConfig>(j)?,
-            None => NodeConfig::default(),
-        };
+        let config: NodeConfig = unsafe { opt_json_arg(config_json, "config_json") }?;
         let node = Node::with_registry(config, reg.registry.clone())?;
         let h = Box::new(peerdisc_node {
             node,

@@ -3,7 +3,10 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use super::args::{handle, opt_str_arg, out_ptr, owned_c_string, str_arg, write_opt, write_out};
+use super::args::{
+    handle, model_json_arg, node_id_arg, opt_json_arg, out_ptr, owned_c_string, str_arg, write_opt,
+    write_out,
+};
 use super::callback::{peerdisc_event_callback, peerdisc_finalizer, CallbackCore, CallbackSet};
 use super::status::{guard, peerdisc_status, peerdisc_status::*, FfiError, FfiResult};
 use super::subscription::peerdisc_subscription;
@@ -190,9 +193,20 @@ pub(crate) fn close_registry_callbacks(set: &CallbackSet, registry: &PeerRegistr
 
 /// Makes a registry.
 ///
-/// `config_json`: NULL for the defaults, or a JSON object with any of
-/// `capacity`, `dead_retention_ms`, `stale_after_ms`,
-/// `subscriber_capacity`. Borrowed for the call only.
+/// `config_json`: NULL for the defaults, or a JSON object (nothing else: an
+/// array, a scalar or `null` is `PEERDISC_ERR_INVALID_JSON`) with any of
+/// - `capacity` (integer >= 1, default 100000): most peers kept;
+/// - `dead_retention_ms` (integer >= 0, default 300000): how long a dead or
+///   departed peer stays listed before `peerdisc_registry_cleanup` removes
+///   it;
+/// - `stale_after_ms` (integer >= 0 or `null`, default `null`): if set,
+///   cleanup also marks dead every peer not heard from for this long;
+/// - `subscriber_capacity` (integer >= 1, default 4096): queue length of
+///   each subscription.
+///
+/// An unknown field or a wrong type is `PEERDISC_ERR_INVALID_JSON`; a value
+/// outside its rule (`capacity: 0`, `capacity: -1`) is
+/// `PEERDISC_ERR_INVALID_ARGUMENT`. Borrowed for the call only.
 ///
 /// On success writes a new handle to `*registry_out`; the caller owns it and
 /// frees it with `peerdisc_registry_free`. On failure `*registry_out` is
@@ -213,10 +227,7 @@ pub unsafe extern "C" fn peerdisc_registry_new(
     guard("peerdisc_registry_new", || {
         let out = out_ptr(registry_out, "registry_out")?;
         // SAFETY: the caller's contract on config_json.
-        let config = match unsafe { opt_str_arg(config_json, "config_json") }? {
-            Some(j) => serde_json::from_str::<RegistryConfig>(j)?,
-            None => RegistryConfig::default(),
-        };
+        let config: RegistryConfig = unsafe { opt_json_arg(config_json, "config_json") }?;
         let registry = PeerRegistry::with_config(config)?;
         let h = Box::new(peerdisc_registry {
             registry,
@@ -261,13 +272,33 @@ pub unsafe extern "C" fn peerdisc_registry_free(registry: *mut peerdisc_registry
     });
 }
 
-/// Adds a peer given as peer JSON (`{"node_id": ..., "addresses": [...],
-/// "capabilities": {...}, ...}`, see `Peer::to_json`).
+/// Adds a peer given as a peer JSON object. Peer JSON (also what
+/// `peerdisc_registry_get`, `_list`, `_remove` and events return; every
+/// field but `node_id` optional when given):
+/// - `format` (integer, 1): the peer format version;
+/// - `node_id` (string, see `PEERDISC_MAX_NODE_ID_LEN`);
+/// - `addresses` (array of at most 16 `ws://` / `wss://` URL strings);
+/// - `public_key` (string or `null`);
+/// - `capabilities` (object `{"agents": [...], "tools": [...],
+///   "resources": [...], "prompts": [...]}`, every list optional; an entry
+///   is a name string or `{"name": "...", "metadata": {"k": "v"}}`);
+/// - `metadata` (object of string values);
+/// - `version` (integer): the record's version;
+/// - `connection_state` (`"disconnected"`, `"connecting"`, `"connected"`,
+///   `"failed"`);
+/// - `liveness` (`"alive"`, `"suspect"`, `"dead"`, `"left"`);
+/// - `incarnation` (integer);
+/// - `health` (object `{"successes", "failures", "consecutive_failures",
+///   "score"}`, score 0.0 to 1.0);
+/// - `first_seen_ms`, `last_seen_ms`, `liveness_changed_ms` (integers, ms
+///   since the Unix epoch).
 ///
 /// Fails with `PEERDISC_ERR_ALREADY_EXISTS` if the id is listed,
-/// `PEERDISC_ERR_INVALID_JSON` if the JSON is malformed or invalid,
-/// `PEERDISC_ERR_FULL` if there is no room. `peer_json` is borrowed for the
-/// call only. Thread-safe.
+/// `PEERDISC_ERR_INVALID_JSON` if the JSON is malformed or not of this shape
+/// (an array, unknown fields, wrong types), `PEERDISC_ERR_INVALID_ARGUMENT`
+/// if a value breaks its rule (an invalid node id or address, more than 16
+/// addresses), `PEERDISC_ERR_FULL` if there is no room. `peer_json` is
+/// borrowed for the call only. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `peer_json` is a NUL-terminated string.
@@ -280,15 +311,17 @@ pub unsafe extern "C" fn peerdisc_registry_add(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let json = unsafe { str_arg(peer_json, "peer_json") }?;
-        h.registry.add(Peer::from_json(json)?)?;
+        let peer = unsafe { model_json_arg(peer_json, "peer_json", Peer::from_json) }?;
+        h.registry.add(peer)?;
         Ok(())
     })
 }
 
-/// Adds a peer's record (`{"node_id", "addresses", "public_key",
-/// "capabilities", "metadata", "version"}`), or replaces the listed one if
-/// its `version` is higher.
+/// Adds a peer's record, or replaces the listed one if its `version` is
+/// higher. Record JSON: an object with the fields `node_id` (required),
+/// `addresses`, `public_key`, `capabilities`, `metadata`, `version` of peer
+/// JSON (see `peerdisc_registry_add`), plus `signature` (a hex string) when
+/// the owner signed it. Statuses as `peerdisc_registry_add`.
 ///
 /// On success writes what happened to `*outcome_out` if it is not NULL.
 /// `record_json` is borrowed for the call only. Thread-safe.
@@ -306,8 +339,8 @@ pub unsafe extern "C" fn peerdisc_registry_upsert(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let json = unsafe { str_arg(record_json, "record_json") }?;
-        let outcome = match h.registry.upsert(PeerRecord::from_json(json)?)? {
+        let record = unsafe { model_json_arg(record_json, "record_json", PeerRecord::from_json) }?;
+        let outcome = match h.registry.upsert(record)? {
             UpsertOutcome::Added => peerdisc_upsert_outcome::PEERDISC_UPSERT_ADDED,
             UpsertOutcome::Updated { .. } => peerdisc_upsert_outcome::PEERDISC_UPSERT_UPDATED,
             UpsertOutcome::Ignored { .. } => peerdisc_upsert_outcome::PEERDISC_UPSERT_IGNORED,
@@ -318,11 +351,15 @@ pub unsafe extern "C" fn peerdisc_registry_upsert(
     })
 }
 
-/// The peer with this node id, as peer JSON.
+/// The peer with this node id, as peer JSON (see `peerdisc_registry_add`).
+/// For one field, the typed accessors (`peerdisc_registry_peer_liveness`,
+/// `_connection_state`, `_last_seen_ms`, `_health`, `peerdisc_registry_peer`)
+/// are much cheaper.
 ///
 /// On success writes a new string to `*json_out`, owned by the caller
-/// (free with `peerdisc_string_free`). `PEERDISC_ERR_NOT_FOUND` if no such
-/// peer. Thread-safe.
+/// (free with `peerdisc_string_free`). `PEERDISC_ERR_INVALID_ARGUMENT` for
+/// an invalid node id, `PEERDISC_ERR_NOT_FOUND` if no such peer.
+/// Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -338,7 +375,7 @@ pub unsafe extern "C" fn peerdisc_registry_get(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let id = unsafe { str_arg(node_id, "node_id") }?;
+        let id = unsafe { node_id_arg(node_id, "node_id") }?;
         let peer = h.registry.get(id).ok_or_else(|| not_found(id))?;
         let s = owned_c_string(peer_json(&peer))?;
         // SAFETY: checked non-NULL, valid by contract.
@@ -347,7 +384,7 @@ pub unsafe extern "C" fn peerdisc_registry_get(
     })
 }
 
-fn not_found(id: &str) -> FfiError {
+pub(crate) fn not_found(id: &str) -> FfiError {
     FfiError::new(
         PEERDISC_ERR_NOT_FOUND,
         format!("no peer with node id {id:?}"),
@@ -355,8 +392,9 @@ fn not_found(id: &str) -> FfiError {
 }
 
 /// Whether a peer with this node id is listed: writes `true` or `false` to
-/// `*contains_out`. Ownership: `node_id` is borrowed for the call; nothing
-/// is allocated, nothing to free. Thread-safe.
+/// `*contains_out`. An invalid node id is `PEERDISC_ERR_INVALID_ARGUMENT`
+/// (not `false`). Ownership: `node_id` is borrowed for the call; nothing is
+/// allocated, nothing to free. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -372,7 +410,7 @@ pub unsafe extern "C" fn peerdisc_registry_contains(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let id = unsafe { str_arg(node_id, "node_id") }?;
+        let id = unsafe { node_id_arg(node_id, "node_id") }?;
         let v = h.registry.contains(id);
         // SAFETY: checked non-NULL, valid by contract.
         unsafe { write_out(out, v) };
@@ -401,7 +439,8 @@ pub unsafe extern "C" fn peerdisc_registry_len(
 }
 
 /// The health score (0.0 to 1.0) of the peer with this node id, written to
-/// `*health_out`. `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+/// `*health_out`. `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id,
+/// `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
 /// `node_id` is borrowed for the call; nothing is allocated, nothing to
 /// free. Thread-safe.
 ///
@@ -419,11 +458,10 @@ pub unsafe extern "C" fn peerdisc_registry_peer_health(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let id = unsafe { str_arg(node_id, "node_id") }?;
+        let id = unsafe { node_id_arg(node_id, "node_id") }?;
         let score = h
             .registry
-            .get(id)
-            .map(|p| p.health_score())
+            .with_peer(id, |p| p.health_score())
             .ok_or_else(|| not_found(id))?;
         // SAFETY: checked non-NULL, valid by contract.
         unsafe { write_out(out, score) };
@@ -433,11 +471,22 @@ pub unsafe extern "C" fn peerdisc_registry_peer_health(
 
 /// The peers passing a filter, sorted by node id, as a JSON array of peers.
 ///
-/// `filter_json`: NULL for every peer, or a JSON object with any of
-/// `liveness` (array of "alive", "suspect", "dead", "left"),
-/// `connection_state`, `min_health`, `capability` (`{"kind": "tool",
-/// "name": "search"}`), `limit`. On success writes a new string to
-/// `*json_out`, owned by the caller (free with `peerdisc_string_free`).
+/// `filter_json`: NULL for every peer, or a JSON object (not an array, a
+/// scalar or `null`) whose set fields must all match:
+/// - `liveness`: an ARRAY of one or more of `"alive"`, `"suspect"`,
+///   `"dead"`, `"left"` (any of them matches);
+/// - `connection_state`: ONE string, `"disconnected"`, `"connecting"`,
+///   `"connected"` or `"failed"` (a peer has one connection state and the
+///   filter names the one wanted; not an array);
+/// - `min_health` (number): at least this health score;
+/// - `capability`: an object `{"kind": "agent" | "tool" | "resource" |
+///   "prompt", "name": "..."}`;
+/// - `limit` (integer >= 0): at most this many peers, the first by node id.
+///
+/// `PEERDISC_ERR_INVALID_JSON` for malformed JSON, another shape, an
+/// unknown field or a wrong type; `PEERDISC_ERR_INVALID_ARGUMENT` for an
+/// unknown state name or a negative `limit`. On success writes a new string
+/// to `*json_out`, owned by the caller (free with `peerdisc_string_free`).
 /// Thread-safe.
 ///
 /// # Safety
@@ -454,10 +503,7 @@ pub unsafe extern "C" fn peerdisc_registry_list(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let filter = match unsafe { opt_str_arg(filter_json, "filter_json") }? {
-            Some(j) => serde_json::from_str::<PeerFilter>(j)?,
-            None => PeerFilter::default(),
-        };
+        let filter: PeerFilter = unsafe { opt_json_arg(filter_json, "filter_json") }?;
         let s = owned_c_string(peers_json(&h.registry.list_filtered(&filter)))?;
         // SAFETY: checked non-NULL, valid by contract.
         unsafe { write_out(out, s) };
@@ -497,8 +543,9 @@ pub unsafe extern "C" fn peerdisc_registry_find_by_capability(
 
 /// Removes the peer with this node id. On success, if `json_out` is not
 /// NULL, writes its last state as peer JSON to `*json_out` (owned by the
-/// caller, free with `peerdisc_string_free`). `PEERDISC_ERR_NOT_FOUND` if
-/// no such peer. Thread-safe.
+/// caller, free with `peerdisc_string_free`).
+/// `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id,
+/// `PEERDISC_ERR_NOT_FOUND` if no such peer. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `node_id` is a NUL-terminated string;
@@ -513,7 +560,7 @@ pub unsafe extern "C" fn peerdisc_registry_remove(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let id = unsafe { str_arg(node_id, "node_id") }?;
+        let id = unsafe { node_id_arg(node_id, "node_id") }?;
         if !h.registry.contains(id) {
             return Err(not_found(id));
         }
@@ -529,8 +576,9 @@ pub unsafe extern "C" fn peerdisc_registry_remove(
 
 /// Sets a listed peer's liveness (`liveness_value`: a `peerdisc_liveness`;
 /// emits a `state_changed` event when it
-/// changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership: `node_id`
-/// is borrowed for the call; nothing to free. Thread-safe.
+/// changes). `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id or
+/// liveness value, `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+/// `node_id` is borrowed for the call; nothing to free. Thread-safe.
 ///
 /// # Safety
 /// `registry` is a live handle; `node_id` is a NUL-terminated string.
@@ -544,7 +592,7 @@ pub unsafe extern "C" fn peerdisc_registry_set_liveness(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let id = unsafe { str_arg(node_id, "node_id") }?;
+        let id = unsafe { node_id_arg(node_id, "node_id") }?;
         let l = liveness(liveness_value)?;
         h.registry.set_liveness(id, l)?;
         Ok(())
@@ -553,7 +601,8 @@ pub unsafe extern "C" fn peerdisc_registry_set_liveness(
 
 /// Sets a listed peer's connection state (`state`: a
 /// `peerdisc_connection_state`; emits a `state_changed` event
-/// when it changes). `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
+/// when it changes). `PEERDISC_ERR_INVALID_ARGUMENT` for an invalid node id
+/// or state value, `PEERDISC_ERR_NOT_FOUND` if no such peer. Ownership:
 /// `node_id` is borrowed for the call; nothing to free. Thread-safe.
 ///
 /// # Safety
@@ -568,7 +617,7 @@ pub unsafe extern "C" fn peerdisc_registry_set_connection_state(
         // SAFETY: caller's contract.
         let h = unsafe { handle(registry, "registry") }?;
         // SAFETY: caller's contract.
-        let id = unsafe { str_arg(node_id, "node_id") }?;
+        let id = unsafe { node_id_arg(node_id, "node_id") }?;
         let s = connection_state(state)?;
         h.registry.set_connection_state(id, s)?;
         Ok(())
@@ -641,7 +690,8 @@ pub unsafe extern "C" fn peerdisc_registry_stats(
 /// Registers `callback` for every registry event (pushed).
 ///
 /// The callback runs on the registry's event thread, one event at a time,
-/// never while a registry lock is held: it may call any `peerdisc_*`
+/// with the event JSON described at `peerdisc_event_callback`, never while
+/// a registry lock is held: it may call any `peerdisc_*`
 /// function, on this registry too, including `peerdisc_registry_free` and
 /// `peerdisc_registry_remove_callback` of itself. `event_json` is borrowed
 /// for the duration of the call only. `user_data` is passed back unchanged
@@ -654,6 +704,12 @@ pub unsafe extern "C" fn peerdisc_registry_stats(
 ///
 /// On success writes the callback's id to `*id_out` if it is not NULL.
 /// `PEERDISC_ERR_INVALID_STATE` if the registry is being freed.
+///
+/// Backlog: events wait for the event thread in one queue per registry,
+/// shared by its callbacks, of at most 65536 events; while it is full (a
+/// callback too slow for the event rate) new events are dropped for the
+/// callbacks and counted in `events_dropped` of `peerdisc_registry_stats`.
+/// Subscriptions have their own queues and are not affected.
 ///
 /// # Safety
 /// `registry` is a live handle; `callback` and `finalizer` are valid
@@ -701,7 +757,8 @@ pub unsafe extern "C" fn peerdisc_registry_remove_callback(
 }
 
 /// Subscribes to registry events (pulled): every event from now on, in
-/// order, in a queue of `subscriber_capacity` events (when the queue is
+/// order (JSON as described at `peerdisc_event_callback`), in a queue of
+/// `subscriber_capacity` events (when the queue is
 /// full, new events are dropped for this subscription and counted in the
 /// stats' `events_dropped`). On success writes a new handle to
 /// `*subscription_out`, owned by the caller (free with

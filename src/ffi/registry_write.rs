@@ -6,46 +6,18 @@ use std::ffi::c_char;
 
 use serde::Deserialize;
 
-use super::args::{handle, owned_c_string, str_arg, write_opt};
+use super::args::{handle, owned_c_string, write_opt};
 use super::registry::{peer_json, peerdisc_registry};
 use super::status::{guard, peerdisc_status, peerdisc_status::*, FfiError, FfiResult};
 use crate::model::{
-    Capabilities, Capability, ConnectionState, Liveness, NodeId, PeerAddress, DEFAULT_WS_PATH,
+    Capabilities, Capability, ConnectionState, Liveness, PeerAddress, DEFAULT_WS_PATH,
 };
 use crate::registry::{PeerRegistry, PeerUpdate};
 
-/// A node id argument, checked (an invalid id is
-/// `PEERDISC_ERR_INVALID_ARGUMENT`, as everywhere in the ABI).
-///
-/// # Safety
-/// As `str_arg`.
-pub(crate) unsafe fn node_id_arg<'a>(p: *const c_char, what: &str) -> FfiResult<&'a str> {
-    // SAFETY: forwarded contract.
-    let id = unsafe { str_arg(p, what) }?;
-    NodeId::new(id).map_err(|e| FfiError::new(PEERDISC_ERR_INVALID_ARGUMENT, e.to_string()))?;
-    Ok(id)
-}
-
-/// A JSON object argument decoded strictly into `T` (anything but an object
-/// is `PEERDISC_ERR_INVALID_JSON`).
-///
-/// # Safety
-/// As `str_arg`.
-pub(crate) unsafe fn object_arg<T: serde::de::DeserializeOwned>(
-    p: *const c_char,
-    what: &str,
-) -> FfiResult<T> {
-    // SAFETY: forwarded contract.
-    let json = unsafe { str_arg(p, what) }?;
-    let value: serde_json::Value = serde_json::from_str(json)?;
-    if !value.is_object() {
-        return Err(FfiError::new(
-            PEERDISC_ERR_INVALID_JSON,
-            format!("{what} must be a JSON object"),
-        ));
-    }
-    Ok(serde_json::from_value(value)?)
-}
+// The argument readers are the ABI's shared ones (`args.rs`): node ids by
+// the node id rule, JSON objects strictly, statuses by the rule on
+// `peerdisc_status`.
+pub(crate) use super::args::{json_arg as object_arg, node_id_arg};
 
 /// Runs `f` on the registry of a handle with a checked node id.
 ///

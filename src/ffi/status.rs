@@ -15,6 +15,32 @@ use crate::registry::RegistryError;
 /// `peerdisc_last_error()` on the same thread describes what happened.
 /// New codes may be added in later versions; treat an unknown negative
 /// code as an error.
+///
+/// One rule per kind of error, for every call that takes the argument:
+/// - `PEERDISC_ERR_NULL_ARGUMENT`: a required pointer is NULL.
+/// - `PEERDISC_ERR_INVALID_UTF8`: a string is not UTF-8.
+/// - `PEERDISC_ERR_TOO_LARGE`: a string is longer than
+///   `PEERDISC_MAX_INPUT_LEN` bytes (checked before anything else is read).
+/// - `PEERDISC_ERR_INVALID_JSON`: a JSON argument is not JSON, or not of its
+///   documented shape: not an object where an object is required (an
+///   array, a scalar, `null`), a field of the wrong JSON type, an unknown
+///   field, a missing required field. This is about form only.
+/// - `PEERDISC_ERR_INVALID_ARGUMENT`: an argument of the right form whose
+///   value breaks its rule, whether it is a plain argument or a field of a
+///   JSON argument: an invalid node id (see `PEERDISC_MAX_NODE_ID_LEN`) at
+///   every call that takes one, `node_id` of a peer JSON included; an
+///   address or URL that does not parse (`listen`, `advertise`,
+///   `bootstrap`, `addresses`); a number outside its range (`capacity: 0`,
+///   a negative count); an unknown enum value or name; a list or string
+///   beyond a model limit (more than 16 addresses, ...); an index past the
+///   end; a configuration whose fields conflict.
+/// - `PEERDISC_ERR_NOT_FOUND`: the argument is valid but names no listed
+///   peer (or no registered callback).
+///
+/// So `peerdisc_registry_get(reg, "a b", ...)` is `INVALID_ARGUMENT` while
+/// `peerdisc_registry_get(reg, "nobody", ...)` is `NOT_FOUND`, and
+/// `peerdisc_registry_contains` reports an invalid id as
+/// `INVALID_ARGUMENT` rather than `false`.
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
@@ -25,14 +51,13 @@ pub enum peerdisc_status {
     PEERDISC_ERR_NULL_ARGUMENT = -1,
     /// A string argument is not valid UTF-8.
     PEERDISC_ERR_INVALID_UTF8 = -2,
-    /// A JSON argument is malformed or does not match its schema (wrong
-    /// types, unknown fields or enum names, fields that exclude each
-    /// other).
+    /// A JSON argument is malformed or not of its documented shape (not an
+    /// object, wrong types, unknown or missing fields). Form only; values
+    /// breaking their rules are `PEERDISC_ERR_INVALID_ARGUMENT`.
     PEERDISC_ERR_INVALID_JSON = -3,
-    /// An argument is out of range: a non-JSON argument (an unknown enum
-    /// value, an invalid node id) or a value of the right type inside a
-    /// well-formed JSON argument that is not usable (an invalid node id or
-    /// address, an unusable configuration).
+    /// An argument, plain or a field of a JSON argument, whose value breaks
+    /// its rule (an invalid node id, an address that does not parse, a
+    /// number out of range, an unknown enum value, an index past the end).
     PEERDISC_ERR_INVALID_ARGUMENT = -4,
     /// A string argument is longer than `PEERDISC_MAX_INPUT_LEN` bytes.
     PEERDISC_ERR_TOO_LARGE = -5,
@@ -123,9 +148,10 @@ impl FfiError {
 
 impl From<ModelError> for FfiError {
     fn from(e: ModelError) -> Self {
+        // A model limit (`TooLong`, `TooMany`) is a value breaking its rule,
+        // not an argument beyond PEERDISC_MAX_INPUT_LEN.
         let status = match &e {
             ModelError::Json(_) => PEERDISC_ERR_INVALID_JSON,
-            ModelError::TooLong { .. } | ModelError::TooMany { .. } => PEERDISC_ERR_TOO_LARGE,
             _ => PEERDISC_ERR_INVALID_ARGUMENT,
         };
         FfiError::new(status, e.to_string())
@@ -150,8 +176,15 @@ impl From<RegistryError> for FfiError {
 }
 
 impl From<serde_json::Error> for FfiError {
+    /// Malformed text and a wrong shape are `INVALID_JSON`; a value that
+    /// breaks its rule is `INVALID_ARGUMENT` (see [`peerdisc_status`]).
     fn from(e: serde_json::Error) -> Self {
-        FfiError::new(PEERDISC_ERR_INVALID_JSON, format!("invalid JSON: {e}"))
+        match crate::strict_json::problem(&e) {
+            crate::strict_json::Problem::Value => {
+                FfiError::new(PEERDISC_ERR_INVALID_ARGUMENT, format!("invalid value: {e}"))
+            }
+            _ => FfiError::new(PEERDISC_ERR_INVALID_JSON, format!("invalid JSON: {e}")),
+        }
     }
 }
 
@@ -161,10 +194,33 @@ thread_local! {
     static LAST_ERROR: RefCell<Option<(peerdisc_status, CString)>> = const { RefCell::new(None) };
 }
 
+/// The longest message `peerdisc_last_error()` returns, in bytes (without
+/// the terminating NUL). A longer one is cut at a character boundary and
+/// ends with `...`; messages quote at most the start of an offending input.
+pub const PEERDISC_LAST_ERROR_MAX_LEN: usize = 512;
+
+/// `message` cut to at most `max` bytes at a character boundary, ending
+/// with `...` when cut, and cut at its first NUL byte (user input is quoted
+/// in some messages).
+pub(crate) fn capped_message(message: &str, max: usize) -> &str {
+    let message = message.split('\0').next().unwrap_or_default();
+    if message.len() <= max {
+        return message;
+    }
+    let mut end = max.saturating_sub(3);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
 pub(crate) fn set_last_error(status: peerdisc_status, message: &str) {
-    // A message with a NUL byte is cut at it (it cannot come from our own
-    // messages, but user input is quoted in some of them).
-    let bytes: Vec<u8> = message.bytes().take_while(|&b| b != 0).collect();
+    let capped = capped_message(message, PEERDISC_LAST_ERROR_MAX_LEN);
+    let mut bytes = Vec::with_capacity(capped.len() + 3);
+    bytes.extend_from_slice(capped.as_bytes());
+    if capped.len() < message.len() && !message[capped.len()..].starts_with('\0') {
+        bytes.extend_from_slice(b"...");
+    }
     let msg = CString::new(bytes).unwrap_or_default();
     LAST_ERROR.with(|l| *l.borrow_mut() = Some((status, msg)));
 }

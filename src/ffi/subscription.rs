@@ -24,7 +24,8 @@ impl peerdisc_subscription {
 /// Waits for the next event.
 ///
 /// `timeout_ms`: 0 returns at once, a negative value waits without limit.
-/// On `PEERDISC_OK` writes the event as a JSON object to `*json_out`
+/// On `PEERDISC_OK` writes the event as a JSON object (the event JSON
+/// described at `peerdisc_event_callback`) to `*json_out`
 /// (owned by the caller, free with `peerdisc_string_free`). Returns
 /// `PEERDISC_TIMEOUT` if none came in time and `PEERDISC_CLOSED` once the
 /// source was freed and every queued event was read; `*json_out` is then

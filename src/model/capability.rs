@@ -191,6 +191,9 @@ impl Serialize for Capability {
 }
 
 impl<'de> Deserialize<'de> for Capability {
+    /// A name (`"search"`) or an object (`{"name": "search", "metadata":
+    /// {...}}`); nothing else (an array is refused, see
+    /// [`crate::strict_json`]).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -199,19 +202,27 @@ impl<'de> Deserialize<'de> for Capability {
             #[serde(default)]
             metadata: Option<BTreeMap<String, String>>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Name(String),
-            Full(Full),
+        struct NameOrObject;
+        impl<'de> serde::de::Visitor<'de> for NameOrObject {
+            type Value = Capability;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a capability name or a {\"name\", \"metadata\"} object")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Capability, E> {
+                Ok(Capability::new(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Capability, A::Error> {
+                let f = Full::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Capability {
+                    name: Arc::from(f.name),
+                    metadata: f.metadata.filter(|m| !m.is_empty()).map(Box::new),
+                })
+            }
         }
-        match Repr::deserialize(d)? {
-            Repr::Name(name) => Ok(Capability::new(name)),
-            Repr::Full(f) => Ok(Capability {
-                name: Arc::from(f.name),
-                metadata: f.metadata.filter(|m| !m.is_empty()).map(Box::new),
-            }),
-        }
+        d.deserialize_any(NameOrObject)
     }
 }
 

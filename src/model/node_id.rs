@@ -17,6 +17,13 @@ impl NodeId {
     /// Validates `id` and makes a node id of it.
     pub fn new(id: impl AsRef<str>) -> Result<Self, ModelError> {
         let id = id.as_ref();
+        Self::check(id)?;
+        Ok(NodeId(Arc::from(id)))
+    }
+
+    /// Checks that `id` follows the node id rules (1 to 128 bytes of
+    /// `[A-Za-z0-9._:-]`), without allocating.
+    pub fn check(id: &str) -> Result<(), ModelError> {
         let bad = |reason| ModelError::InvalidNodeId {
             id: id.chars().take(MAX_NODE_ID_LEN).collect(),
             reason,
@@ -27,13 +34,16 @@ impl NodeId {
         if id.len() > MAX_NODE_ID_LEN {
             return Err(bad("it is longer than 128 bytes"));
         }
-        if !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-        {
+        if !id.bytes().all(Self::is_id_byte) {
             return Err(bad("only ASCII letters, digits and . _ : - are allowed"));
         }
-        Ok(NodeId(Arc::from(id)))
+        Ok(())
+    }
+
+    /// Whether `b` may appear in a node id (`[A-Za-z0-9._:-]`).
+    #[inline]
+    pub fn is_id_byte(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')
     }
 
     /// The id as text.

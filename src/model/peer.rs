@@ -123,14 +123,15 @@ impl Peer {
         serde_json::to_string(self).expect("a peer always serializes")
     }
 
-    /// Decodes and validates a peer from JSON: peer JSON as
+    /// Decodes and validates a peer from a JSON object (strictly, see
+    /// [`crate::strict_json`]): peer JSON as
     /// [`to_json`](Self::to_json) writes it, or a seed system peer dict
     /// (`address`, `agents`, `tools`, `last_seen`, ...; see
     /// [`SeedPeer`](super::SeedPeer) for the mapping).
     pub fn from_json(json: &str) -> Result<Self, ModelError> {
         super::seed::from_json_either(
             json,
-            |j| Ok(serde_json::from_str(j)?),
+            |j| Ok(crate::strict_json::from_str(j)?),
             super::SeedPeer::to_peer,
         )
     }

@@ -130,11 +130,12 @@ impl PeerRecord {
         serde_json::to_string(self).expect("a record always serializes")
     }
 
-    /// Decodes and validates a record from JSON.
+    /// Decodes and validates a record from a JSON object (strictly: see
+    /// [`crate::strict_json`]).
     pub fn from_json(json: &str) -> Result<Self, ModelError> {
         super::seed::from_json_either(
             json,
-            |j| Ok(serde_json::from_str(j)?),
+            |j| Ok(crate::strict_json::from_str(j)?),
             super::SeedPeer::to_record,
         )
     }

@@ -240,7 +240,7 @@ pub(crate) fn from_json_either<T>(
     };
     match serde_json::from_str::<Value>(json) {
         Ok(Value::Object(map)) if SeedPeer::is_seed_shaped(&map) => {
-            let s: SeedPeer = serde_json::from_value(Value::Object(map))?;
+            let s: SeedPeer = crate::strict_json::from_value(Value::Object(map))?;
             seed(&s)
         }
         _ => Err(err),

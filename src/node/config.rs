@@ -127,9 +127,10 @@ impl Default for NodeConfig {
 }
 
 impl NodeConfig {
-    /// Reads a configuration from JSON.
+    /// Reads a configuration from a JSON object (strictly: see
+    /// [`crate::strict_json`]).
     pub fn from_json(json: &str) -> Result<Self, NodeError> {
-        serde_json::from_str(json).map_err(|e| NodeError::Config(e.to_string()))
+        crate::strict_json::from_str(json).map_err(|e| NodeError::Config(e.to_string()))
     }
 
     /// Checks every part, as [`Node::new`](super::Node::new) does; returns

@@ -201,11 +201,11 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Vec<Peer>, PersistError> {
             max: MAX_SNAPSHOT_BYTES,
         });
     }
-    let snap: SnapshotIn = match serde_json::from_slice(bytes) {
+    let snap: SnapshotIn = match crate::strict_json::from_slice(bytes) {
         Ok(s) => s,
         Err(e) => {
             // Name a wrong version rather than the field it broke on.
-            if let Ok(FormatOnly { format: Some(f) }) = serde_json::from_slice(bytes) {
+            if let Ok(FormatOnly { format: Some(f) }) = crate::strict_json::from_slice(bytes) {
                 if f != SNAPSHOT_FORMAT {
                     return Err(PersistError::UnsupportedFormat {
                         found: f,

@@ -18,6 +18,18 @@ impl PeerRegistry {
             .map(|e| Arc::clone(&e.peer))
     }
 
+    /// Reads the peer with this node id in place, without cloning its `Arc`
+    /// (`f` runs under the shard's read lock: keep it short, and it must not
+    /// call into the registry).
+    #[inline]
+    pub fn with_peer<R>(&self, node_id: &str, f: impl FnOnce(&Peer) -> R) -> Option<R> {
+        self.shard_of(node_id)
+            .read()
+            .peers
+            .get(node_id)
+            .map(|e| f(&e.peer))
+    }
+
     /// Whether a peer with this node id is listed.
     pub fn contains(&self, node_id: &str) -> bool {
         self.shard_of(node_id).read().peers.contains_key(node_id)

@@ -116,7 +116,7 @@ fn payload(kind: &'static str, map: Map<String, Value>) -> Result<Message, WireE
         kind: &'static str,
         map: Map<String, Value>,
     ) -> Result<T, WireError> {
-        serde_json::from_value(Value::Object(map)).map_err(|e| WireError::Invalid {
+        crate::strict_json::from_value(Value::Object(map)).map_err(|e| WireError::Invalid {
             kind,
             reason: e.to_string(),
         })

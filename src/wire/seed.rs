@@ -8,13 +8,36 @@ use crate::model::{ModelError, NodeId, PeerRecord};
 
 /// One entry of a `gossip_announcement`'s `peers`: a full [`PeerRecord`] or
 /// a seed-shaped peer ([`SeedPeer`]). A record is tried first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum AnnouncedPeer {
     /// A peer record (peerdisc's own shape).
     Record(Arc<PeerRecord>),
     /// A seed-system peer dict.
     Seed(Box<SeedPeer>),
+}
+
+impl<'de> Deserialize<'de> for AnnouncedPeer {
+    /// A JSON object read as a record if it is one, else as a seed peer
+    /// (both strictly, see [`crate::strict_json`]); anything but an object
+    /// is refused.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_json::Value::deserialize(d)?;
+        if !v.is_object() {
+            return Err(D::Error::custom(
+                "invalid type: an announced peer must be a JSON object",
+            ));
+        }
+        if let Ok(r) = crate::strict_json::from_value::<PeerRecord>(v.clone()) {
+            return Ok(AnnouncedPeer::Record(Arc::new(r)));
+        }
+        crate::strict_json::from_value::<SeedPeer>(v)
+            .map(|s| AnnouncedPeer::Seed(Box::new(s)))
+            .map_err(|_| {
+                D::Error::custom("data did not match any variant of untagged enum AnnouncedPeer")
+            })
+    }
 }
 
 impl AnnouncedPeer {

@@ -26,7 +26,7 @@ pub fn build(a: &NodeArgs) -> Result<NodeConfig, Failure> {
         set_path(&mut value, path, new)
             .map_err(|e| Failure::config(format!("--set {item:?}: {e}")))?;
     }
-    let mut cfg: NodeConfig = serde_json::from_value(value)
+    let mut cfg: NodeConfig = peerdisc::strict_json::from_value(value)
         .map_err(|e| Failure::config(format!("invalid configuration: {e}")))?;
     if let Some(v) = &a.node_id {
         cfg.node_id = Some(v.clone());
