@@ -62,7 +62,7 @@ impl Membership {
         self.claims_refused
     }
 
-    fn must_sign(&self, id: &NodeId) -> bool {
+    pub(super) fn must_sign(&self, id: &NodeId) -> bool {
         must_sign(id.as_str(), self.config.require_signed_records)
     }
 

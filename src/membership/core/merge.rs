@@ -177,10 +177,12 @@ impl Membership {
             inc = old_inc;
         }
         let held = attested + INCARNATION_TOLERANCE;
-        if first_hand && inc > held {
-            // Ahead of what the accused said: refused at that incarnation
+        if first_hand && inc > held && self.must_sign(&s.node_id) {
+            // Ahead of what the accused signed: refused at that incarnation
             // (only the accused raises its own), counted at the one held
             // here, where this node may lag (refutations are targeted).
+            // With hand-picked ids (unsigned) nobody knows the accused's
+            // word for sure, and the claim is taken as it is.
             let reason = ClaimRefusal::AheadOfNode {
                 liveness: new,
                 incarnation: inc,
