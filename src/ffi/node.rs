@@ -93,18 +93,33 @@ pub unsafe extern "C" fn peerdisc_node_new(
     node_out: *mut *mut peerdisc_node,
 ) -> peerdisc_status {
     guard("peerdisc_node_new", || {
-        let out = out_ptr(node_out, "node_out")?;
         // SAFETY: caller's contract.
-        let config: NodeConfig = unsafe { opt_json_arg(config_json, "config_json") }?;
-        let node = Node::new(config)?;
-        let h = Box::new(peerdisc_node {
-            node,
-            callbacks: CallbackSet::default(),
-        });
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { write_out(out, Box::into_raw(h)) };
-        Ok(())
+        unsafe { new_node_into(config_json, node_out, Node::new) }
     })
+}
+
+/// Reads the node configuration (NULL: defaults), makes the node with
+/// `make` and writes its new handle to `node_out`: the body shared by
+/// `peerdisc_node_new` and `peerdisc_node_new_with_registry`.
+///
+/// # Safety
+/// `config_json` is NULL or a NUL-terminated string; `node_out` is valid.
+pub(super) unsafe fn new_node_into(
+    config_json: *const c_char,
+    node_out: *mut *mut peerdisc_node,
+    make: impl FnOnce(NodeConfig) -> Result<Node, NodeError>,
+) -> FfiResult<()> {
+    let out = out_ptr(node_out, "node_out")?;
+    // SAFETY: caller's contract.
+    let config: NodeConfig = unsafe { opt_json_arg(config_json, "config_json") }?;
+    let node = make(config)?;
+    let h = Box::new(peerdisc_node {
+        node,
+        callbacks: CallbackSet::default(),
+    });
+    // SAFETY: checked non-NULL; writable by contract.
+    unsafe { write_out(out, Box::into_raw(h)) };
+    Ok(())
 }
 
 /// Binds the listener and starts the node's threads; it then reaches its

@@ -3,12 +3,12 @@
 
 use std::ffi::c_char;
 
-use super::args::{handle, opt_json_arg, out_ptr, write_out};
+use super::args::{handle, out_ptr, write_out};
 use super::callback::CallbackSet;
-use super::node::peerdisc_node;
+use super::node::{new_node_into, peerdisc_node};
 use super::registry::peerdisc_registry;
 use super::status::{guard, peerdisc_status};
-use crate::node::{Node, NodeConfig};
+use crate::node::Node;
 use crate::registry::PeerRegistry;
 
 /// A new registry handle for an existing registry (another handle to the
@@ -40,19 +40,16 @@ pub unsafe extern "C" fn peerdisc_node_new_with_registry(
     node_out: *mut *mut peerdisc_node,
 ) -> peerdisc_status {
     guard("peerdisc_node_new_with_registry", || {
-        let out = out_ptr(node_out, "node_out")?;
+        out_ptr(node_out, "node_out")?;
         // SAFETY: caller's contract.
         let reg = unsafe { handle(registry, "registry") }?;
+        let shared = reg.registry.clone();
         // SAFETY: caller's contract.
-        let config: NodeConfig = unsafe { opt_json_arg(config_json, "config_json") }?;
-        let node = Node::with_registry(config, reg.registry.clone())?;
-        let h = Box::new(peerdisc_node {
-            node,
-            callbacks: CallbackSet::default(),
-        });
-        // SAFETY: checked non-NULL; writable by contract.
-        unsafe { write_out(out, Box::into_raw(h)) };
-        Ok(())
+        unsafe {
+            new_node_into(config_json, node_out, |config| {
+                Node::with_registry(config, shared)
+            })
+        }
     })
 }
 
