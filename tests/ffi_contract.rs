@@ -555,3 +555,54 @@ fn wait_for_peers_on_a_node_never_started_times_out() {
         peerdisc_node_free(n);
     }
 }
+
+unsafe extern "C" fn no_send(_: *mut std::ffi::c_void, _: *const c_char, _: *const c_char) {}
+
+#[test]
+fn gossip_update_and_node_with_registry_refuse_arrays_scalars_and_null() {
+    unsafe {
+        let reg = registry();
+        let peer = c(r#"{"node_id": "p1", "addresses": ["ws://127.0.0.1:7400/peerdisc"]}"#);
+        st(
+            peerdisc_registry_add(reg, peer.as_ptr()),
+            PEERDISC_OK,
+            "add",
+        );
+        let id = c("p1");
+        for text in NOT_OBJECTS {
+            let j = c(text);
+            let mut g = ptr::null_mut();
+            st(
+                peerdisc_gossip_new(
+                    reg,
+                    j.as_ptr(),
+                    Some(no_send),
+                    ptr::null_mut(),
+                    None,
+                    &mut g,
+                ),
+                PEERDISC_ERR_INVALID_JSON,
+                text,
+            );
+            assert!(g.is_null());
+            let mut out = ptr::null_mut();
+            st(
+                peerdisc_registry_update(reg, id.as_ptr(), j.as_ptr(), &mut out),
+                PEERDISC_ERR_INVALID_JSON,
+                text,
+            );
+            assert!(out.is_null());
+            let mut n = ptr::null_mut();
+            st(
+                peerdisc_node_new_with_registry(j.as_ptr(), reg, &mut n),
+                PEERDISC_ERR_INVALID_JSON,
+                text,
+            );
+            assert!(n.is_null());
+        }
+        let mut len = 0;
+        st(peerdisc_registry_len(reg, &mut len), PEERDISC_OK, "len");
+        assert_eq!(len, 1, "nothing was added or lost");
+        peerdisc_registry_free(reg);
+    }
+}
