@@ -39,6 +39,22 @@ impl Item {
     }
 }
 
+/// How many times the retransmit limit a death (or a leave) is sent. It is
+/// rare, final and, since suspicions are no longer broadcast, the only news
+/// of a crash most members get: a member that misses every copy learns it
+/// only from its own probe or from anti-entropy, tens of seconds later at
+/// N = 1,000 (BENCHMARKS.md, "10 % loss"). The extra copies cost bytes
+/// once per crash, not per second.
+const DEATH_RETRANSMIT_FACTOR: u32 = 2;
+
+/// Whether `state` is a death or a leave (see [`DEATH_RETRANSMIT_FACTOR`]).
+fn is_final(state: &MemberState) -> bool {
+    matches!(
+        state.liveness,
+        crate::model::Liveness::Dead | crate::model::Liveness::Left
+    )
+}
+
 /// Sort key: (class, transmissions, newest first).
 type Key = (u8, u32, u64);
 
@@ -188,7 +204,8 @@ impl BroadcastQueue {
     }
 
     /// Takes updates for one message to `to` within `budget` bytes; each
-    /// taken update counts one transmission and is dropped at `limit`.
+    /// taken update counts one transmission and is dropped at `limit`
+    /// (deaths and leaves at [`DEATH_RETRANSMIT_FACTOR`] times `limit`).
     /// Updates that would teach `to` nothing are left for other messages
     /// (they cost no transmission): those it is known to hold, and news of
     /// its own life or record. `to` then counts as holding what it took.
@@ -219,6 +236,11 @@ impl BroadcastQueue {
                 out.peers.push(r.clone());
             }
             item.transmits += 1;
+            let limit = if is_final(&item.state) {
+                limit.saturating_mul(DEATH_RETRANSMIT_FACTOR)
+            } else {
+                limit
+            };
             if item.transmits >= limit {
                 self.keys.remove(&item.state.node_id);
             } else {
@@ -305,6 +327,27 @@ mod tests {
         let mut q = BroadcastQueue::new(7);
         q.push_from(state("x", Liveness::Alive), None, Some(&id("a")));
         assert_eq!(takers(&mut q, &["a", "a", "b", "c"], 2), ["b", "c"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_death_is_sent_more_times_than_other_news() {
+        let mut q = BroadcastQueue::new(7);
+        q.push(state("x", Liveness::Alive), None);
+        q.push(state("y", Liveness::Dead), None);
+        let to: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+        let mut alive = 0;
+        let mut dead = 0;
+        for t in &to {
+            for st in q.take(4096, 2, &id(t)).states {
+                match st.liveness {
+                    Liveness::Alive => alive += 1,
+                    _ => dead += 1,
+                }
+            }
+        }
+        assert_eq!(alive, 2);
+        assert_eq!(dead, 2 * DEATH_RETRANSMIT_FACTOR);
         assert!(q.is_empty());
     }
 
