@@ -12,7 +12,8 @@ pub struct MembershipConfig {
     /// Peers per gossip round.
     pub fanout: usize,
     /// Each update is sent about `retransmit_mult * ceil(log10(N + 1))`
-    /// times by every node that holds it.
+    /// times by every node that holds it (deaths and leaves twice as
+    /// often: PROTOCOL.md, "Dissemination").
     pub retransmit_mult: u32,
     /// One direct probe per probe interval (times the local-health
     /// multiplier).
