@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use peerdisc::wire::{
-    decode, decode_str, encode, encoded_len, AnnouncedPeer, GossipAnnouncement, Hello, MemberState,
-    Message, PeerList, PeerListRequest, Ping, PingReq, PushPull, StateClaim, WireError,
-    MAX_MESSAGE_BYTES, MAX_PEERS_PER_MESSAGE,
+    decode, decode_str, encode, encoded_len, AnnouncedPeer, DigestSummary, GossipAnnouncement,
+    Hello, MemberState, Message, PeerList, PeerListRequest, Ping, PingReq, PushPull, StateClaim,
+    SummaryBuckets, WireError, MAX_MESSAGE_BYTES, MAX_PEERS_PER_MESSAGE,
 };
 use peerdisc::{Liveness, NodeId, PeerRecord};
 
@@ -52,6 +52,17 @@ fn samples() -> Vec<Message> {
             complete: true,
             states: vec![st, sus],
             peers: vec![record("e")],
+            ..Default::default()
+        }),
+        Message::PushPull(PushPull {
+            states: vec![MemberState::new(id("a"), 0, Liveness::Alive, 1)],
+            summary: DigestSummary::from_sums((0..16).map(|i| i * 0x0101_0101_0101).collect()),
+            ..Default::default()
+        }),
+        Message::PushPull(PushPull {
+            states: vec![MemberState::new(id("a"), 0, Liveness::Alive, 1)],
+            within: SummaryBuckets::new(16, vec![0, 7, 15]),
+            ..Default::default()
         }),
         Message::Suspect(StateClaim {
             node_id: id("c"),
@@ -156,6 +167,51 @@ fn refusals_are_typed() {
         decode(br#"{"v":1,"type":"ping","seq":1,"target":"bad id!"}"#),
         Err(WireError::Invalid { kind: "ping", .. })
     ));
+}
+
+#[test]
+fn summaries_are_strictly_shaped() {
+    // 16 buckets: 128 bytes, 171 base64 characters and one `=`.
+    let sums = format!("{}=", "A".repeat(171));
+    let ok = format!(r#"{{"v":1,"type":"push_pull","summary":{{"buckets":16,"sums":"{sums}"}}}}"#);
+    assert!(decode_str(&ok).is_ok(), "{ok}");
+    for bad in [
+        // a summary on an answer
+        format!(
+            r#"{{"v":1,"type":"push_pull","reply":true,"summary":{{"buckets":16,"sums":"{sums}"}}}}"#
+        ),
+        // a summary with records, or claimed complete
+        format!(
+            r#"{{"v":1,"type":"push_pull","complete":true,"summary":{{"buckets":16,"sums":"{sums}"}}}}"#
+        ),
+        format!(
+            r#"{{"v":1,"type":"push_pull","peers":[{{"node_id":"e"}}],"summary":{{"buckets":16,"sums":"{sums}"}}}}"#
+        ),
+        // a summary and a bucket list together
+        format!(
+            r#"{{"v":1,"type":"push_pull","summary":{{"buckets":16,"sums":"{sums}"}},"within":{{"of":16,"buckets":[1]}}}}"#
+        ),
+        // a bad bucket count, short sums, unsorted or out-of-range buckets
+        r#"{"v":1,"type":"push_pull","summary":{"buckets":17,"sums":""}}"#.to_string(),
+        r#"{"v":1,"type":"push_pull","summary":{"buckets":16,"sums":"AAAA"}}"#.to_string(),
+        r#"{"v":1,"type":"push_pull","within":{"of":16,"buckets":[3,2]}}"#.to_string(),
+        r#"{"v":1,"type":"push_pull","within":{"of":16,"buckets":[16]}}"#.to_string(),
+        r#"{"v":1,"type":"push_pull","within":{"of":16,"buckets":[]}}"#.to_string(),
+        r#"{"v":1,"type":"push_pull","complete":true,"within":{"of":16,"buckets":[1]}}"#
+            .to_string(),
+    ] {
+        assert!(
+            matches!(
+                decode_str(&bad),
+                Err(WireError::Invalid {
+                    kind: "push_pull",
+                    ..
+                })
+            ),
+            "{bad}: {:?}",
+            decode_str(&bad)
+        );
+    }
 }
 
 #[test]

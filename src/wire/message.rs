@@ -2,11 +2,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::Nonce;
 use super::{
     AnnouncedPeer, MemberState, WireError, MAX_PEERS_PER_MESSAGE, MAX_REQUESTED_IDS,
     MAX_STATES_PER_MESSAGE,
 };
+use super::{DigestSummary, Nonce, SummaryBuckets};
 use crate::model::{NodeId, PeerRecord, RecordSignature};
 
 /// One protocol message. The JSON form is an object with `"v"` (the
@@ -51,6 +51,7 @@ pub enum Message {
 #[serde(deny_unknown_fields)]
 pub struct Hello {
     /// The sender's own record.
+    #[serde(serialize_with = "super::record_form::record")]
     pub record: Arc<PeerRecord>,
     /// The sender's incarnation.
     pub incarnation: u64,
@@ -74,7 +75,7 @@ pub struct PeerListRequest {
 #[serde(deny_unknown_fields)]
 pub struct PeerList {
     /// Full records.
-    #[serde(default)]
+    #[serde(default, serialize_with = "super::record_form::records")]
     pub peers: Vec<Arc<PeerRecord>>,
     /// Liveness of those (and maybe other) peers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -106,7 +107,11 @@ pub struct Ping {
     /// Whom the sender means to probe (a node with another id ignores it).
     pub target: NodeId,
     /// Piggybacked records.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "super::record_form::records"
+    )]
     pub peers: Vec<Arc<PeerRecord>>,
     /// Piggybacked liveness updates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -138,7 +143,11 @@ pub struct Ack {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<NodeId>,
     /// Piggybacked records.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "super::record_form::records"
+    )]
     pub peers: Vec<Arc<PeerRecord>>,
     /// Piggybacked liveness updates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -180,8 +189,50 @@ pub struct PushPull {
     #[serde(default)]
     pub states: Vec<MemberState>,
     /// Records the other side lacks (on the answer).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "super::record_form::records"
+    )]
     pub peers: Vec<Arc<PeerRecord>>,
+    /// On a request: the sender's table as bucket sums instead of a full
+    /// digest (`states` then carries only the sender's own state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<DigestSummary>,
+    /// On the answer to a summary (itself a request): the buckets over
+    /// which `states` is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<SummaryBuckets>,
+}
+
+impl PushPull {
+    /// A summary and a bucket list are for requests only, never together;
+    /// a summary stands for the digest (no states but the sender's own,
+    /// no records), and a digest complete over some buckets is not also
+    /// complete over all.
+    fn check_shape(&self) -> Result<(), WireError> {
+        let bad = |reason: &str| {
+            Err(WireError::Invalid {
+                kind: "push_pull",
+                reason: reason.into(),
+            })
+        };
+        if self.reply && (self.summary.is_some() || self.within.is_some()) {
+            return bad("a summary or bucket list on an answer");
+        }
+        if self.summary.is_some() && self.within.is_some() {
+            return bad("both a summary and a bucket list");
+        }
+        if self.summary.is_some()
+            && (self.states.len() > 1 || !self.peers.is_empty() || self.complete)
+        {
+            return bad("a summary with a digest or records");
+        }
+        if self.within.is_some() && self.complete {
+            return bad("a bucket list on a complete digest");
+        }
+        Ok(())
+    }
 }
 
 /// `suspect` / `alive` / `dead` / `leave`: one liveness claim.
@@ -256,6 +307,9 @@ impl Message {
             } else {
                 Ok(())
             }
+        }
+        if let Message::PushPull(m) = self {
+            m.check_shape()?;
         }
         let (peers, states, ids) = match self {
             Message::PeerListRequest(m) => (0, 0, m.node_ids.len()),

@@ -21,8 +21,10 @@ mod datagram;
 mod error;
 mod message;
 mod nonce;
+mod record_form;
 mod seed;
 mod state;
+mod summary;
 
 pub(crate) use codec::json_len;
 pub use codec::{decode, decode_str, encode, encoded_len};
@@ -39,6 +41,10 @@ pub use message::{
 pub use nonce::Nonce;
 pub use seed::{decode_seed_compatible, AnnouncedPeer, SeedPeer};
 pub use state::MemberState;
+pub use summary::{
+    bucket_of, buckets_for, entry_hash, id_hash, DigestSummary, SummaryBuckets,
+    MAX_SUMMARY_BUCKETS, MIN_SUMMARY_BUCKETS,
+};
 
 /// The protocol version this build speaks and accepts.
 pub const PROTOCOL_VERSION: u32 = 1;

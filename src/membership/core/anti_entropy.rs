@@ -2,6 +2,7 @@
 //! members (healing partitions) and reclaiming the long dead.
 
 use super::*;
+use crate::wire::{id_hash, SummaryBuckets};
 
 /// What a digest entry says the asker holds: incarnation, liveness, record
 /// version, and whether its word about itself is signed.
@@ -91,18 +92,33 @@ impl Membership {
         }
     }
 
+    /// Starts an exchange: a summary when the last one taught little
+    /// (`summary.rs`), else the digest.
     pub(super) fn start_push_pull(&mut self, to: &NodeId) {
-        let (states, complete) = self.digest();
-        let pp = PushPull {
-            reply: false,
-            complete,
-            states,
-            peers: Vec::new(),
+        let pp = if self.wants_summary() {
+            self.summary_request()
+        } else {
+            let (states, complete) = self.digest();
+            PushPull {
+                complete,
+                states,
+                ..Default::default()
+            }
         };
         self.send(to, Message::PushPull(pp));
     }
 
     pub(super) fn on_push_pull(&mut self, from: &NodeId, mut pp: PushPull, now: u64) {
+        if !pp.reply {
+            if let Some(summary) = pp.summary.take() {
+                self.on_summary(from, pp, summary, now);
+                return;
+            }
+        }
+        // The answer to this node's summary: a digest complete over the
+        // buckets that differ (members elsewhere are held alike).
+        let within = pp.within.take();
+        let complete_for = |h: u64| pp.complete || within.as_ref().is_some_and(|w| w.contains(h));
         // What the sender holds, judged before merging its digest.
         let theirs: HashMap<NodeId, Held> = pp
             .states
@@ -119,15 +135,15 @@ impl Membership {
         if !pp.reply {
             let cap = Self::exchange_cap(pp.states.len());
             let mut new_members = 0;
-            let mut lacks = |id: &NodeId, version: u64| match theirs.get(id) {
+            let mut lacks = |id: &NodeId, h: u64, version: u64| match theirs.get(id) {
                 Some(t) => t.2 < version,
-                None if pp.complete && new_members < cap => {
+                None if complete_for(h) && new_members < cap => {
                     new_members += 1;
                     true
                 }
                 None => false,
             };
-            if lacks(&self.me.node_id, self.me.version) {
+            if lacks(&self.me.node_id, id_hash(&self.me.node_id), self.me.version) {
                 lacking.push(self.me.clone());
             }
             for m in self.members.iter() {
@@ -136,7 +152,7 @@ impl Membership {
                 }
                 if m.liveness.is_present()
                     && m.node_id() != from
-                    && lacks(m.node_id(), m.record.version)
+                    && lacks(m.node_id(), m.id_hash, m.record.version)
                 {
                     lacking.push(m.record.clone());
                 }
@@ -170,14 +186,18 @@ impl Membership {
         let learned = self.joining.learned;
         self.apply_updates(from, pp.peers, pp.states, Source::Digest, now);
         let taught = missing + (self.joining.learned - learned) as usize;
-        if taught > 0 || pp.reply {
+        let asked = pp.reply || within.is_some();
+        if asked {
+            self.joining.last_taught = Some(taught);
+        }
+        if taught > 0 || asked {
             // The pace of the next exchanges (a responder that learned
             // nothing keeps its own).
             self.exchange_taught(taught, now);
         }
         if !pp.reply {
-            let (states, complete) = if pp.complete {
-                (self.digest_diff(&theirs, &lacking), false)
+            let (states, complete) = if pp.complete || within.is_some() {
+                (self.digest_diff(&theirs, &lacking, within.as_ref()), false)
             } else {
                 self.digest()
             };
@@ -186,6 +206,7 @@ impl Membership {
                 complete,
                 states,
                 peers: lacking,
+                ..Default::default()
             };
             self.send(from, Message::PushPull(reply));
         }
@@ -210,10 +231,14 @@ impl Membership {
         &self,
         theirs: &HashMap<NodeId, Held>,
         records: &[Arc<PeerRecord>],
+        within: Option<&SummaryBuckets>,
     ) -> Vec<MemberState> {
         let sent: std::collections::HashSet<&NodeId> = records.iter().map(|r| &r.node_id).collect();
         let mut states = vec![self.my_state()];
         for m in self.members.iter() {
+            if within.is_some_and(|w| !w.contains(m.id_hash)) {
+                continue; // held alike (the summary sums agree)
+            }
             let st = self.with_sig(Self::state_of(m, None));
             let needed = match theirs.get(m.node_id()) {
                 // A state both hold is sent again when it is news: a

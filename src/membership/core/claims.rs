@@ -140,6 +140,17 @@ impl Membership {
         self.words.remove(id);
     }
 
+    /// Whether this node holds `id`'s signed word of this `alive` or
+    /// `left` state.
+    pub(super) fn holds_word(&self, id: &NodeId, incarnation: u64, liveness: Liveness) -> bool {
+        matches!(liveness, Liveness::Alive | Liveness::Left)
+            && !self.words.is_empty()
+            && self
+                .words
+                .get(id)
+                .is_some_and(|w| w.incarnation == incarnation && w.liveness == liveness)
+    }
+
     /// `st` with its subject's signature, when it is an `alive` or `left`
     /// state this node holds the signed word of.
     pub(super) fn with_sig(&self, mut st: MemberState) -> MemberState {

@@ -47,6 +47,9 @@ pub(super) struct Joining {
     pub pace_ms: Option<u64>,
     /// Records learned (new members, newer versions), from any source.
     pub learned: u64,
+    /// What this node's last exchange as the asker taught it (`None`:
+    /// none yet): little, and the next starts with a summary.
+    pub last_taught: Option<usize>,
     hello_records: Bucket,
     join_news: Bucket,
 }
@@ -58,6 +61,7 @@ impl Joining {
             joined_at: None,
             pace_ms: None,
             learned: 0,
+            last_taught: None,
             hello_records: Bucket::new(MAX_PEERS_PER_MESSAGE as f64, HELLO_RATE),
             join_news: Bucket::new(JOIN_NEWS_CAP, JOIN_NEWS_RATE),
         }

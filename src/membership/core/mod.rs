@@ -7,6 +7,7 @@ mod join;
 mod merge;
 mod probe;
 mod seed_compat;
+mod summary;
 
 use std::sync::Arc;
 
