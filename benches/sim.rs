@@ -5,7 +5,9 @@
 //! small, fast version of each scenario.
 //! `PEERDISC_SIM_ONLY=join,join50,steady,failure,loss10,loss50,partition,signed,cold`
 //! picks scenarios (opt-in, slow: `join50big`, `loss10seeds`, `loss50big`, `loss50huge`,
-//! `health`, `cold10k`: the cold start at N = 10,000); `signed` repeats the
+//! `health`, `cold10k`: the cold start at N = 10,000, `coldspread`: cold
+//! starts at N = 100 and 200 with the starts spread over 0 / 300 / 900 ms,
+//! as the daemon bench's processes); `signed` repeats the
 //! join and steady-state runs with Ed25519 identities (key-derived ids,
 //! signed records, every accepted record verified) beside the unsigned
 //! ones. `PEERDISC_SIM_MAX_N=1000` leaves out the 10,000-node joins.
@@ -223,6 +225,16 @@ fn main() {
             timed("cold", &mut || {
                 scenario::cold_start(n, loss, 1, seed, &m, 600_000).to_string()
             });
+        }
+    }
+    if !only.is_empty() && only.split(',').any(|o| o == "coldspread") {
+        // Starts spread as the daemon bench's 100 processes (about 0.9 s).
+        for n in [100, 200] {
+            for spread in [0, 300, 900] {
+                timed("coldspread", &mut || {
+                    scenario::cold_start_spread(n, 0.0, 1, spread, seed, &m, 120_000).to_string()
+                });
+            }
         }
     }
     if !only.is_empty() && only.split(',').any(|o| o == "cold10k") {

@@ -256,6 +256,19 @@ fn a_cold_start_through_two_seeds_converges_without_flooding_either() {
     assert!(r.busiest_over_median() <= 5.0, "{r}");
 }
 
+/// Nodes started one after another over 900 ms (as the daemon bench's
+/// processes) still converge, no earlier than the last one started, and
+/// the seed is not flooded by the late joiners either.
+#[test]
+fn a_cold_start_spread_over_time_converges_after_the_last_start() {
+    let r = scenario::cold_start_spread(100, 0.0, 1, 900, 5, &MembershipConfig::default(), 120_000);
+    assert_eq!(r.spread_ms, 900);
+    let t = r.t_alive_ms.expect("converged");
+    assert!(t >= 900 * 99 / 100, "{r}");
+    assert!(r.seed_bytes <= 5 * r.median_total, "{r}");
+    assert!(r.to_string().contains("start spread 900 ms"), "{r}");
+}
+
 /// The datagram path's size limit: a record far larger than a datagram
 /// (capabilities are unbounded by it) travels as its state alone, and every
 /// node fetches the record over the stream, also under datagram loss.

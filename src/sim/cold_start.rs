@@ -16,6 +16,8 @@ pub struct ColdResult {
     pub loss: f64,
     /// Seeds (nodes `0..seeds`, the bootstrap list of every node).
     pub seeds: usize,
+    /// Over how long the nodes started, ms (0: all at once).
+    pub spread_ms: u64,
     /// Time until 50 %, 99 %, 99.99 % and 100 % of the (observer, target)
     /// views are present (alive or suspect).
     pub t_present_ms: [Option<u64>; 4],
@@ -69,12 +71,17 @@ impl fmt::Display for ColdResult {
         let [p50, p99, p9999, p100] = self.t_present_ms;
         write!(
             f,
-            "cold N={} loss={:.0}% seeds={}: views present 50% {}, 99% {}, 99.99% {}, 100% {}; all alive {}; \
+            "cold N={} loss={:.0}% seeds={}{}: views present 50% {}, 99% {}, 99.99% {}, 100% {}; all alive {}; \
              until then ({:.1} s): {} per node, median node {}, busiest node {} (node {}, {:.1}x median), \
              busiest in the first second {} (node {}), seeds {} ({:.1}% of all); by type:",
             self.n,
             self.loss * 100.0,
             self.seeds,
+            if self.spread_ms > 0 {
+                format!(" start spread {} ms", self.spread_ms)
+            } else {
+                String::new()
+            },
             secs(p50),
             secs(p99),
             secs(p9999),
@@ -136,6 +143,21 @@ pub fn cold_start(
     m: &MembershipConfig,
     limit_ms: u64,
 ) -> ColdResult {
+    cold_start_spread(n, loss, seeds, 0, seed, m, limit_ms)
+}
+
+/// As [`cold_start`], but node `i` starts at `i * spread_ms / n` (processes
+/// spawned one after another, as the daemon bench does: its 100 daemons
+/// start over about 0.9 s).
+pub fn cold_start_spread(
+    n: usize,
+    loss: f64,
+    seeds: usize,
+    spread_ms: u64,
+    seed: u64,
+    m: &MembershipConfig,
+    limit_ms: u64,
+) -> ColdResult {
     let seeds = seeds.clamp(1, n);
     let mut s = Simulator::new(SimConfig {
         seed,
@@ -149,13 +171,6 @@ pub fn cold_start(
     for _ in 0..n {
         s.add_node();
     }
-    let list: Vec<usize> = (0..seeds).collect();
-    for i in 0..n {
-        let others: Vec<usize> = list.iter().copied().filter(|&k| k != i).collect();
-        if !others.is_empty() {
-            s.join_via(i, &others);
-        }
-    }
     let views = (n as u64) * (n as u64 - 1);
     let at = |f: f64| ((views as f64) * f).ceil() as u64;
     let mut w = Watch {
@@ -164,6 +179,20 @@ pub fn cold_start(
         alive: None,
         first_second: None,
     };
+    let list: Vec<usize> = (0..seeds).collect();
+    for i in 0..n {
+        let start = (i as u64).saturating_mul(spread_ms) / n as u64;
+        if start > s.now() {
+            s.run_until_or(start.min(limit_ms), |s| {
+                w.check(s);
+                false
+            });
+        }
+        let others: Vec<usize> = list.iter().copied().filter(|&k| k != i).collect();
+        if !others.is_empty() {
+            s.join_via(i, &others);
+        }
+    }
     s.run_until_or(limit_ms, |s| w.check(s));
     let measured_ms = s.now();
     let totals: Vec<u64> = (0..n).map(|i| s.bytes_sent(i)).collect();
@@ -188,6 +217,7 @@ pub fn cold_start(
         n,
         loss,
         seeds,
+        spread_ms,
         t_present_ms: w.present,
         t_alive_ms: w.alive,
         measured_ms,

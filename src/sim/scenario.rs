@@ -10,7 +10,7 @@ use std::fmt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use super::cold_start::{cold_start, ColdResult};
+pub use super::cold_start::{cold_start, cold_start_spread, ColdResult};
 use super::{NetworkConfig, SimConfig, Simulator};
 use crate::membership::MembershipConfig;
 
