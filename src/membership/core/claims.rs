@@ -143,22 +143,25 @@ impl Membership {
     /// Whether this node holds `id`'s signed word of this `alive` or
     /// `left` state.
     pub(super) fn holds_word(&self, id: &NodeId, incarnation: u64, liveness: Liveness) -> bool {
-        matches!(liveness, Liveness::Alive | Liveness::Left)
-            && !self.words.is_empty()
-            && self
-                .words
-                .get(id)
-                .is_some_and(|w| w.incarnation == incarnation && w.liveness == liveness)
+        self.word_of(id, incarnation, liveness).is_some()
+    }
+
+    /// `id`'s signed word of this `alive` or `left` state, when held.
+    fn word_of(&self, id: &NodeId, incarnation: u64, liveness: Liveness) -> Option<&Word> {
+        if !matches!(liveness, Liveness::Alive | Liveness::Left) || self.words.is_empty() {
+            return None;
+        }
+        self.words
+            .get(id)
+            .filter(|w| w.incarnation == incarnation && w.liveness == liveness)
     }
 
     /// `st` with its subject's signature, when it is an `alive` or `left`
     /// state this node holds the signed word of.
     pub(super) fn with_sig(&self, mut st: MemberState) -> MemberState {
-        if st.is_self_claim() && st.sig.is_none() {
-            if let Some(w) = self.words.get(&st.node_id) {
-                if w.incarnation == st.incarnation && w.liveness == st.liveness {
-                    st.sig = Some(w.sig.clone());
-                }
+        if st.sig.is_none() {
+            if let Some(w) = self.word_of(&st.node_id, st.incarnation, st.liveness) {
+                st.sig = Some(w.sig.clone());
             }
         }
         st
