@@ -13,6 +13,8 @@
 //! ```sh
 //! cargo bench --bench daemons              # N = 100
 //! cargo bench --bench daemons -- 100 200 500
+//! PEERDISC_DAEMON_ARGS="--set membership.probe_timeout_ms=300" cargo bench --bench daemons -- 200
+//!                                          # a tuned row: extra daemon arguments
 //! ```
 //!
 //! Every daemon runs with `--duration-secs` as a safety bound, so none
@@ -31,6 +33,16 @@ const PORT: u16 = 7611;
 /// Upper bound on every phase.
 const PHASE_LIMIT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(25);
+
+/// Extra daemon arguments from `PEERDISC_DAEMON_ARGS` (whitespace
+/// separated), for a tuned row beside the default one; empty by default.
+fn extra_args() -> Vec<String> {
+    std::env::var("PEERDISC_DAEMON_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
 
 fn addr(i: usize) -> String {
     // 127.77.0.1, 127.77.0.2, ... (250 per third octet).
@@ -60,6 +72,7 @@ impl Daemon {
             .args(["node", "--listen", &format!("{}:{PORT}", addr(i))])
             .args(["--bootstrap", &format!("ws://{}:{PORT}/peerdisc", addr(0))])
             .args(["--json-events", "--duration-secs", &life_secs.to_string()])
+            .args(extra_args())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(File::create(&out).expect("daemon output file"))
@@ -231,10 +244,13 @@ fn run(n: usize) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench output dir");
     let life = 4 * PHASE_LIMIT.as_secs() + 60;
-    println!(
-        "== N = {n} daemons, default configuration (output in {})",
-        dir.display()
-    );
+    let extra = extra_args();
+    let config = if extra.is_empty() {
+        "default configuration".to_string()
+    } else {
+        format!("default configuration but {}", extra.join(" "))
+    };
+    println!("== N = {n} daemons, {config} (output in {})", dir.display());
 
     // Cold start: every daemon at once, the bootstrap node among them.
     let t0 = Instant::now();

@@ -158,6 +158,35 @@ fn peers_command_reads_a_running_nodes_table() {
 }
 
 #[test]
+fn stats_lines_are_printed_on_a_schedule_and_at_the_stop() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let out = run(&[
+        "node",
+        "--listen",
+        &addr,
+        "--json-events",
+        "--stats-every-secs",
+        "1",
+        "--duration-secs",
+        "3",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let stats: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "stats")
+        .collect();
+    // About one a second for 3 s, and one more at the stop.
+    assert!((3..=5).contains(&stats.len()), "{stats:?}");
+    let last = stats.last().unwrap();
+    assert_eq!(last["running"], true);
+    assert!(last["node_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("pd1")));
+    assert!(last["sent"].is_object(), "{last}");
+}
+
+#[test]
 fn exit_codes_and_messages() {
     // 5: nobody listens there.
     let port = free_port();

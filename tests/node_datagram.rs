@@ -66,6 +66,17 @@ fn probes_and_gossip_travel_as_datagrams_and_detect_a_crash() {
             .all(|n| n.stats().datagrams_in > 5 && n.stats().datagrams_out > 5)
     });
     assert_eq!(a.stats().datagram_fallback_peers, 0);
+    // The tally by type: pings went out as datagrams, the join's digests
+    // over WebSocket, and the datagram bytes add up to the total sent.
+    let st = a.stats();
+    assert!(st.sent["ping"].datagram.messages > 0, "{:?}", st.sent);
+    assert!(st.sent["push_pull"].websocket.messages > 0, "{:?}", st.sent);
+    let udp_bytes: u64 = st.sent.values().map(|c| c.datagram.bytes).sum();
+    assert!(
+        udp_bytes > 0 && udp_bytes <= st.datagram_bytes_out,
+        "{udp_bytes} vs {}",
+        st.datagram_bytes_out
+    );
     c.abort().unwrap();
     wait("the crash seen", 20, || {
         [&a, &b].iter().all(|n| {

@@ -70,6 +70,8 @@ pub(crate) struct DriverCounters {
     pub datagrams_refused: AtomicU64,
     pub datagrams_dropped: AtomicU64,
     pub datagram_fallback_peers: AtomicUsize,
+    /// Messages sent, by type and channel.
+    pub sent: super::traffic::Traffic,
 }
 
 pub(crate) struct Driver {
@@ -655,6 +657,7 @@ impl Driver {
         if c.their_nonce.is_some() {
             let g = self.greeting(conn);
             let g = sealing::seal(self.keyring.as_ref(), g);
+            self.counters.sent.websocket("alive", g.len());
             if self.transport.reply(conn, g).is_ok() {
                 self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
             }
@@ -921,6 +924,7 @@ impl Driver {
         if greet {
             let g = self.greeting(conn);
             let g = sealing::seal(self.keyring.as_ref(), g);
+            self.counters.sent.websocket("alive", g.len());
             if self.transport.reply(conn, g).is_ok() {
                 self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
             }
@@ -931,6 +935,7 @@ impl Driver {
     fn send_on(&mut self, conn: ConnectionId, message: &Message) {
         self.greet_on(conn);
         let text = sealing::seal(self.keyring.as_ref(), wire::encode(message));
+        self.counters.sent.websocket(message.kind(), text.len());
         let c = self.routing.conn(conn);
         if c.dialed.is_some() && !c.heard_greeting && self.greeter.proves() {
             // Sent once this side has proven its id (the listener's

@@ -58,6 +58,7 @@ impl Driver {
                 and_websocket,
             } => {
                 path.send(id, to, &bytes, message);
+                self.counters.sent.datagram(message.kind(), bytes.len());
                 and_websocket
             }
         }

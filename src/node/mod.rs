@@ -38,6 +38,7 @@ mod routing;
 mod sealing;
 mod seed_compat;
 mod stats;
+mod traffic;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub use config::NodeConfig;
 pub use error::{BootstrapError, NodeError};
 pub use event::NodeEvent;
 pub use stats::NodeStats;
+pub use traffic::{SentByChannel, SentCount};
 
 use crate::events::PeerEvent;
 use crate::identity::Identity;

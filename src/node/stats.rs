@@ -1,6 +1,10 @@
 use std::sync::atomic::Ordering;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+
+use super::traffic::SentByChannel;
 
 use super::driver::DriverCounters;
 use crate::model::{NodeId, PeerAddress};
@@ -53,6 +57,9 @@ pub struct NodeStats {
     /// not signed by their node, accusations ahead of the accused's own
     /// incarnation, incarnations above the limit.
     pub claims_refused: u64,
+    /// Messages sent since the start, by type (`"ping"`, `"push_pull"`,
+    /// ...) and channel; greetings count as `alive` on WebSocket.
+    pub sent: BTreeMap<String, SentByChannel>,
     pub registry: RegistryStats,
     /// Transport counts (`None` when not running).
     pub transport: Option<TransportStats>,
@@ -87,6 +94,7 @@ impl NodeStats {
             datagram_fallback_peers: c.datagram_fallback_peers.load(Ordering::Relaxed),
             greetings_refused: c.greetings_refused.load(Ordering::Relaxed),
             claims_refused: c.claims_refused.load(Ordering::Relaxed),
+            sent: c.sent.snapshot(),
             registry: registry.stats(),
             transport: running.map(|(_, t)| t.stats()),
         }

@@ -108,6 +108,11 @@ pub struct NodeArgs {
     /// Stop by itself after this many seconds.
     #[arg(long, value_name = "SECS")]
     pub duration_secs: Option<u64>,
+    /// Print the node's counts (`NodeStats`) every SECS seconds and once
+    /// when it stops, as a JSON line `{"type": "stats", ...}` (in the text
+    /// view too).
+    #[arg(long, value_name = "SECS")]
+    pub stats_every_secs: Option<u64>,
     /// Print the effective configuration as JSON and exit.
     #[arg(long)]
     pub print_config: bool,

@@ -40,13 +40,25 @@ pub fn run(a: NodeArgs) -> Result<(), Failure> {
     let end = a
         .duration_secs
         .map(|s| Instant::now() + Duration::from_secs(s));
+    let every = a.stats_every_secs.map(|s| Duration::from_secs(s.max(1)));
+    let mut next_stats = every.map(|e| Instant::now() + e);
     loop {
+        let now = Instant::now();
+        if let (Some(at), Some(e)) = (next_stats, every) {
+            if now >= at {
+                print_stats(&node);
+                next_stats = Some(now + e);
+            }
+        }
         let wait = end
-            .map(|e| e.saturating_duration_since(Instant::now()))
+            .map(|e| e.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(3600));
         if wait.is_zero() {
             break;
         }
+        let wait = next_stats
+            .map(|at| wait.min(at.saturating_duration_since(now)))
+            .unwrap_or(wait);
         select! {
             recv(events) -> ev => match ev {
                 Ok(ev) => print_event(&ev, a.json_events),
@@ -56,10 +68,22 @@ pub fn run(a: NodeArgs) -> Result<(), Failure> {
             default(wait) => {}
         }
     }
+    if every.is_some() {
+        print_stats(&node);
+    }
     log::info!("stopping");
     node.stop()
         .map_err(|e| Failure::other(format!("stop: {e}")))?;
     Ok(())
+}
+
+/// One `{"type": "stats", ...}` line with the node's counts.
+fn print_stats(node: &Node) {
+    let mut v = serde_json::to_value(node.stats()).expect("stats serialize");
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert("type".into(), "stats".into());
+    }
+    println!("{v}");
 }
 
 fn print_event(ev: &PeerEvent, json: bool) {
