@@ -13,7 +13,7 @@
 //! ```sh
 //! cargo bench --bench daemons              # N = 100
 //! cargo bench --bench daemons -- 100 200 500
-//! PEERDISC_DAEMON_ARGS="--set membership.probe_timeout_ms=300" cargo bench --bench daemons -- 200
+//! PEERDISC_DAEMON_ARGS="--set membership.suspicion_mult=6" cargo bench --bench daemons -- 200
 //!                                          # a tuned row: extra daemon arguments
 //! ```
 //!

@@ -235,18 +235,26 @@ impl DatagramPath {
         }
     }
 
-    /// Sends datagram bytes (a lost send is counted and otherwise ignored,
-    /// as a lost datagram).
-    pub fn send(&mut self, to_id: &NodeId, to: SocketAddr, bytes: &[u8], message: &Message) {
+    /// Sends datagram bytes; whether the kernel took them (a refused send
+    /// is counted and otherwise ignored, as a lost datagram).
+    pub fn send(
+        &mut self,
+        to_id: &NodeId,
+        to: SocketAddr,
+        bytes: &[u8],
+        message: &Message,
+    ) -> bool {
         if matches!(message, Message::Ping(_) | Message::PingReq(_)) {
             if let Some(p) = self.peers.get_mut(to_id) {
                 p.unanswered = p.unanswered.saturating_add(1);
             }
         }
-        if self.socket.send_to(bytes, to).is_ok() {
+        let sent = self.socket.send_to(bytes, to).is_ok();
+        if sent {
             self.counts.datagrams_out += 1;
             self.counts.datagram_bytes_out += bytes.len() as u64;
         }
+        sent
     }
 
     /// Whether `id` is reached over WebSocket only (no datagram path, or

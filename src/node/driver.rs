@@ -655,12 +655,7 @@ impl Driver {
         let c = self.routing.conn(conn);
         let held = std::mem::take(&mut c.held);
         if c.their_nonce.is_some() {
-            let g = self.greeting(conn);
-            let g = sealing::seal(self.keyring.as_ref(), g);
-            self.counters.sent.websocket("alive", g.len());
-            if self.transport.reply(conn, g).is_ok() {
-                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
-            }
+            self.send_greeting(conn);
         }
         for text in held {
             if self.transport.reply(conn, text).is_ok() {
@@ -922,12 +917,18 @@ impl Driver {
             !std::mem::replace(&mut c.greeted, true)
         };
         if greet {
-            let g = self.greeting(conn);
-            let g = sealing::seal(self.keyring.as_ref(), g);
-            self.counters.sent.websocket("alive", g.len());
-            if self.transport.reply(conn, g).is_ok() {
-                self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
-            }
+            self.send_greeting(conn);
+        }
+    }
+
+    /// Sends this side's greeting on `conn` (counted as `alive`).
+    fn send_greeting(&mut self, conn: ConnectionId) {
+        let g = self.greeting(conn);
+        let g = sealing::seal(self.keyring.as_ref(), g);
+        let len = g.len();
+        if self.transport.reply(conn, g).is_ok() {
+            self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            self.counters.sent.websocket("alive", len);
         }
     }
 
@@ -935,7 +936,7 @@ impl Driver {
     fn send_on(&mut self, conn: ConnectionId, message: &Message) {
         self.greet_on(conn);
         let text = sealing::seal(self.keyring.as_ref(), wire::encode(message));
-        self.counters.sent.websocket(message.kind(), text.len());
+        let (kind, len) = (message.kind(), text.len());
         let c = self.routing.conn(conn);
         if c.dialed.is_some() && !c.heard_greeting && self.greeter.proves() {
             // Sent once this side has proven its id (the listener's
@@ -944,11 +945,14 @@ impl Driver {
                 c.held.remove(0);
                 self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
             }
+            // Counted now: it leaves with the proof (prove_and_flush).
             c.held.push(text);
+            self.counters.sent.websocket(kind, len);
             return;
         }
         if self.transport.reply(conn, text).is_ok() {
             self.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            self.counters.sent.websocket(kind, len);
         }
     }
 

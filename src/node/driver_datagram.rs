@@ -57,8 +57,9 @@ impl Driver {
                 bytes,
                 and_websocket,
             } => {
-                path.send(id, to, &bytes, message);
-                self.counters.sent.datagram(message.kind(), bytes.len());
+                if path.send(id, to, &bytes, message) {
+                    self.counters.sent.datagram(message.kind(), bytes.len());
+                }
                 and_websocket
             }
         }

@@ -1,12 +1,10 @@
-use std::sync::atomic::Ordering;
-
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
-use super::traffic::SentByChannel;
-
 use super::driver::DriverCounters;
+use super::traffic::SentByChannel;
 use crate::model::{NodeId, PeerAddress};
 use crate::registry::{PeerRegistry, RegistryStats};
 use crate::transport::{TransportHandle, TransportStats};
