@@ -813,3 +813,33 @@ fn an_accusation_at_an_older_incarnation_still_counts_at_a_witness() {
     let v = w.member(&id("m05")).unwrap();
     assert_eq!((v.liveness, v.incarnation), (Liveness::Suspect, 3));
 }
+
+#[test]
+fn a_joiner_catches_up_at_a_quarter_gossip_interval() {
+    let pace = MembershipConfig::default().gossip_interval_ms / 4;
+    let mut b = node("b");
+    let seeds = vec![Target::Node(id("a"))];
+    b.handle_command(Command::Join { seeds }, 0).unwrap();
+    drain(&mut b);
+    // The seed's answer: itself and one other member.
+    let list = PeerList {
+        peers: vec![record("a", 1), record("c", 1)],
+        states: Vec::new(),
+    };
+    b.handle_message(&id("a"), Message::PeerList(list), 10);
+    drain(&mut b);
+    let mut exchanges = Vec::new();
+    for t in (10..=10 + 4 * pace).step_by(5) {
+        b.handle_tick(t);
+        for (to, m) in sends(&drain(&mut b)) {
+            if m.kind() == "push_pull" {
+                exchanges.push((t, to));
+            }
+        }
+    }
+    let (t, to) = exchanges.first().cloned().expect("an exchange");
+    // Within the catch-up pace of the answer, with the member that is not
+    // its bootstrap node.
+    assert!(t <= 10 + pace, "first exchange at {t} ms: {exchanges:?}");
+    assert_eq!(to, id("c"));
+}

@@ -22,11 +22,14 @@ pub fn run(a: NodeArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let node = Node::new(cfg).map_err(|e| Failure::config(e.to_string()))?;
+    // Subscribed before the start: the first peers (a bootstrap node's
+    // answer) may arrive before `start` returns, and their `added` events
+    // must not be lost.
+    let events = node.subscribe();
     node.start().map_err(|e| match e {
         NodeError::Config(m) => Failure::config(m),
         other => Failure::start(other.to_string()),
     })?;
-    let events = node.subscribe();
     println!(
         "peerdisc node {} listening at {}",
         node.node_id(),
