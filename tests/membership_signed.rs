@@ -390,3 +390,28 @@ fn with_signed_ids_a_suspicion_ahead_is_not_adopted_and_the_sender_not_blamed() 
         "a claim an honest node may send lowered health"
     );
 }
+
+#[test]
+fn a_forged_record_among_genuine_ones_fails_alone() {
+    // One message with several records takes the batch path (one batch
+    // verification); a forged record in it must fail by itself.
+    let owners: Vec<Identity> = (10..16).map(key).collect();
+    let mut peers: Vec<Arc<PeerRecord>> = owners.iter().map(|o| signed(o, 1, "t")).collect();
+    let mut tampered = (*peers[2]).clone();
+    tampered.capabilities.tools[0] = Capability::new("steal-secrets");
+    peers[2] = Arc::new(tampered);
+    let mut other_sig = (*peers[4]).clone();
+    other_sig.signature = peers[0].signature.clone();
+    peers[4] = Arc::new(other_sig);
+    let mut m = signed_node(&key(7), MembershipConfig::default());
+    let out = announce(&mut m, &key(9).node_id(), peers);
+    let refused = refusals(&out);
+    assert_eq!(refused.len(), 2, "{out:?}");
+    assert!(refused
+        .iter()
+        .all(|e| matches!(e, VerifyError::BadSignature { .. })));
+    for (i, o) in owners.iter().enumerate() {
+        let held = m.member(&o.node_id()).is_some();
+        assert_eq!(held, i != 2 && i != 4, "member {i}");
+    }
+}

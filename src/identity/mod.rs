@@ -32,12 +32,14 @@
 //! assert!(gate.offer(signed).unwrap_err().is_stale()); // a replay
 //! ```
 
+mod batch;
 mod claim;
 mod error;
 mod gate;
 pub(crate) mod key;
 mod record;
 
+pub use batch::check_records;
 pub use claim::{
     claim_bytes, greeting_bytes, must_sign, sign_claim, sign_greeting, verify_claim,
     verify_greeting, CLAIM_CONTEXT, GREETING_CONTEXT,

@@ -1,4 +1,4 @@
-use ed25519_dalek::{Signature, Signer, PUBLIC_KEY_LENGTH};
+use ed25519_dalek::{Signature, Signer, VerifyingKey, PUBLIC_KEY_LENGTH};
 use serde::{Deserialize, Serialize};
 
 use super::key::{node_id_for, parse_public_key, NODE_ID_PREFIX};
@@ -144,6 +144,27 @@ fn verify_parts(
     record: &PeerRecord,
     signature: impl FnOnce() -> Result<Signature, VerifyError>,
 ) -> Result<(), VerifyError> {
+    let p = prepare(record, signature)?;
+    p.key
+        .verify_strict(&p.bytes, &p.signature)
+        .map_err(|_| VerifyError::BadSignature {
+            node_id: record.node_id.to_string(),
+        })
+}
+
+/// A record that passed every check but the signature's: what the
+/// signature is to be verified against.
+pub(super) struct Prepared {
+    pub key: VerifyingKey,
+    pub signature: Signature,
+    pub bytes: Vec<u8>,
+}
+
+/// Every check of [`verify`] but the signature verification itself.
+pub(super) fn prepare(
+    record: &PeerRecord,
+    signature: impl FnOnce() -> Result<Signature, VerifyError>,
+) -> Result<Prepared, VerifyError> {
     let node_id = || record.node_id.to_string();
     record
         .validate()
@@ -163,7 +184,9 @@ fn verify_parts(
             derived: derived.to_string(),
         });
     }
-    let sig = signature()?;
-    key.verify_strict(&canonical_bytes(record), &sig)
-        .map_err(|_| VerifyError::BadSignature { node_id: node_id() })
+    Ok(Prepared {
+        key,
+        signature: signature()?,
+        bytes: canonical_bytes(record),
+    })
 }

@@ -21,7 +21,8 @@ impl Membership {
         // Records from a bootstrap or anti-entropy list are not news to the
         // rest of the cluster: they are merged, not re-broadcast.
         let news = source == Source::Gossip;
-        for r in peers {
+        let verdicts = self.check_new_records(&peers);
+        for (r, verdict) in peers.into_iter().zip(verdicts) {
             // A node's own record, first-hand, at a version this node
             // already holds with other content: it restarted and reused the
             // version. Only the owner may publish above it, so show it the
@@ -40,7 +41,7 @@ impl Membership {
                     }
                 }
             }
-            self.apply_record(r, from, news, now);
+            self.apply_checked_record(r, from, news, now, verdict);
         }
         let mut want = Vec::new();
         for s in &states {
@@ -81,9 +82,53 @@ impl Membership {
         news: bool,
         now: u64,
     ) -> bool {
+        self.apply_checked_record(rec, from, news, now, None)
+    }
+
+    /// The checks `apply_record` would make of each of `peers` (a newer
+    /// version of another node's record), made together: one batch
+    /// verification for the signatures (`identity::check_records`). `None`
+    /// where no check is due or where one record alone needs it.
+    fn check_new_records(
+        &self,
+        peers: &[Arc<PeerRecord>],
+    ) -> Vec<Option<Result<(), crate::identity::VerifyError>>> {
+        let due: Vec<usize> = (0..peers.len())
+            .filter(|&i| {
+                let r = &peers[i];
+                r.node_id != self.me.node_id
+                    && r.validate().is_ok()
+                    && self
+                        .members
+                        .get(&r.node_id)
+                        .is_none_or(|m| r.version > m.record.version)
+            })
+            .collect();
+        let mut verdicts = vec![None; peers.len()];
+        if due.len() < 2 {
+            return verdicts;
+        }
+        let records: Vec<&PeerRecord> = due.iter().map(|&i| &*peers[i]).collect();
+        let checked = check_records(&records, self.config.require_signed_records);
+        for (i, v) in due.into_iter().zip(checked) {
+            verdicts[i] = Some(v);
+        }
+        verdicts
+    }
+
+    /// `apply_record` with the record's check already made (`verdict`) or
+    /// still to make (`None`).
+    fn apply_checked_record(
+        &mut self,
+        rec: Arc<PeerRecord>,
+        from: &NodeId,
+        news: bool,
+        now: u64,
+        verdict: Option<Result<(), crate::identity::VerifyError>>,
+    ) -> bool {
         if rec.node_id == self.me.node_id {
             if rec.version >= self.me.version && *rec != *self.me {
-                if !self.admit(&rec, from) {
+                if !self.admit(&rec, from, None) {
                     return false;
                 }
                 // Someone holds a record of mine from an earlier life.
@@ -100,7 +145,7 @@ impl Membership {
         if held.is_some_and(|v| rec.version <= v) {
             return true;
         }
-        if !self.admit(&rec, from) {
+        if !self.admit(&rec, from, verdict) {
             return false;
         }
         self.joining.learned += 1;

@@ -21,7 +21,7 @@ use super::{
     Command, MembershipConfig, MembershipError, MembershipEvent, Output, RegistryChange,
     RemovalReason, Target,
 };
-use crate::identity::{check_record, sign_record, Identity};
+use crate::identity::{check_record, check_records, sign_record, Identity};
 use crate::model::{Liveness, NodeId, PeerRecord};
 use crate::wire::{
     self, Ack, AnnouncedPeer, GossipAnnouncement, Hello, MemberState, Message, Nack, PeerList,
@@ -670,8 +670,17 @@ impl Membership {
     /// The signature check of a record received from `from`
     /// ([`check_record`]); a refused record is reported and counted
     /// against the sender.
-    fn admit(&mut self, rec: &PeerRecord, from: &NodeId) -> bool {
-        match check_record(rec, self.config.require_signed_records) {
+    /// Whether `rec` passes its check (`verdict`, when already made);
+    /// a refusal counts against the sender.
+    fn admit(
+        &mut self,
+        rec: &PeerRecord,
+        from: &NodeId,
+        verdict: Option<Result<(), crate::identity::VerifyError>>,
+    ) -> bool {
+        let verdict =
+            verdict.unwrap_or_else(|| check_record(rec, self.config.require_signed_records));
+        match verdict {
             Ok(()) => true,
             Err(reason) => {
                 self.outcome(from, false);
