@@ -29,7 +29,11 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::MAX);
     let m = MembershipConfig::default();
-    let seed = 42;
+    // PEERDISC_SIM_SEED=43 runs the same scenarios with another seed.
+    let seed: u64 = std::env::var("PEERDISC_SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(42);
     let started = Instant::now();
     println!(
         "peerdisc membership simulator ({} mode): gossip {} ms, fanout {}, probe {} ms",

@@ -843,3 +843,62 @@ fn a_joiner_catches_up_at_a_quarter_gossip_interval() {
     assert!(t <= 10 + pace, "first exchange at {t} ms: {exchanges:?}");
     assert_eq!(to, id("c"));
 }
+
+/// Members that answer every probe, but 300 ms late (a host whose CPU is
+/// saturated): the first probes fail, then the probe waits for answers as
+/// long as they take (the round-trip estimate) and nobody is suspected any
+/// more.
+#[test]
+fn slow_but_alive_members_stop_being_suspected() {
+    const LATE: u64 = 300;
+    let mut a = node("a");
+    teach(&mut a, "b", &["b", "c"]);
+    let mut acks: Vec<(u64, NodeId, u64)> = Vec::new(); // (at, from, seq)
+    let mut suspicions: Vec<u64> = Vec::new();
+    let mut probes: Vec<u64> = Vec::new();
+    for t in (0..30_000).step_by(5) {
+        for (_, from, seq) in acks.iter().filter(|(at, _, _)| *at == t) {
+            let ack = wire::Ack {
+                seq: *seq,
+                node_id: None,
+                peers: Vec::new(),
+                states: Vec::new(),
+            };
+            a.handle_message(from, Message::Ack(ack), t);
+        }
+        acks.retain(|(at, _, _)| *at > t);
+        a.handle_tick(t);
+        let out = drain(&mut a);
+        for (to, m) in sends(&out) {
+            if let Message::Ping(p) = m {
+                if p.target == to && !acks.iter().any(|(_, _, s)| *s == p.seq) {
+                    probes.push(t);
+                    acks.push((t + LATE, to, p.seq));
+                }
+            }
+        }
+        for o in &out {
+            if let Output::Event(MembershipEvent::Suspected { .. }) = o {
+                suspicions.push(t);
+            }
+        }
+    }
+    assert!(
+        suspicions.first().is_some_and(|&t| t < 2_000),
+        "late answers fail the first probes: {suspicions:?}"
+    );
+    assert!(
+        suspicions.iter().all(|&t| t < 10_000),
+        "still suspected after 10 s: {suspicions:?}"
+    );
+    // Never declared dead (the early suspicions wait for refutations,
+    // which this test does not send: the members answer probes only).
+    for m in ["b", "c"] {
+        assert_ne!(a.member(&id(m)).unwrap().liveness, Liveness::Dead, "{m}");
+    }
+    // The probes went on (slower): nobody was left unprobed.
+    assert!(
+        probes.iter().filter(|&&t| t >= 20_000).count() >= 5,
+        "{probes:?}"
+    );
+}

@@ -37,6 +37,9 @@ pub struct ColdResult {
     pub seed_bytes: u64,
     /// Messages and bytes sent, per message type, largest first.
     pub by_type: Vec<(&'static str, u64, u64)>,
+    /// Stream connections opened until converged (pairs of nodes that
+    /// exchanged a stream message), per node.
+    pub connections_per_node: f64,
 }
 
 impl ColdResult {
@@ -73,7 +76,7 @@ impl fmt::Display for ColdResult {
             f,
             "cold N={} loss={:.0}% seeds={}{}: views present 50% {}, 99% {}, 99.99% {}, 100% {}; all alive {}; \
              until then ({:.1} s): {} per node, median node {}, busiest node {} (node {}, {:.1}x median), \
-             busiest in the first second {} (node {}), seeds {} ({:.1}% of all); by type:",
+             busiest in the first second {} (node {}), seeds {} ({:.1}% of all)",
             self.n,
             self.loss * 100.0,
             self.seeds,
@@ -97,6 +100,11 @@ impl fmt::Display for ColdResult {
             self.busiest_first_second.0,
             size(self.seed_bytes),
             self.seed_share() * 100.0,
+        )?;
+        write!(
+            f,
+            "; {:.1} stream connections per node; by type:",
+            self.connections_per_node
         )?;
         for (kind, msgs, bytes) in &self.by_type {
             write!(f, " {kind} {} ({msgs} msgs)", size(*bytes))?;
@@ -227,5 +235,6 @@ pub fn cold_start_spread(
         median_total: sorted[n / 2],
         seed_bytes: totals[..seeds].iter().sum(),
         by_type,
+        connections_per_node: s.metrics().stream_pairs.len() as f64 / n as f64,
     }
 }

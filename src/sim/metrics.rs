@@ -33,6 +33,10 @@ pub struct Metrics {
     /// messages, plus each piggybacked state that is `suspect`, or `alive`
     /// above incarnation 0 (a refutation), in pings, acks and gossip.
     pub suspicion_bytes: u64,
+    /// Pairs of nodes that exchanged stream (WebSocket) messages: the
+    /// connections a networked cluster would open (each with a handshake
+    /// and a greeting).
+    pub stream_pairs: std::collections::HashSet<(u32, u32)>,
 }
 
 /// The suspicion and refutation bytes of one message of `bytes` bytes

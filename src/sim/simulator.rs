@@ -539,6 +539,12 @@ impl Simulator {
             self.metrics.messages_dropped += 1;
             return;
         }
+        if !datagram {
+            // A stream message: both ends now hold a connection (counted
+            // once for the run; a real one idles out after a minute).
+            let pair = (from.min(t) as u32, from.max(t) as u32);
+            self.metrics.stream_pairs.insert(pair);
+        }
         let at = self.now + self.config.network.latency(from as u32, to) + delay;
         self.push(
             at,

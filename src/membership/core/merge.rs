@@ -371,7 +371,7 @@ impl Membership {
         self.members.set_liveness(id, liveness, incarnation, now);
         if liveness == Liveness::Suspect {
             let n = self.cluster_size();
-            let (min, max) = self.config.suspicion_bounds(n);
+            let (min, max) = self.suspicion_bounds();
             let f = self.awareness(self.config.awareness_suspicion_weight);
             let bounds = ((min as f64 * f) as u64, (max as f64 * f) as u64);
             let k = (self.config.suspicion_confirmations as usize).min(n.saturating_sub(2)) as u32;

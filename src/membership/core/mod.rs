@@ -6,6 +6,7 @@ mod claims;
 mod join;
 mod merge;
 mod probe;
+mod rtt;
 mod seed_compat;
 mod summary;
 
@@ -167,6 +168,8 @@ pub struct Membership {
     unix_epoch_ms: u64,
     /// Next seed-shaped announcement (seed-compatible mode).
     next_announce_ms: u64,
+    /// How long probes take to be answered (`rtt.rs`).
+    round_trips: rtt::RoundTrips,
 }
 
 fn overrides(new: Liveness, new_inc: u64, old: Liveness, old_inc: u64) -> bool {
@@ -233,6 +236,7 @@ impl Membership {
             claims_refused: 0,
             unix_epoch_ms: 0,
             next_announce_ms: 0,
+            round_trips: rtt::RoundTrips::default(),
         })
     }
 
@@ -578,7 +582,7 @@ impl Membership {
                 .as_ref()
                 .is_some_and(|p| !p.acked && !p.indirect_sent && now >= p.indirect_at_ms);
             if indirect_due {
-                self.send_indirect_probes();
+                self.send_indirect_probes(now);
             }
             if now >= self.next_probe_ms {
                 self.finish_probe(now);
@@ -750,13 +754,38 @@ impl Membership {
     /// `(probe interval, direct-ack timeout)` under the local-health
     /// multiplier: the timeout takes Lifeguard's full `1 + score` (capped
     /// at 80 % of the interval), the interval `1 + score * weight`.
+    /// The probe interval and timeout: the configured ones, stretched by
+    /// local health (Lifeguard) and by slow answers. A probe waits at
+    /// least the round-trip estimate for its direct ack (`rtt.rs`), and
+    /// the interval leaves as long again for the indirect round after it;
+    /// on a quiet network the estimate is far below both.
     fn probe_timing(&self) -> (u64, u64) {
         let f = self.awareness(self.config.awareness_interval_weight);
-        let interval = (self.config.probe_interval_ms as f64 * f) as u64;
+        let r = self.probe_round_trip();
+        let interval = ((self.config.probe_interval_ms as f64 * f) as u64).max(2 * r);
         let timeout = (self.config.probe_timeout_ms * (1 + u64::from(self.local_health)))
+            .max(r)
             .min(interval * 4 / 5)
             .max(self.config.probe_timeout_ms.min(interval));
         (interval, timeout)
+    }
+
+    /// The probes' round-trip estimate, at most the longest probe timeout
+    /// local health may reach (a member that answers slowly on purpose
+    /// cannot stretch detection without bound).
+    fn probe_round_trip(&self) -> u64 {
+        let cap = self.config.probe_timeout_ms * (1 + u64::from(self.config.max_local_health));
+        self.round_trips.timeout_ms().min(cap)
+    }
+
+    /// The suspicion timeout bounds for the cluster's size, stretched as
+    /// the probe interval is by slow answers (a refutation needs the same
+    /// round trips to come back).
+    fn suspicion_bounds(&self) -> (u64, u64) {
+        let (min, max) = self.config.suspicion_bounds(self.cluster_size());
+        let stretch = (2 * self.probe_round_trip()) as f64 / self.config.probe_interval_ms as f64;
+        let stretch = stretch.max(1.0);
+        ((min as f64 * stretch) as u64, (max as f64 * stretch) as u64)
     }
 
     fn backoff(&mut self, attempts: u32) -> u64 {

@@ -28,6 +28,7 @@ impl Membership {
             states: pig.states,
         };
         self.send(&target, Message::Ping(ping));
+        self.round_trips.sent(seq, now);
         self.probe = Some(Probe {
             target,
             seq,
@@ -40,7 +41,7 @@ impl Membership {
         });
     }
 
-    pub(super) fn send_indirect_probes(&mut self) {
+    pub(super) fn send_indirect_probes(&mut self, now: u64) {
         let Some(p) = self.probe.as_mut() else { return };
         p.indirect_sent = true;
         let (seq, target) = (p.seq, p.target.clone());
@@ -66,6 +67,7 @@ impl Membership {
         // A second direct try (memberlist's fallback probe, here on the same
         // transport): a single lost datagram must not start a suspicion.
         self.send(&target, Message::Ping(Ping::new(seq, target.clone())));
+        self.round_trips.resent(seq, now);
         if let Some(p) = self.probe.as_mut() {
             p.nacks_expected = helpers.len() as u32;
         }
@@ -114,6 +116,9 @@ impl Membership {
     }
 
     pub(super) fn on_ack(&mut self, seq: u64, node_id: &NodeId, now: u64) {
+        // Any ack of one of the last probes, late ones too: how long
+        // answers take.
+        self.round_trips.acked(seq, now);
         let mut probe_ok = false;
         if let Some(p) = &mut self.probe {
             if p.seq == seq && p.target == *node_id && !p.acked {
@@ -334,7 +339,7 @@ impl Membership {
             if v.acked {
                 // It answered: wait for its refutation; check again later.
                 let ver = self.members.get(&v.target).map_or(0, |m| m.record.version);
-                let (min, _) = self.config.suspicion_bounds(self.cluster_size());
+                let (min, _) = self.suspicion_bounds();
                 self.suspicions.update(&v.target, |s| {
                     s.verifying = false;
                     s.failed_checks = 0;
@@ -352,7 +357,7 @@ impl Membership {
                 // loss (local health above 0) the further last probes are
                 // that wait.
                 let me = self.me.node_id.clone();
-                let (min, _) = self.config.suspicion_bounds(self.cluster_size());
+                let (min, _) = self.suspicion_bounds();
                 let wait = if self.local_health == 0 { min } else { 0 };
                 let newly = self
                     .suspicions
