@@ -15,8 +15,10 @@
 const KEPT: usize = 4;
 /// Round trips the median is taken over.
 const SAMPLES: usize = 8;
-/// Fewest samples before the estimate counts.
-const MIN_SAMPLES: usize = 4;
+/// Below this many samples the estimate is the slowest of them (a node
+/// that has just started, often in a burst of starts, learns at once how
+/// slow answers are; the median takes over once it means something).
+const MEDIAN_FROM: usize = 4;
 
 #[derive(Debug, Default)]
 pub(super) struct RoundTrips {
@@ -56,15 +58,16 @@ impl RoundTrips {
     }
 
     /// How long an answer may take, ms: twice the median of the last round
-    /// trips (0 before a few samples).
+    /// trips (the slowest while there are fewer than `MEDIAN_FROM`; 0
+    /// before any).
     pub fn timeout_ms(&self) -> u64 {
         let n = self.taken.min(SAMPLES);
-        if n < MIN_SAMPLES {
+        if n == 0 {
             return 0;
         }
         let mut v = self.samples[..n].to_vec();
         v.sort_unstable();
-        2 * v[n / 2]
+        2 * if n < MEDIAN_FROM { v[n - 1] } else { v[n / 2] }
     }
 }
 
@@ -104,6 +107,18 @@ mod tests {
             r.acked(seq, seq * 1_000 + 82);
         }
         assert!(r.timeout_ms() <= 6, "{}", r.timeout_ms());
+    }
+
+    #[test]
+    fn the_first_answers_count_at_once_the_slowest_first() {
+        let mut r = RoundTrips::default();
+        assert_eq!(r.timeout_ms(), 0);
+        r.sent(1, 0);
+        r.acked(1, 300);
+        assert_eq!(r.timeout_ms(), 600);
+        r.sent(2, 1_000);
+        r.acked(2, 1_010);
+        assert_eq!(r.timeout_ms(), 600, "the slowest while there are few");
     }
 
     #[test]
