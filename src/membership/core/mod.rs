@@ -672,10 +672,9 @@ impl Membership {
     }
 
     /// The signature check of a record received from `from`
-    /// ([`check_record`]); a refused record is reported and counted
+    /// ([`check_record`], or `verdict` when the check was already made
+    /// with others in a batch); a refused record is reported and counted
     /// against the sender.
-    /// Whether `rec` passes its check (`verdict`, when already made);
-    /// a refusal counts against the sender.
     fn admit(
         &mut self,
         rec: &PeerRecord,
@@ -753,12 +752,11 @@ impl Membership {
 
     /// `(probe interval, direct-ack timeout)` under the local-health
     /// multiplier: the timeout takes Lifeguard's full `1 + score` (capped
-    /// at 80 % of the interval), the interval `1 + score * weight`.
-    /// The probe interval and timeout: the configured ones, stretched by
-    /// local health (Lifeguard) and by slow answers. A probe waits at
-    /// least the round-trip estimate for its direct ack (`rtt.rs`), and
-    /// the interval leaves as long again for the indirect round after it;
-    /// on a quiet network the estimate is far below both.
+    /// at 80 % of the interval), the interval `1 + score * weight`. Slow
+    /// answers stretch both: a probe waits at least the round-trip
+    /// estimate for its direct ack (`rtt.rs`), and the interval leaves as
+    /// long again for the indirect round after it; on a quiet network the
+    /// estimate is far below both.
     fn probe_timing(&self) -> (u64, u64) {
         let f = self.awareness(self.config.awareness_interval_weight);
         let r = self.probe_round_trip();
