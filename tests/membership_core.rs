@@ -815,8 +815,8 @@ fn an_accusation_at_an_older_incarnation_still_counts_at_a_witness() {
 }
 
 #[test]
-fn a_joiner_catches_up_at_a_quarter_gossip_interval() {
-    let pace = MembershipConfig::default().gossip_interval_ms / 4;
+fn a_joiner_catches_up_at_half_a_gossip_interval() {
+    let pace = MembershipConfig::default().gossip_interval_ms / 2;
     let mut b = node("b");
     let seeds = vec![Target::Node(id("a"))];
     b.handle_command(Command::Join { seeds }, 0).unwrap();
