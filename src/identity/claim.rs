@@ -75,11 +75,7 @@ fn key_of(node_id: &str) -> Result<VerifyingKey, VerifyError> {
         .decode(hex.as_bytes())
         .map_err(|_| bad("not lowercase hex"))?;
     let bytes: [u8; PUBLIC_KEY_LENGTH] = bytes.try_into().map_err(|_| bad("wrong length"))?;
-    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad("not an Ed25519 point"))?;
-    if key.is_weak() {
-        return Err(bad("a weak (small-order) key"));
-    }
-    Ok(key)
+    super::key_cache::verifying_key(&bytes).map_err(|f| bad(f.reason()))
 }
 
 fn verify_with(node_id: &str, bytes: &[u8], sig: &RecordSignature) -> Result<(), VerifyError> {

@@ -54,11 +54,7 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
     let bytes: [u8; PUBLIC_KEY_LENGTH] = bytes
         .try_into()
         .map_err(|_| "wrong key length".to_string())?;
-    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| "not an Ed25519 point".to_string())?;
-    if key.is_weak() {
-        return Err("a weak (small-order) key".into());
-    }
-    Ok(key)
+    super::key_cache::verifying_key(&bytes).map_err(|f| f.reason().to_string())
 }
 
 /// A node's Ed25519 key pair. The secret is wiped from memory on drop and

@@ -37,6 +37,7 @@ mod claim;
 mod error;
 mod gate;
 pub(crate) mod key;
+mod key_cache;
 mod record;
 
 pub use batch::check_records;

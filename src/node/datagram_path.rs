@@ -192,7 +192,7 @@ impl DatagramPath {
         reply: Option<Channel>,
         ring: Option<&Keyring>,
     ) -> Route {
-        if !wire::travels_as_datagram(message) || reply == Some(Channel::WebSocket) {
+        if !wire::datagram_allowed(message, reply.map(|c| c == Channel::Datagram)) {
             return Route::WebSocket;
         }
         let Some(p) = self.peers.get(to) else {
@@ -336,6 +336,46 @@ mod tests {
         });
         assert_eq!(
             p.route(&id("b"), &ack, Some(Channel::WebSocket), None),
+            Route::WebSocket
+        );
+    }
+
+    #[test]
+    fn a_record_list_answering_a_datagram_goes_back_as_one_when_it_fits() {
+        let mut p = path();
+        p.learn_record(&record("b", "127.0.0.1:9".parse().unwrap()));
+        let one = Message::PeerList(crate::wire::PeerList {
+            peers: vec![std::sync::Arc::new(record(
+                "c",
+                "127.0.0.1:10".parse().unwrap(),
+            ))],
+            states: Vec::new(),
+        });
+        assert!(matches!(
+            p.route(&id("b"), &one, Some(Channel::Datagram), None),
+            Route::Datagram {
+                and_websocket: false,
+                ..
+            }
+        ));
+        // Not as an answer to a datagram (a bootstrap answer, news): over
+        // WebSocket.
+        assert_eq!(p.route(&id("b"), &one, None, None), Route::WebSocket);
+        assert_eq!(
+            p.route(&id("b"), &one, Some(Channel::WebSocket), None),
+            Route::WebSocket
+        );
+        // Too large for a datagram: over WebSocket.
+        let many = Message::PeerList(crate::wire::PeerList {
+            peers: (0..20)
+                .map(|i| {
+                    std::sync::Arc::new(record(&format!("n{i}"), "127.0.0.1:10".parse().unwrap()))
+                })
+                .collect(),
+            states: Vec::new(),
+        });
+        assert_eq!(
+            p.route(&id("b"), &many, Some(Channel::Datagram), None),
             Route::WebSocket
         );
     }

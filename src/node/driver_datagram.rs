@@ -73,7 +73,8 @@ impl Driver {
     }
 }
 
-/// The direct answers to a message, sent back the way it came.
+/// The direct answers to a message, sent back the way it came (a
+/// `peer_list` only when it fits a datagram: `wire::datagram_allowed`).
 fn is_answer(m: &Message) -> bool {
-    matches!(m, Message::Ack(_) | Message::Nack(_))
+    matches!(m, Message::Ack(_) | Message::Nack(_) | Message::PeerList(_))
 }

@@ -39,8 +39,16 @@ impl Default for SimConfig {
 }
 
 enum Event {
-    Deliver { from: u32, to: u32, msg: Message },
-    Timer { node: u32 },
+    Deliver {
+        from: u32,
+        to: u32,
+        msg: Message,
+        /// Sent as a datagram (else over a stream).
+        datagram: bool,
+    },
+    Timer {
+        node: u32,
+    },
 }
 
 struct Scheduled {
@@ -91,6 +99,9 @@ pub struct Simulator {
     seq: u64,
     metrics: Metrics,
     up: usize,
+    /// While a node handles a delivered message: its sender and whether it
+    /// came as a datagram (a direct answer goes back the same way).
+    answering: Option<(usize, bool)>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -171,6 +182,7 @@ impl Simulator {
             seq: 0,
             metrics: Metrics::default(),
             up: 0,
+            answering: None,
         }
     }
 
@@ -438,7 +450,12 @@ impl Simulator {
             let Some(ev) = self.queue.pop() else { break };
             self.now = ev.at;
             match ev.event {
-                Event::Deliver { from, to, msg } => {
+                Event::Deliver {
+                    from,
+                    to,
+                    msg,
+                    datagram,
+                } => {
                     let to = to as usize;
                     if !self.nodes[to].up {
                         continue;
@@ -447,7 +464,9 @@ impl Simulator {
                     let from_id = self.ids[from as usize].clone();
                     let now = self.now;
                     self.nodes[to].core.handle_message(&from_id, msg, now);
+                    self.answering = Some((from as usize, datagram));
                     self.after_input(to);
+                    self.answering = None;
                 }
                 Event::Timer { node } => {
                     let i = node as usize;
@@ -495,11 +514,17 @@ impl Simulator {
         // A datagram: its framing too (header, sender id); a stream
         // message: its JSON (WebSocket framing is 2-8 bytes).
         let framed = wire::DATAGRAM_HEADER_LEN + 1 + self.ids[from].as_str().len() + json;
+        let answering = match (self.answering, self.index.get(&id)) {
+            (Some((sender, came_as_datagram)), Some(&t)) if sender == t as usize => {
+                Some(came_as_datagram)
+            }
+            _ => None,
+        };
         let datagram = self
             .config
             .network
             .datagram_bytes
-            .is_none_or(|max| wire::travels_as_datagram(&msg) && framed <= max);
+            .is_none_or(|max| wire::datagram_allowed(&msg, answering) && framed <= max);
         let bytes = if datagram && self.config.network.datagram_bytes.is_some() {
             framed as u64
         } else {
@@ -552,6 +577,7 @@ impl Simulator {
                 from: from as u32,
                 to,
                 msg,
+                datagram,
             },
         );
     }

@@ -135,9 +135,9 @@ pub fn datagram_message_room(max_bytes: usize, id_len: usize, sealed: bool) -> u
 }
 
 /// The message kinds that travel as datagrams (when they fit): probes and
-/// their answers, gossip, single liveness claims, and requests for records
-/// (small; the answer, a `peer_list`, goes over WebSocket). Bootstrap,
-/// record lists and anti-entropy digests stay on WebSocket.
+/// their answers, gossip, single liveness claims, and requests for records.
+/// Bootstrap, anti-entropy digests and record lists stay on WebSocket,
+/// except a record list answering a datagram (`datagram_allowed`).
 pub fn travels_as_datagram(m: &Message) -> bool {
     matches!(
         m,
@@ -154,6 +154,22 @@ pub fn travels_as_datagram(m: &Message) -> bool {
     )
 }
 
+/// Whether `m` may go out as a datagram (when it fits). `answering`: when
+/// `m` is the direct answer to a message from its recipient, whether that
+/// message came as a datagram (`Some(true)`) or over WebSocket
+/// (`Some(false)`). An `ack` or `nack` goes back the way its message came;
+/// a `peer_list` travels as a datagram only as the answer to a datagram (a
+/// `peer_list_request` for one or a few records: the asker then needs no
+/// WebSocket connection for them); any other `peer_list` (bootstrap
+/// answers, records too large for a datagram) stays on WebSocket.
+pub fn datagram_allowed(m: &Message, answering: Option<bool>) -> bool {
+    match m {
+        Message::PeerList(_) => answering == Some(true),
+        Message::Ack(_) | Message::Nack(_) => answering != Some(false),
+        _ => travels_as_datagram(m),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +177,29 @@ mod tests {
 
     fn id(s: &str) -> NodeId {
         NodeId::new(s).unwrap()
+    }
+
+    #[test]
+    fn record_lists_travel_as_datagrams_only_as_answers_to_datagrams() {
+        let list = Message::PeerList(crate::wire::PeerList::default());
+        assert!(!travels_as_datagram(&list));
+        assert!(datagram_allowed(&list, Some(true)));
+        assert!(!datagram_allowed(&list, Some(false)));
+        assert!(!datagram_allowed(&list, None));
+        let ping = Message::Ping(Ping::new(7, id("node-b")));
+        assert!(datagram_allowed(&ping, None));
+        let ack = Message::Ack(crate::wire::Ack {
+            seq: 7,
+            node_id: None,
+            peers: Vec::new(),
+            states: Vec::new(),
+        });
+        assert!(datagram_allowed(&ack, Some(true)));
+        assert!(!datagram_allowed(&ack, Some(false)));
+        assert!(!datagram_allowed(
+            &Message::PushPull(crate::wire::PushPull::default()),
+            Some(true)
+        ));
     }
 
     #[test]

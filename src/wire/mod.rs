@@ -29,9 +29,10 @@ mod summary;
 pub(crate) use codec::json_len;
 pub use codec::{decode, decode_str, encode, encoded_len};
 pub use datagram::{
-    datagram_body, datagram_header, datagram_message_room, decode_datagram_body, encode_datagram,
-    parse_datagram, travels_as_datagram, DatagramFrame, DATAGRAM_HEADER_LEN, DATAGRAM_MAGIC,
-    DATAGRAM_VERSION, DEFAULT_MAX_DATAGRAM_BYTES, MAX_DATAGRAM_BYTES, MIN_DATAGRAM_BYTES,
+    datagram_allowed, datagram_body, datagram_header, datagram_message_room, decode_datagram_body,
+    encode_datagram, parse_datagram, travels_as_datagram, DatagramFrame, DATAGRAM_HEADER_LEN,
+    DATAGRAM_MAGIC, DATAGRAM_VERSION, DEFAULT_MAX_DATAGRAM_BYTES, MAX_DATAGRAM_BYTES,
+    MIN_DATAGRAM_BYTES,
 };
 pub use error::WireError;
 pub use message::{
