@@ -847,7 +847,10 @@ fn a_joiner_catches_up_at_half_a_gossip_interval() {
 /// Members that answer every probe, but 300 ms late (a host whose CPU is
 /// saturated): the first probes fail, then the probe waits for answers as
 /// long as they take (the round-trip estimate) and nobody is suspected any
-/// more.
+/// more. The clock starts after the two seconds in which `a`, having just
+/// learned its members, probes at a fifth of the rate (each probe then
+/// waits a second for its answers:
+/// `a_learning_node_probes_less_often_and_waits_for_late_answers`).
 #[test]
 fn slow_but_alive_members_stop_being_suspected() {
     const LATE: u64 = 300;
@@ -856,7 +859,7 @@ fn slow_but_alive_members_stop_being_suspected() {
     let mut acks: Vec<(u64, NodeId, u64)> = Vec::new(); // (at, from, seq)
     let mut suspicions: Vec<u64> = Vec::new();
     let mut probes: Vec<u64> = Vec::new();
-    for t in (0..30_000).step_by(5) {
+    for t in (2_000..30_000).step_by(5) {
         for (_, from, seq) in acks.iter().filter(|(at, _, _)| *at == t) {
             let ack = wire::Ack {
                 seq: *seq,
@@ -884,7 +887,7 @@ fn slow_but_alive_members_stop_being_suspected() {
         }
     }
     assert!(
-        suspicions.first().is_some_and(|&t| t < 2_000),
+        suspicions.first().is_some_and(|&t| t < 4_000),
         "late answers fail the first probes: {suspicions:?}"
     );
     assert!(
@@ -901,4 +904,81 @@ fn slow_but_alive_members_stop_being_suspected() {
         probes.iter().filter(|&&t| t >= 20_000).count() >= 5,
         "{probes:?}"
     );
+}
+
+/// A node that has just learned its members in bulk (in a cluster starting
+/// at once, every node is learning and busy) probes five times less often
+/// for as long as it keeps learning, and each of those probes waits a
+/// whole second for its answers: members answering 300 ms late are not
+/// suspected. Two seconds after it last learned in bulk, it probes at the
+/// usual rate (one per 200 ms); learning a few members is not bulk.
+#[test]
+fn a_learning_node_probes_less_often_and_waits_for_late_answers() {
+    // (probe times, suspicions before `until`) with members answering
+    // `late` ms after each direct ping.
+    // `more` members are learned at 2.5 s.
+    fn run(late: u64, more: usize, until: u64) -> (Vec<u64>, usize) {
+        let mut a = node("a");
+        let names: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        teach(&mut a, "m0", &names);
+        let mut acks: Vec<(u64, NodeId, u64)> = Vec::new(); // (at, from, seq)
+        let mut probes: Vec<u64> = Vec::new();
+        let mut suspicions = 0;
+        for t in (0..until).step_by(5) {
+            for (_, from, seq) in acks.iter().filter(|(at, _, _)| *at == t) {
+                let ack = wire::Ack {
+                    seq: *seq,
+                    node_id: None,
+                    peers: Vec::new(),
+                    states: Vec::new(),
+                };
+                a.handle_message(from, Message::Ack(ack), t);
+            }
+            acks.retain(|(at, _, _)| *at > t);
+            if t == 2_500 && more > 0 {
+                let list = PeerList {
+                    peers: (0..more).map(|i| record(&format!("new{i}"), 1)).collect(),
+                    states: Vec::new(),
+                };
+                a.handle_message(&id("m1"), Message::PeerList(list), t);
+            }
+            a.handle_tick(t);
+            let out = drain(&mut a);
+            for (to, m) in sends(&out) {
+                if let Message::Ping(p) = m {
+                    if p.target == to && !acks.iter().any(|(_, _, s)| *s == p.seq) {
+                        probes.push(t);
+                        acks.push((t + late, to, p.seq));
+                    }
+                }
+            }
+            suspicions += out
+                .iter()
+                .filter(|o| matches!(o, Output::Event(MembershipEvent::Suspected { .. })))
+                .count();
+        }
+        (probes, suspicions)
+    }
+    let (probes, _) = run(10, 0, 4_000);
+    let learning = probes.iter().filter(|&&t| t < 2_000).count();
+    let after = probes
+        .iter()
+        .filter(|&&t| (3_000..4_000).contains(&t))
+        .count();
+    assert!(learning <= 2, "while learning: {probes:?}");
+    assert!(after >= 4, "after: {probes:?}");
+    // Three more members learned later: not bulk, probes go on at the
+    // usual rate; twenty: bulk, slower again.
+    let (probes, _) = run(10, 3, 3_500);
+    let (_, few) = probes.split_at(probes.partition_point(|&t| t < 2_500));
+    assert!(few.len() >= 4, "{probes:?}");
+    let (probes, _) = run(10, 20, 3_500);
+    let (_, many) = probes.split_at(probes.partition_point(|&t| t < 2_500));
+    assert!(many.len() <= 2, "{probes:?}");
+    // Answers 300 ms late (the usual probe timeout is 80 ms), while
+    // learning: no suspicion.
+    let (probes, suspicions) = run(300, 0, 2_000);
+    assert!(!probes.is_empty());
+    assert_eq!(suspicions, 0, "late answers while learning: {probes:?}");
 }

@@ -1,5 +1,6 @@
 //! `peerdisc node`: runs a node and prints what happens to its peers.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select};
@@ -64,7 +65,7 @@ pub fn run(a: NodeArgs) -> Result<(), Failure> {
             .unwrap_or(wait);
         select! {
             recv(events) -> ev => match ev {
-                Ok(ev) => print_event(&ev, a.json_events),
+                Ok(ev) => print_events(ev, &events, a.json_events),
                 Err(_) => break,
             },
             recv(stop_rx) -> _ => break,
@@ -89,10 +90,37 @@ fn print_stats(node: &Node) {
     println!("{v}");
 }
 
-fn print_event(ev: &PeerEvent, json: bool) {
+/// Events printed in one write at most: `first` and those already queued
+/// behind it (one system call for a burst, not one per line).
+const EVENTS_PER_WRITE: usize = 256;
+
+fn print_events(first: PeerEvent, more: &crossbeam_channel::Receiver<PeerEvent>, json: bool) {
+    let mut out = String::new();
+    let mut next = Some(first);
+    let mut n = 0;
+    while let Some(ev) = next.take() {
+        if let Some(line) = event_line(&ev, json) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        n += 1;
+        if n < EVENTS_PER_WRITE {
+            next = more.try_recv().ok();
+        }
+    }
+    if !out.is_empty() {
+        let mut stdout = std::io::stdout().lock();
+        // A closed stdout (a pipe whose reader left) is not this node's
+        // failure: it keeps running, as `println!` would not.
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+    }
+}
+
+/// The line printed for `ev` (JSON or text), if any.
+fn event_line(ev: &PeerEvent, json: bool) -> Option<String> {
     if json {
-        println!("{}", ev.to_json());
-        return;
+        return Some(ev.to_json());
     }
     let p = ev.peer();
     let what = match ev {
@@ -106,7 +134,7 @@ fn print_event(ev: &PeerEvent, json: bool) {
         ),
         // Health moves with every probe; the text view leaves it out (the
         // JSON view and `peerdisc peers` show it).
-        PeerEvent::Updated { changes, .. } if changes == &[ChangedField::Health] => return,
+        PeerEvent::Updated { changes, .. } if changes == &[ChangedField::Health] => return None,
         PeerEvent::Updated { changes, .. } => {
             let names: Vec<String> = changes.iter().map(name).collect();
             format!("updated   {} {}", p.node_id(), names.join(", "))
@@ -125,9 +153,9 @@ fn print_event(ev: &PeerEvent, json: bool) {
             };
             format!("state     {} {what} {from} -> {to}", p.node_id())
         }
-        _ => return,
+        _ => return None,
     };
-    println!("{what}");
+    Some(what)
 }
 
 /// The name a value has in the JSON events (`capabilities`, `dead`, ...).

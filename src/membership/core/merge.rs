@@ -46,7 +46,9 @@ impl Membership {
         let mut want = Vec::new();
         for s in &states {
             if self.apply_state(s, from, source, now) && want.len() < MAX_REQUESTED_IDS {
-                want.push(s.node_id.clone());
+                if self.may_ask(&s.node_id, s.version, now) {
+                    want.push(s.node_id.clone());
+                }
                 self.pass_on_newer_version(s, from);
             }
         }
@@ -148,7 +150,7 @@ impl Membership {
         if !self.admit(&rec, from, verdict) {
             return false;
         }
-        self.joining.learned += 1;
+        self.joining.learned_one(now);
         match self.members.get_mut(&rec.node_id) {
             Some(m) => {
                 m.record = rec.clone();
@@ -516,7 +518,7 @@ impl Membership {
             Liveness::Suspect | Liveness::Alive => Source::Direct,
             _ => Source::Gossip,
         };
-        if self.apply_state(&s, from, source, now) {
+        if self.apply_state(&s, from, source, now) && self.may_ask(&s.node_id, s.version, now) {
             let req = PeerListRequest {
                 node_ids: vec![s.node_id],
             };

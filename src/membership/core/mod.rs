@@ -1,6 +1,7 @@
 use std::collections::{HashMap, VecDeque};
 
 mod anti_entropy;
+mod asks;
 mod burst;
 mod claims;
 mod join;
@@ -170,6 +171,8 @@ pub struct Membership {
     next_announce_ms: u64,
     /// How long probes take to be answered (`rtt.rs`).
     round_trips: rtt::RoundTrips,
+    /// Records asked for lately (`asks.rs`).
+    asks: asks::RecordAsks,
 }
 
 fn overrides(new: Liveness, new_inc: u64, old: Liveness, old_inc: u64) -> bool {
@@ -237,6 +240,7 @@ impl Membership {
             unix_epoch_ms: 0,
             next_announce_ms: 0,
             round_trips: rtt::RoundTrips::default(),
+            asks: asks::RecordAsks::default(),
         })
     }
 
@@ -487,7 +491,7 @@ impl Membership {
             msg,
             Message::Hello(_) | Message::PeerList(_) | Message::PushPull(_)
         );
-        if unknown && !asks_records && !self.leaving {
+        if unknown && !asks_records && !self.leaving && self.may_ask(from, asks::NEWEST, now) {
             // Someone we never heard of talks to us: it exists; get its record.
             let req = PeerListRequest {
                 node_ids: vec![from.clone()],
@@ -766,6 +770,17 @@ impl Membership {
             .min(interval * 4 / 5)
             .max(self.config.probe_timeout_ms.min(interval));
         (interval, timeout)
+    }
+
+    /// Whether `id`'s record (at `version` or above; 0: any) may be asked
+    /// for now: once per probe interval or two round trips, whichever is
+    /// longer (an answer slower than that, or lost, is asked for again).
+    pub(super) fn may_ask(&mut self, id: &NodeId, version: u64, now: u64) -> bool {
+        let window = self
+            .config
+            .probe_interval_ms
+            .max(2 * self.probe_round_trip());
+        self.asks.ask(id, version, now, window)
     }
 
     /// The probes' round-trip estimate, at most the longest probe timeout

@@ -9,7 +9,9 @@ const MAX_RELAYS: usize = 256;
 impl Membership {
     pub(super) fn start_probe(&mut self, now: u64) {
         let (interval, timeout) = self.probe_timing();
-        self.next_probe_ms = now + interval;
+        // While learning the membership in bulk (join.rs), probes are
+        // spaced out: the next one waits longer, this one runs as usual.
+        self.next_probe_ms = now + interval * self.joining.probe_slowdown(now);
         let Some(target) = self.members.next_probe_target(&mut self.rng) else {
             return;
         };
