@@ -906,20 +906,24 @@ fn slow_but_alive_members_stop_being_suspected() {
     );
 }
 
-/// A node that has just learned its members in bulk (in a cluster starting
-/// at once, every node is learning and busy) probes five times less often
-/// for as long as it keeps learning, and each of those probes waits a
-/// whole second for its answers: members answering 300 ms late are not
-/// suspected. Two seconds after it last learned in bulk, it probes at the
-/// usual rate (one per 200 ms); learning a few members is not bulk.
+/// A node whose join was answered with a few records (a seed answering a
+/// crowd of joiners: the cluster is starting at once, every node is
+/// learning and busy) probes five times less often for two seconds, and
+/// for two seconds after any second in which it learned 8 records or more;
+/// each of those probes waits a whole second for its answers: members
+/// answering 300 ms late are not suspected. After that it probes at the
+/// usual rate (one per 200 ms); learning a few members is not bulk, and a
+/// node joining a settled cluster (its join answered with every member)
+/// probes at the usual rate at once.
 #[test]
 fn a_learning_node_probes_less_often_and_waits_for_late_answers() {
     // (probe times, suspicions before `until`) with members answering
     // `late` ms after each direct ping.
-    // `more` members are learned at 2.5 s.
-    fn run(late: u64, more: usize, until: u64) -> (Vec<u64>, usize) {
+    // The join is answered with `first` records; `more` members are
+    // learned at 2.5 s.
+    fn run(first: usize, late: u64, more: usize, until: u64) -> (Vec<u64>, usize) {
         let mut a = node("a");
-        let names: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+        let names: Vec<String> = (0..first).map(|i| format!("m{i}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         teach(&mut a, "m0", &names);
         let mut acks: Vec<(u64, NodeId, u64)> = Vec::new(); // (at, from, seq)
@@ -960,7 +964,7 @@ fn a_learning_node_probes_less_often_and_waits_for_late_answers() {
         }
         (probes, suspicions)
     }
-    let (probes, _) = run(10, 0, 4_000);
+    let (probes, _) = run(3, 10, 0, 4_000);
     let learning = probes.iter().filter(|&&t| t < 2_000).count();
     let after = probes
         .iter()
@@ -970,15 +974,18 @@ fn a_learning_node_probes_less_often_and_waits_for_late_answers() {
     assert!(after >= 4, "after: {probes:?}");
     // Three more members learned later: not bulk, probes go on at the
     // usual rate; twenty: bulk, slower again.
-    let (probes, _) = run(10, 3, 3_500);
+    let (probes, _) = run(3, 10, 3, 3_500);
     let (_, few) = probes.split_at(probes.partition_point(|&t| t < 2_500));
     assert!(few.len() >= 4, "{probes:?}");
-    let (probes, _) = run(10, 20, 3_500);
+    let (probes, _) = run(3, 10, 20, 3_500);
     let (_, many) = probes.split_at(probes.partition_point(|&t| t < 2_500));
     assert!(many.len() <= 2, "{probes:?}");
     // Answers 300 ms late (the usual probe timeout is 80 ms), while
     // learning: no suspicion.
-    let (probes, suspicions) = run(300, 0, 2_000);
+    let (probes, suspicions) = run(3, 300, 0, 2_000);
     assert!(!probes.is_empty());
     assert_eq!(suspicions, 0, "late answers while learning: {probes:?}");
+    // Joining a settled cluster: every member in the answer, no slowdown.
+    let (probes, _) = run(20, 10, 0, 1_000);
+    assert!(probes.len() >= 4, "settled cluster: {probes:?}");
 }

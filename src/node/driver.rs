@@ -538,6 +538,7 @@ impl Driver {
             }
         };
         let heard = self.routing.conn(conn).heard_greeting;
+        let greeting = !heard && matches!(msg, Message::Alive(_));
         let from = match (&msg, known) {
             // The greeting names the sender of this connection, once proven.
             (Message::Alive(claim), _) if !heard => match self.on_greeting(conn, claim) {
@@ -595,6 +596,11 @@ impl Driver {
             let _ = self.registry.touch(from.as_str());
         }
         if self.gossip || !matches!(msg, Message::GossipAnnouncement(_)) {
+            if greeting {
+                // What follows a greeting (a hello, a digest) carries the
+                // sender's record: not asked for on the greeting alone.
+                self.core.expect_record(&from, now);
+            }
             self.handle_over_websocket(&from, msg, now);
         }
         self.drain();

@@ -72,6 +72,12 @@ pub(super) struct Joining {
     /// instead of stopping lets the last news of a burst still find the
     /// few nodes that lack it.
     pub pace_ms: Option<u64>,
+    /// Whether records learned now count as bulk learning (not those of
+    /// the join's own answer).
+    pub counting: bool,
+    /// The join's answer was small (a seed answering a burst of joiners
+    /// hands each only a few records): the cluster is starting at once.
+    crowded_join: bool,
     /// Records learned in the current window, and when it began.
     window_records: u32,
     window_start: u64,
@@ -92,6 +98,8 @@ impl Joining {
             bootstraps: Vec::new(),
             joined_at: None,
             pace_ms: None,
+            counting: true,
+            crowded_join: false,
             window_records: 0,
             window_start: 0,
             bulk_at: None,
@@ -102,13 +110,20 @@ impl Joining {
         }
     }
 
-    pub fn joined(&mut self, now: u64) {
-        self.joined_at.get_or_insert(now);
+    /// The join was answered, with `records` records.
+    pub fn joined(&mut self, now: u64, records: usize) {
+        if self.joined_at.is_none() {
+            self.joined_at = Some(now);
+            self.crowded_join = records < BULK_RECORDS as usize;
+        }
     }
 
     /// A record (a new member, a newer version) was learned.
     pub fn learned_one(&mut self, now: u64) {
         self.learned += 1;
+        if !self.counting {
+            return;
+        }
         if now >= self.window_start.saturating_add(LEARNING_QUIET_MS) {
             self.window_start = now;
             self.window_records = 0;
@@ -121,9 +136,12 @@ impl Joining {
 
     /// How many times less often than usual this node probes now: while
     /// it learns in bulk, within `LEARNING_MAX_MS` of joining: for
-    /// `LEARNING_LINGER_MS` after joining and after the last window in
-    /// which it learned `BULK_RECORDS` (a cold start on saturated CPUs has
-    /// gaps of a second between exchanges). In a cluster starting at
+    /// `LEARNING_LINGER_MS` after a join answered with fewer than
+    /// `BULK_RECORDS` records (a crowded seed), and after the last window
+    /// in which it learned `BULK_RECORDS` beyond its join's answer (a cold
+    /// start on saturated CPUs has gaps of a second between exchanges). A
+    /// node joining a settled cluster learns everything from its join's
+    /// answer and probes at the usual rate. In a cluster starting at
     /// once, a joiner that knows only its seed would otherwise probe the
     /// seed five times a second, as every other joiner does.
     pub fn probe_slowdown(&self, now: u64) -> u64 {
@@ -131,7 +149,8 @@ impl Joining {
         let learning = self
             .joined_at
             .is_some_and(|t| now < t.saturating_add(LEARNING_MAX_MS))
-            && (self.joined_at.is_some_and(recent) || self.bulk_at.is_some_and(recent));
+            && (self.crowded_join && self.joined_at.is_some_and(recent)
+                || self.bulk_at.is_some_and(recent));
         if learning {
             LEARNING_PROBE_SLOWDOWN
         } else {

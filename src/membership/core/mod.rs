@@ -506,9 +506,10 @@ impl Membership {
                     // Its own record first: an answer to a hello.
                     self.joining.answered_by(from, now);
                 }
-                if self.join.take().is_some() || !self.joined {
+                let join_answer = self.join.take().is_some() || !self.joined;
+                if join_answer {
                     self.joined = true;
-                    self.joining.joined(now);
+                    self.joining.joined(now, pl.peers.len());
                     // Announce myself too: the seed is not the only source.
                     let st = self.my_state();
                     self.broadcasts.push(st, Some(self.me.clone()));
@@ -516,7 +517,12 @@ impl Membership {
                     // pace until exchanges teach nothing (join.rs).
                     self.catch_up(now);
                 }
+                // The records of the join's own answer are not learning in
+                // bulk (a node joining a settled cluster learns them all
+                // at once, and nothing after): see `Joining::probe_slowdown`.
+                self.joining.counting = !join_answer;
                 self.apply_updates(from, pl.peers, pl.states, Source::Digest, now);
+                self.joining.counting = true;
             }
             Message::GossipAnnouncement(g) => self.on_announcement(from, g, now),
             Message::Ping(p) => {
@@ -770,6 +776,16 @@ impl Membership {
             .min(interval * 4 / 5)
             .max(self.config.probe_timeout_ms.min(interval));
         (interval, timeout)
+    }
+
+    /// `from` greeted this node on a new connection: its record is likely
+    /// to follow (a `hello`, a digest), so it is not asked for on the
+    /// greeting alone; it is asked for if a message still comes from an
+    /// unknown `from` a round trip later (`asks.rs`).
+    pub fn expect_record(&mut self, from: &NodeId, now: u64) {
+        if self.members.get(from).is_none() {
+            self.may_ask(from, asks::NEWEST, now);
+        }
     }
 
     /// Whether `id`'s record (at `version` or above; 0: any) may be asked
