@@ -33,20 +33,21 @@ const JOIN_NEWS_RATE: f64 = 1.0;
 /// 5.1x (5.2x) the median node's bytes, a half at most 4.4x.
 const CATCH_UP_DIVISOR: u64 = 2;
 /// While a node learns the membership in bulk after joining (see
-/// `Joining::probe_slowdown`), it probes this many times less often: in a cluster that starts at once every node is
-/// learning, its probes would target nodes as busy as itself, and each
-/// late answer starts an indirect round and a suspicion that cost more
-/// work than the probe. On one 2-core machine, 200 daemons at once: all
-/// know all in about 4.5 s with 250 to 4,700 suspected pairs at the usual
-/// rate, in 2.9-3.9 s with none at a fifth of it.
+/// `Joining::probe_slowdown`), it probes this many times less often: in a
+/// cluster that starts at once every node is learning, its probes would
+/// target nodes as busy as itself, and each late answer starts an indirect
+/// round and a suspicion that cost more work than the probe. On one 2-core
+/// machine, 200 daemons at once: all know all in 4.1-4.8 s with 1,700 to
+/// 4,200 suspected pairs at the usual rate, in 3.4-4.2 s with 0-53 with
+/// this slowdown (BENCHMARKS.md, "Daemons started at once").
 const LEARNING_PROBE_SLOWDOWN: u64 = 5;
 /// ...for at most this long after joining, ms: a node that keeps learning
 /// (churn in a large cluster) probes at the usual rate after it.
 const LEARNING_MAX_MS: u64 = 10_000;
 /// The window of bulk learning, ms.
-const LEARNING_QUIET_MS: u64 = 1_000;
+const LEARNING_WINDOW_MS: u64 = 1_000;
 /// How long learning lasts after joining and after the last bulk window.
-const LEARNING_LINGER_MS: u64 = 2 * LEARNING_QUIET_MS;
+const LEARNING_LINGER_MS: u64 = 2 * LEARNING_WINDOW_MS;
 /// Records learned within one window that make it bulk learning (one new
 /// member, or a few, is not: probes go on at the usual rate, and a crash
 /// right after a join is detected as fast as any).
@@ -124,7 +125,7 @@ impl Joining {
         if !self.counting {
             return;
         }
-        if now >= self.window_start.saturating_add(LEARNING_QUIET_MS) {
+        if now >= self.window_start.saturating_add(LEARNING_WINDOW_MS) {
             self.window_start = now;
             self.window_records = 0;
         }
