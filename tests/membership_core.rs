@@ -844,6 +844,49 @@ fn a_joiner_catches_up_at_half_a_gossip_interval() {
     assert_eq!(to, id("c"));
 }
 
+/// Runs `a` every 5 ms over `times`, its members answering each direct
+/// ping `late` ms after it; `before_tick` runs first at each step. Returns
+/// the times of the direct pings and of the suspicions.
+fn probed_with_late_acks(
+    a: &mut Membership,
+    late: u64,
+    times: impl Iterator<Item = u64>,
+    mut before_tick: impl FnMut(&mut Membership, u64),
+) -> (Vec<u64>, Vec<u64>) {
+    let mut acks: Vec<(u64, NodeId, u64)> = Vec::new(); // (at, from, seq)
+    let mut probes: Vec<u64> = Vec::new();
+    let mut suspicions: Vec<u64> = Vec::new();
+    for t in times.step_by(5) {
+        for (_, from, seq) in acks.iter().filter(|(at, _, _)| *at == t) {
+            let ack = wire::Ack {
+                seq: *seq,
+                node_id: None,
+                peers: Vec::new(),
+                states: Vec::new(),
+            };
+            a.handle_message(from, Message::Ack(ack), t);
+        }
+        acks.retain(|(at, _, _)| *at > t);
+        before_tick(a, t);
+        a.handle_tick(t);
+        let out = drain(a);
+        for (to, m) in sends(&out) {
+            if let Message::Ping(p) = m {
+                if p.target == to && !acks.iter().any(|(_, _, s)| *s == p.seq) {
+                    probes.push(t);
+                    acks.push((t + late, to, p.seq));
+                }
+            }
+        }
+        for o in &out {
+            if let Output::Event(MembershipEvent::Suspected { .. }) = o {
+                suspicions.push(t);
+            }
+        }
+    }
+    (probes, suspicions)
+}
+
 /// Members that answer every probe, but 300 ms late (a host whose CPU is
 /// saturated): the first probes fail, then the probe waits for answers as
 /// long as they take (the round-trip estimate) and nobody is suspected any
@@ -856,36 +899,7 @@ fn slow_but_alive_members_stop_being_suspected() {
     const LATE: u64 = 300;
     let mut a = node("a");
     teach(&mut a, "b", &["b", "c"]);
-    let mut acks: Vec<(u64, NodeId, u64)> = Vec::new(); // (at, from, seq)
-    let mut suspicions: Vec<u64> = Vec::new();
-    let mut probes: Vec<u64> = Vec::new();
-    for t in (2_000..30_000).step_by(5) {
-        for (_, from, seq) in acks.iter().filter(|(at, _, _)| *at == t) {
-            let ack = wire::Ack {
-                seq: *seq,
-                node_id: None,
-                peers: Vec::new(),
-                states: Vec::new(),
-            };
-            a.handle_message(from, Message::Ack(ack), t);
-        }
-        acks.retain(|(at, _, _)| *at > t);
-        a.handle_tick(t);
-        let out = drain(&mut a);
-        for (to, m) in sends(&out) {
-            if let Message::Ping(p) = m {
-                if p.target == to && !acks.iter().any(|(_, _, s)| *s == p.seq) {
-                    probes.push(t);
-                    acks.push((t + LATE, to, p.seq));
-                }
-            }
-        }
-        for o in &out {
-            if let Output::Event(MembershipEvent::Suspected { .. }) = o {
-                suspicions.push(t);
-            }
-        }
-    }
+    let (probes, suspicions) = probed_with_late_acks(&mut a, LATE, 2_000..30_000, |_, _| {});
     assert!(
         suspicions.first().is_some_and(|&t| t < 4_000),
         "late answers fail the first probes: {suspicions:?}"
@@ -926,20 +940,7 @@ fn a_learning_node_probes_less_often_and_waits_for_late_answers() {
         let names: Vec<String> = (0..first).map(|i| format!("m{i}")).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         teach(&mut a, "m0", &names);
-        let mut acks: Vec<(u64, NodeId, u64)> = Vec::new(); // (at, from, seq)
-        let mut probes: Vec<u64> = Vec::new();
-        let mut suspicions = 0;
-        for t in (0..until).step_by(5) {
-            for (_, from, seq) in acks.iter().filter(|(at, _, _)| *at == t) {
-                let ack = wire::Ack {
-                    seq: *seq,
-                    node_id: None,
-                    peers: Vec::new(),
-                    states: Vec::new(),
-                };
-                a.handle_message(from, Message::Ack(ack), t);
-            }
-            acks.retain(|(at, _, _)| *at > t);
+        let (probes, suspicions) = probed_with_late_acks(&mut a, late, 0..until, |a, t| {
             if t == 2_500 && more > 0 {
                 let list = PeerList {
                     peers: (0..more).map(|i| record(&format!("new{i}"), 1)).collect(),
@@ -947,22 +948,8 @@ fn a_learning_node_probes_less_often_and_waits_for_late_answers() {
                 };
                 a.handle_message(&id("m1"), Message::PeerList(list), t);
             }
-            a.handle_tick(t);
-            let out = drain(&mut a);
-            for (to, m) in sends(&out) {
-                if let Message::Ping(p) = m {
-                    if p.target == to && !acks.iter().any(|(_, _, s)| *s == p.seq) {
-                        probes.push(t);
-                        acks.push((t + late, to, p.seq));
-                    }
-                }
-            }
-            suspicions += out
-                .iter()
-                .filter(|o| matches!(o, Output::Event(MembershipEvent::Suspected { .. })))
-                .count();
-        }
-        (probes, suspicions)
+        });
+        (probes, suspicions.len())
     }
     let (probes, _) = run(3, 10, 0, 4_000);
     let learning = probes.iter().filter(|&&t| t < 2_000).count();
