@@ -85,6 +85,8 @@ struct Daemon {
     /// peers it ever saw go to `dead`, with the time.
     deaths: Vec<(String, Instant)>,
     suspected: HashSet<String>,
+    /// When each suspicion was read (the first of each target kept).
+    suspected_at: HashMap<String, Instant>,
 }
 
 impl Daemon {
@@ -112,6 +114,7 @@ impl Daemon {
             view: HashMap::new(),
             deaths: Vec::new(),
             suspected: HashSet::new(),
+            suspected_at: HashMap::new(),
         }
     }
 
@@ -168,6 +171,9 @@ impl Daemon {
                 }
                 if to == "suspect" {
                     self.suspected.insert(peer.node_id.to_string());
+                    self.suspected_at
+                        .entry(peer.node_id.to_string())
+                        .or_insert(now);
                 }
             }
             "removed" => {
@@ -247,6 +253,16 @@ fn wait_for(
     None
 }
 
+/// This process's user + system CPU time so far, in seconds.
+fn own_cpu_secs() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
 fn lo_bytes() -> u64 {
     let s = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
     s.lines()
@@ -309,12 +325,25 @@ fn run(n: usize) {
         }
         present as f64 == total
     });
+    // The CPU the daemons spent up to that moment (start-up included):
+    // less noisy than the wall time on a saturated machine.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let cold_cpu: u64 = ds.iter().filter_map(Daemon::cpu_ticks).sum();
+    let own_cpu = own_cpu_secs();
     println!("  spawned {n} processes in {:.2} s", spawned.as_secs_f64());
     println!(
         "  cold start: 50 % of views alive {}, 99 % {}, all know all {}",
         secs(t50),
         secs(t99),
         secs(all_know_all)
+    );
+    println!(
+        "  cold start CPU: {:.2} core-seconds in all daemons until the end of the cold start ({:.1} ms per daemon)",
+        cold_cpu as f64 / hz,
+        1000.0 * cold_cpu as f64 / hz / n as f64
+    );
+    println!(
+        "  the bench's own CPU until then (reading the daemons' output): {own_cpu:.2} core-seconds"
     );
 
     // Idle: threads, memory, CPU and loopback bytes over 5 s.
@@ -330,7 +359,6 @@ fn run(n: usize) {
             .collect(),
     );
     let rss = median_max(ds.iter().filter_map(|d| d.proc_status("VmRSS:")).collect());
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let cpu: Vec<u64> = ds
         .iter()
         .zip(&ticks0)
@@ -374,6 +402,21 @@ fn run(n: usize) {
             .all(|(_, d)| d.sees(&victim_id, "dead"))
     });
     println!("  SIGKILLed daemon dead at all: {}", secs(dead));
+    // Where the time went: the first probe that failed, the first death.
+    let others = || ds.iter().enumerate().filter(|(i, _)| *i != victim);
+    let first_suspected = others()
+        .filter_map(|(_, d)| d.suspected_at.get(&victim_id))
+        .min()
+        .map(|t| t.saturating_duration_since(t2));
+    let first_dead = others()
+        .flat_map(|(_, d)| d.deaths.iter().filter(|(p, _)| *p == victim_id))
+        .map(|(_, t)| t.saturating_duration_since(t2))
+        .min();
+    println!(
+        "    first suspected by one after {}, first dead at one after {}",
+        secs(first_suspected),
+        secs(first_dead)
+    );
     // Let a little more time pass to catch late false deaths.
     std::thread::sleep(Duration::from_secs(2));
     poll_all(&mut ds);

@@ -14,6 +14,7 @@ use super::candidates::Candidates;
 use super::datagram_path::{Channel, DatagramPath};
 use super::event::{NodeEvent, NodeEventSink};
 use super::greeting::{Greeter, Verdict};
+use super::intake::{take_waiting, Input};
 use super::routing::Routing;
 use super::sealing;
 use super::{BootstrapReport, NodeError};
@@ -174,13 +175,13 @@ impl Driver {
                 },
                 default(wait) => {}
             }
-            // Take whatever else is waiting before ticking.
-            while let Ok(ev) = self.events.try_recv() {
-                self.on_transport(ev);
-            }
-            while let Ok(d) = self.datagram_rx.try_recv() {
-                self.on_datagram(d);
-            }
+            // Take whatever else is waiting before ticking, datagrams
+            // (probes, acks) ahead of the stream's backlog (intake.rs).
+            let (datagrams, events) = (self.datagram_rx.clone(), self.events.clone());
+            take_waiting(&datagrams, &events, |input| match input {
+                Input::Datagram(d) => self.on_datagram(d),
+                Input::Stream(ev) => self.on_transport(ev),
+            });
             let now = self.now();
             if self.gossip {
                 self.core.handle_tick(now);

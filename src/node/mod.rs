@@ -33,6 +33,7 @@ mod driver_datagram;
 mod error;
 mod event;
 mod greeting;
+mod intake;
 mod mdns_link;
 mod routing;
 mod sealing;
