@@ -15,6 +15,10 @@ use peerdisc::node::NodeConfig;
 use peerdisc::Liveness;
 use tungstenite::{Message, WebSocket};
 
+#[path = "support/ws_frames.rs"]
+mod ws_frames;
+use ws_frames::read_frames;
+
 type Ws = WebSocket<TcpStream>;
 
 fn connect(node: &Node) -> Ws {
@@ -32,25 +36,6 @@ fn connect(node: &Node) -> Ws {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     ws
-}
-
-/// Every text frame that arrives within `wait`.
-fn read_frames(ws: &mut Ws, wait: Duration) -> Vec<String> {
-    let end = Instant::now() + wait;
-    let mut out = Vec::new();
-    while Instant::now() < end {
-        match ws.read() {
-            Ok(Message::Text(t)) => out.push(t.to_string()),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => break,
-        }
-    }
-    out
 }
 
 /// Every text frame read until one satisfies `want` (included), or until

@@ -9,6 +9,10 @@ use peerdisc::node::{BootstrapError, Node, NodeError};
 use peerdisc::transport::TransportError;
 use peerdisc::{Capabilities, Capability, Liveness};
 
+#[path = "support/ws_frames.rs"]
+mod ws_frames;
+use ws_frames::read_frames;
+
 const BOUND: Duration = Duration::from_secs(20);
 
 fn seed(id: &str) -> Node {
@@ -534,4 +538,41 @@ fn connection_state_and_health_follow_real_connections() {
         );
     }
     a.stop().unwrap();
+}
+
+/// A bootstrap node slow to answer (here: one that never does) gets one
+/// `hello` per connection: the stream delivers it, and a seed answering a
+/// burst of joins would otherwise answer each of the core's retries.
+#[test]
+fn a_slow_seed_gets_one_hello_per_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // The silent seed: accepts one connection and counts the hellos on it
+    // for 1.5 s (the core says hello again every probe interval, 200 ms).
+    let silent = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut ws = tungstenite::accept(stream).unwrap();
+        let frames = read_frames(&mut ws, Duration::from_millis(1_500));
+        let hellos = frames
+            .iter()
+            .filter(|f| f.contains(r#""type":"hello""#))
+            .count();
+        (hellos, frames.len())
+    });
+    let n = Node::builder()
+        .node_id("patient-joiner")
+        .bootstrap(format!("ws://127.0.0.1:{port}/peerdisc"))
+        .start()
+        .unwrap();
+    let (hellos, frames) = silent.join().unwrap();
+    assert_eq!(hellos, 1, "hellos on the one connection ({frames} frames)");
+    assert!(
+        n.stats().hellos_held_back >= 2,
+        "the core's retries were held back: {:?}",
+        n.stats().hellos_held_back
+    );
+    n.stop().unwrap();
 }

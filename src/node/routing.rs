@@ -36,6 +36,9 @@ pub(crate) struct Conn {
     /// This side's frames waiting until it could prove its id (a dialer,
     /// before the listener's challenge arrived).
     pub held: Vec<String>,
+    /// Driver time of the last `hello` this side sent on it (see
+    /// `Driver::send`).
+    pub hello_at_ms: Option<u64>,
 }
 
 /// The driver's view of connections and of peers' addresses.

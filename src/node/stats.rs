@@ -55,6 +55,9 @@ pub struct NodeStats {
     /// not signed by their node, accusations ahead of the accused's own
     /// incarnation, incarnations above the limit.
     pub claims_refused: u64,
+    /// `hello`s not sent again on a live connection that already carries
+    /// one (a join retry that the stream makes needless).
+    pub hellos_held_back: u64,
     /// Messages sent since the start, by type (`"ping"`, `"push_pull"`,
     /// ...) and channel; greetings count as `alive` on WebSocket.
     pub sent: BTreeMap<String, SentByChannel>,
@@ -92,6 +95,7 @@ impl NodeStats {
             datagram_fallback_peers: c.datagram_fallback_peers.load(Ordering::Relaxed),
             greetings_refused: c.greetings_refused.load(Ordering::Relaxed),
             claims_refused: c.claims_refused.load(Ordering::Relaxed),
+            hellos_held_back: c.hellos_held_back.load(Ordering::Relaxed),
             sent: c.sent.snapshot(),
             registry: registry.stats(),
             transport: running.map(|(_, t)| t.stats()),
