@@ -216,6 +216,12 @@ impl Driver {
             .cloned()
             .map(Target::Address)
             .collect();
+        // A new join (the start, `discover_bootstrap`, a re-bootstrap)
+        // says hello at once; only the core's retries of it wait
+        // (`hello_pending`).
+        for c in self.routing.conns.values_mut() {
+            c.hello_at_ms = None;
+        }
         if let Err(e) = self.core.handle_command(Command::Join { seeds }, now) {
             log::warn!("peerdisc: join failed: {e}");
         }
@@ -836,15 +842,19 @@ impl Driver {
             return;
         }
         if let Target::Node(id) = &to {
+            // A connection to the peer that is open already, either way,
+            // carries the message (an answer goes back on the connection
+            // its request came on): a new one would cost a TCP and
+            // WebSocket handshake and a signed greeting each way, and a
+            // seed answering a burst of joiners on connections of its own
+            // would hold two per joiner, past its connection budget.
+            if let Some(conn) = self.routing.open_conn_to(id) {
+                self.send_on(conn, message);
+                return;
+            }
             if self.routing.address_of(id).is_none() {
-                // No record yet (so no address), but maybe the peer is at
-                // the other end of a connection: answer over it.
-                match self.routing.open_conn_to(id) {
-                    Some(conn) => self.send_on(conn, message),
-                    None => {
-                        self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                // No record yet (so no address), and no connection.
+                self.counters.unroutable.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         }
@@ -860,8 +870,8 @@ impl Driver {
     }
 
     /// Whether a `hello` went out on `conn` less than `HELLO_PATIENCE_MS`
-    /// ago (if not, this one is about to: noted). The core says `hello`
-    /// again after one probe interval, for a hello or answer lost with its
+    /// ago, since the last join began (if not, this one is about to:
+    /// noted). The core says `hello` again after one probe interval, for a hello or answer lost with its
     /// connection; on a connection that lives, the stream delivers the
     /// first one, and a seed slow to answer a burst of joins would answer
     /// every copy (in a cold start of 200 daemons, a third of the joiners
