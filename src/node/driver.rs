@@ -871,11 +871,12 @@ impl Driver {
 
     /// Whether a `hello` went out on `conn` less than `HELLO_PATIENCE_MS`
     /// ago, since the last join began (if not, this one is about to:
-    /// noted). The core says `hello` again after one probe interval, for a hello or answer lost with its
-    /// connection; on a connection that lives, the stream delivers the
-    /// first one, and a seed slow to answer a burst of joins would answer
-    /// every copy (in a cold start of 200 daemons, a third of the joiners
-    /// said hello five or six times and the seed sent 583 answers).
+    /// noted). The core says `hello` again after one probe interval, for
+    /// a hello or answer lost with its connection; on a connection that
+    /// lives, the stream delivers the first one, and a seed slow to answer
+    /// a burst of joins would answer every copy (in a cold start of 200
+    /// daemons, a third of the joiners said hello five or six times and
+    /// the seed sent 583 answers).
     fn hello_pending(&mut self, conn: ConnectionId) -> bool {
         let now = self.now();
         let c = self.routing.conn(conn);

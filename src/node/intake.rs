@@ -18,21 +18,38 @@ pub(super) enum Input<D, E> {
 /// Most inputs taken in one pass: the driver's timers (probe deadlines,
 /// gossip rounds) run between passes even when inputs never stop coming.
 pub(super) const MAX_PER_PASS: usize = 1_024;
+/// Most datagrams taken in a row while a stream event waits: a flood of
+/// datagrams (a burst, or someone sending garbage) slows the stream down,
+/// never stops it.
+pub(super) const MAX_DATAGRAMS_IN_A_ROW: usize = 64;
 
 /// Takes what is waiting on `datagrams` and `events` (without blocking),
-/// datagrams first and again before each stream event, at most
-/// [`MAX_PER_PASS`] in all; returns how many were taken.
+/// datagrams first and again before each stream event (at most
+/// [`MAX_DATAGRAMS_IN_A_ROW`] before one), at most [`MAX_PER_PASS`] in
+/// all; returns how many were taken.
 pub(super) fn take_waiting<D, E>(
     datagrams: &Receiver<D>,
     events: &Receiver<E>,
     mut handle: impl FnMut(Input<D, E>),
 ) -> usize {
     let mut taken = 0;
+    let mut in_a_row = 0;
     while taken < MAX_PER_PASS {
-        if let Ok(d) = datagrams.try_recv() {
+        let datagram = if in_a_row < MAX_DATAGRAMS_IN_A_ROW {
+            datagrams.try_recv().ok()
+        } else {
+            None
+        };
+        if let Some(d) = datagram {
             handle(Input::Datagram(d));
+            in_a_row += 1;
         } else if let Ok(e) = events.try_recv() {
             handle(Input::Stream(e));
+            in_a_row = 0;
+        } else if in_a_row >= MAX_DATAGRAMS_IN_A_ROW {
+            // No stream event waits after all: datagrams again.
+            in_a_row = 0;
+            continue;
         } else {
             break;
         }
@@ -74,6 +91,32 @@ mod tests {
             ]
         );
         assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn a_flood_of_datagrams_slows_the_stream_but_does_not_stop_it() {
+        let (dtx, drx) = unbounded();
+        let (etx, erx) = unbounded();
+        for d in 0..500u32 {
+            dtx.send(d).unwrap();
+        }
+        etx.send(1u32).unwrap();
+        etx.send(2).unwrap();
+        let mut order = Vec::new();
+        let n = take_waiting(&drx, &erx, |i| order.push(i));
+        assert_eq!(n, 502, "everything is taken in one pass");
+        let at = |e| order.iter().position(|i| *i == Input::Stream(e)).unwrap();
+        assert_eq!(at(1), MAX_DATAGRAMS_IN_A_ROW);
+        assert_eq!(at(2), 2 * MAX_DATAGRAMS_IN_A_ROW + 1);
+        // The datagrams keep their order around the stream events.
+        let datagrams: Vec<u32> = order
+            .iter()
+            .filter_map(|i| match i {
+                Input::Datagram(d) => Some(*d),
+                Input::Stream(_) => None,
+            })
+            .collect();
+        assert_eq!(datagrams, (0..500).collect::<Vec<_>>());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub(crate) struct Conn {
     /// before the listener's challenge arrived).
     pub held: Vec<String>,
     /// Driver time of the last `hello` this side sent on it (see
-    /// `Driver::send`).
+    /// `Driver::hello_pending`).
     pub hello_at_ms: Option<u64>,
 }
 
