@@ -14,6 +14,10 @@ use peerdisc::registry::{PeerUpdate, RegistryConfig, UpsertOutcome};
 use peerdisc::wire::SeedPeer;
 use peerdisc::{ConnectionState, Liveness, ManualClock, NodeId, Peer, PeerRecord, PeerRegistry};
 
+#[path = "support/ws_frames.rs"]
+mod ws_frames;
+use ws_frames::poll_text;
+
 fn id(s: &str) -> NodeId {
     NodeId::new(s).unwrap()
 }
@@ -587,19 +591,14 @@ fn unified_discovery_with_an_earlier_system_peer() {
             Instant::now() < end,
             "seed-shaped announcements heard: {heard:?}"
         );
-        match ws.read() {
-            Ok(tungstenite::Message::Text(t)) => {
+        match poll_text(&mut ws) {
+            Ok(Some(t)) => {
                 let v: serde_json::Value = serde_json::from_str(&t).unwrap();
                 if v["type"] == "gossip_announcement" && v["states"].is_null() {
                     heard.push(v);
                 }
             }
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Ok(None) => {}
             Err(e) => panic!("connection lost: {e}"),
         }
     }
