@@ -64,6 +64,9 @@ struct Ev<'a> {
 struct EvPeer<'a> {
     node_id: &'a str,
     liveness: Option<&'a str>,
+    /// The daemon's own clock (Unix ms) when the peer's liveness last
+    /// changed there (its first sight for a new peer).
+    liveness_changed_ms: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -80,6 +83,11 @@ struct Daemon {
     read: u64,
     partial: String,
     id: Option<String>,
+    /// When the bench read the daemon's id (its first line).
+    id_read_at: Option<Instant>,
+    /// peer id -> when it last became alive by the daemon's own clock
+    /// (Unix ms), for the peers it holds alive.
+    alive_since: HashMap<String, u64>,
     /// peer id -> liveness, as its registry events tell.
     view: HashMap<String, String>,
     /// peers it ever saw go to `dead`, with the time.
@@ -111,6 +119,8 @@ impl Daemon {
             read: 0,
             partial: String::new(),
             id: None,
+            id_read_at: None,
+            alive_since: HashMap::new(),
             view: HashMap::new(),
             deaths: Vec::new(),
             suspected: HashSet::new(),
@@ -144,6 +154,7 @@ impl Daemon {
     fn line(&mut self, line: &str, now: Instant) {
         if let Some(rest) = line.strip_prefix("peerdisc node ") {
             self.id = rest.split_whitespace().next().map(str::to_string);
+            self.id_read_at = Some(now);
             return;
         }
         // Only the fields the bench needs, borrowed (a full JSON value per
@@ -155,6 +166,11 @@ impl Daemon {
             return;
         };
         let liveness = peer.liveness.unwrap_or("alive");
+        if ev.kind == "removed" || liveness != "alive" {
+            self.alive_since.remove(peer.node_id);
+        } else if let Some(t) = peer.liveness_changed_ms {
+            self.alive_since.insert(peer.node_id.to_string(), t);
+        }
         match ev.kind {
             "added" | "updated" => {
                 self.view
@@ -253,6 +269,13 @@ fn wait_for(
     None
 }
 
+/// The wall clock, Unix ms (the daemons' event times are in it).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// This process's user + system CPU time so far, in seconds.
 fn own_cpu_secs() -> f64 {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
@@ -299,6 +322,7 @@ fn run(n: usize) {
 
     // Cold start: every daemon at once, the bootstrap node among them.
     let t0 = Instant::now();
+    let t0_unix_ms = unix_ms();
     let mut ds: Vec<Daemon> = (0..n).map(|i| Daemon::spawn(i, &dir, life)).collect();
     let spawned = t0.elapsed();
     let total = (n * (n - 1)) as f64;
@@ -336,6 +360,31 @@ fn run(n: usize) {
         secs(t50),
         secs(t99),
         secs(all_know_all)
+    );
+    // The same moment by the daemons' own clocks: when the last of the
+    // (observer, target) pairs became alive in the observer's registry,
+    // without the time the event took to be printed and read.
+    let ids: Vec<&String> = ds.iter().filter_map(|d| d.id.as_ref()).collect();
+    let by_daemons = all_know_all.and_then(|_| {
+        let mut last = 0u64;
+        for d in &ds {
+            for id in &ids {
+                if Some(*id) != d.id.as_ref() {
+                    last = last.max(*d.alive_since.get(*id)?);
+                }
+            }
+        }
+        Some(last.saturating_sub(t0_unix_ms) as f64 / 1000.0)
+    });
+    let ids_read = ds
+        .iter()
+        .map(|d| d.id_read_at.map(|t| t.duration_since(t0)))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|v| v.into_iter().max());
+    println!(
+        "    by the daemons' own clocks: all know all {} after the spawn began; every daemon's id read after {}",
+        by_daemons.map_or("-".to_string(), |s| format!("{s:.2} s")),
+        secs(ids_read)
     );
     println!(
         "  cold start CPU: {:.2} core-seconds in all daemons until the end of the cold start ({:.1} ms per daemon)",
