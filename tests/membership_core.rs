@@ -814,20 +814,26 @@ fn an_accusation_at_an_older_incarnation_still_counts_at_a_witness() {
     assert_eq!((v.liveness, v.incarnation), (Liveness::Suspect, 3));
 }
 
-#[test]
-fn a_joiner_catches_up_at_half_a_gossip_interval() {
-    let pace = MembershipConfig::default().gossip_interval_ms / 2;
+/// `b`, joined through `a` at 0 ms, whose answer (itself and `c`) came
+/// at 10 ms.
+fn joined_with_a_small_answer() -> Membership {
     let mut b = node("b");
     let seeds = vec![Target::Node(id("a"))];
     b.handle_command(Command::Join { seeds }, 0).unwrap();
     drain(&mut b);
-    // The seed's answer: itself and one other member.
     let list = PeerList {
         peers: vec![record("a", 1), record("c", 1)],
         states: Vec::new(),
     };
     b.handle_message(&id("a"), Message::PeerList(list), 10);
     drain(&mut b);
+    b
+}
+
+#[test]
+fn a_joiner_catches_up_at_half_a_gossip_interval() {
+    let pace = MembershipConfig::default().gossip_interval_ms / 2;
+    let mut b = joined_with_a_small_answer();
     let mut exchanges = Vec::new();
     for t in (10..=10 + 4 * pace).step_by(5) {
         b.handle_tick(t);
@@ -844,6 +850,176 @@ fn a_joiner_catches_up_at_half_a_gossip_interval() {
     assert_eq!(to, id("c"));
 }
 
+/// Runs a joiner for `span` ms after its seed's small answer, each of its
+/// exchanges answered `late` ms after it with one member it did not know
+/// (so that it keeps catching up). Returns the times of its exchanges.
+fn exchanges_answered_late(late: u64, span: u64) -> Vec<u64> {
+    let mut b = joined_with_a_small_answer();
+    let mut started = Vec::new();
+    let mut answers: Vec<(u64, NodeId)> = Vec::new();
+    let mut taught = 0;
+    for t in (10..=10 + span).step_by(5) {
+        for (_, from) in answers.iter().filter(|(at, _)| *at == t) {
+            taught += 1;
+            let reply = wire::PushPull {
+                reply: true,
+                peers: vec![record(&format!("n{taught:03}"), 1)],
+                ..Default::default()
+            };
+            b.handle_message(from, Message::PushPull(reply), t);
+        }
+        answers.retain(|(at, _)| *at > t);
+        b.handle_tick(t);
+        for (to, m) in sends(&drain(&mut b)) {
+            if let Message::PushPull(pp) = m {
+                if !pp.reply {
+                    started.push(t);
+                    answers.push((t + late, to));
+                }
+            }
+        }
+    }
+    started
+}
+
+/// A joiner catching up starts its exchanges half a gossip interval apart
+/// when they are answered quickly, and up to a gossip interval apart (twice
+/// as long as the last answer took) when answers are slow (a host whose CPU
+/// is saturated), so that it does not start several exchanges per answer.
+#[test]
+fn a_joiner_spaces_its_exchanges_by_how_long_answers_take() {
+    let gossip = MembershipConfig::default().gossip_interval_ms;
+    let pace = gossip / 2;
+    // The gaps between the exchanges started once the first answer came.
+    let gaps = |late: u64| {
+        let started = exchanges_answered_late(late, 2_000);
+        let timed: Vec<u64> = started
+            .iter()
+            .copied()
+            .filter(|&t| t >= started[0] + late)
+            .collect();
+        assert!(timed.len() >= 5, "{late} ms: {started:?}");
+        timed.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
+    };
+    // Quick answers: the catch-up pace.
+    assert!(gaps(20).iter().all(|&g| g <= pace + 5), "{:?}", gaps(20));
+    // Answers taking 80 ms: 160 ms apart.
+    assert!(
+        gaps(80).iter().all(|&g| (160..=165).contains(&g)),
+        "{:?}",
+        gaps(80)
+    );
+    // Answers taking 300 ms: one gossip interval apart, no more.
+    let slow = gaps(300);
+    assert!(
+        slow.iter().all(|&g| (gossip..=gossip + 5).contains(&g)),
+        "{slow:?}"
+    );
+}
+
+/// The timing of a catch-up's answers is forgotten once the node has
+/// caught up: a later catch-up (here, an exchange started by another
+/// member that teaches it one) starts at the catch-up pace even though the
+/// last answers of the first were slow.
+#[test]
+fn a_later_catch_up_does_not_inherit_slow_answers() {
+    let pace = MembershipConfig::default().gossip_interval_ms / 2;
+    let mut b = joined_with_a_small_answer();
+    let mut answers: Vec<(u64, NodeId)> = Vec::new();
+    let mut acks: Vec<(u64, NodeId, u64)> = Vec::new(); // (at, from, seq)
+    let mut started: Vec<u64> = Vec::new();
+    let mut taught = 0;
+    // Slow answers (300 ms): teaching one member each for the first
+    // second, nothing after, until b is back at the normal interval.
+    let end = 90_000;
+    for t in (10..=end).step_by(5) {
+        for (_, from) in answers.iter().filter(|(at, _)| *at == t) {
+            let peers = if t < 1_000 {
+                taught += 1;
+                vec![record(&format!("n{taught:03}"), 1)]
+            } else {
+                Vec::new()
+            };
+            let reply = wire::PushPull {
+                reply: true,
+                peers,
+                ..Default::default()
+            };
+            b.handle_message(from, Message::PushPull(reply), t);
+        }
+        answers.retain(|(at, _)| *at > t);
+        deliver_acks(&mut b, &mut acks, t);
+        b.handle_tick(t);
+        for (to, m) in sends(&drain(&mut b)) {
+            // Every member answers its probes at once (all stay alive).
+            if let Message::Ping(p) = &m {
+                if p.target == to {
+                    acks.push((t + 5, to.clone(), p.seq));
+                }
+            }
+            if matches!(&m, Message::PushPull(pp) if !pp.reply) {
+                started.push(t);
+                answers.push((t + 300, to));
+            }
+        }
+    }
+    let gaps: Vec<u64> = started.windows(2).map(|w| w[1] - w[0]).collect();
+    let normal = MembershipConfig::default().push_pull_interval_ms;
+    assert!(
+        gaps.last().is_some_and(|&g| g >= normal * 9 / 10),
+        "back at the normal interval: {started:?}"
+    );
+    let t = end;
+    // Its last answer came; now a member's exchange teaches it a member.
+    for (at, from) in answers.drain(..) {
+        let reply = wire::PushPull {
+            reply: true,
+            ..Default::default()
+        };
+        b.handle_message(&from, Message::PushPull(reply), at);
+    }
+    let now = t + 400;
+    let request = wire::PushPull {
+        complete: true,
+        states: vec![MemberState::new(id("z"), 0, Liveness::Alive, 1)],
+        peers: vec![record("z", 1), record("y", 1)],
+        ..Default::default()
+    };
+    b.handle_message(&id("z"), Message::PushPull(request), now);
+    drain(&mut b);
+    let mut next = None;
+    for t in (now..=now + 1_000).step_by(5) {
+        b.handle_tick(t);
+        if sends(&drain(&mut b))
+            .iter()
+            .any(|(_, m)| matches!(m, Message::PushPull(pp) if !pp.reply))
+        {
+            next = Some(t);
+            break;
+        }
+    }
+    let next = next.expect("a catch-up exchange");
+    assert!(
+        next <= now + pace + 5,
+        "next exchange {} ms after",
+        next - now
+    );
+}
+
+/// Hands `m` the acks of `acks` (at, from, seq) that are due at `t`.
+fn deliver_acks(m: &mut Membership, acks: &mut Vec<(u64, NodeId, u64)>, t: u64) {
+    for (_, from, seq) in acks.iter().filter(|(at, _, _)| *at == t) {
+        let ack = wire::Ack {
+            seq: *seq,
+            node_id: None,
+            peers: Vec::new(),
+            states: Vec::new(),
+        };
+        m.handle_message(from, Message::Ack(ack), t);
+    }
+    acks.retain(|(at, _, _)| *at > t);
+}
+
 /// Runs `a` every 5 ms over `times`, its members answering each direct
 /// ping `late` ms after it; `before_tick` runs first at each step. Returns
 /// the times of the direct pings and of the suspicions.
@@ -857,16 +1033,7 @@ fn probed_with_late_acks(
     let mut probes: Vec<u64> = Vec::new();
     let mut suspicions: Vec<u64> = Vec::new();
     for t in times.step_by(5) {
-        for (_, from, seq) in acks.iter().filter(|(at, _, _)| *at == t) {
-            let ack = wire::Ack {
-                seq: *seq,
-                node_id: None,
-                peers: Vec::new(),
-                states: Vec::new(),
-            };
-            a.handle_message(from, Message::Ack(ack), t);
-        }
-        acks.retain(|(at, _, _)| *at > t);
+        deliver_acks(a, &mut acks, t);
         before_tick(a, t);
         a.handle_tick(t);
         let out = drain(a);

@@ -224,6 +224,11 @@ impl Membership {
         } else {
             let normal = self.push_pull_interval();
             self.joining.quiet_exchange(normal);
+            if self.joining.pace_ms.is_none() {
+                // Caught up: the next catch-up times its answers afresh.
+                self.exchange_round_trip_ms = None;
+                self.exchanges.clear();
+            }
         }
     }
 
@@ -232,7 +237,9 @@ impl Membership {
     pub(super) fn catch_up(&mut self, now: u64) {
         let pace = (self.config.gossip_interval_ms / CATCH_UP_DIVISOR).max(1);
         self.joining.pace_ms = Some(pace);
-        self.next_push_pull_ms = self.next_push_pull_ms.min(now + pace);
+        self.next_push_pull_ms = self
+            .next_push_pull_ms
+            .min(now + self.catch_up_spacing(pace));
     }
 
     /// This node's `hello`: its record and incarnation, signed.
