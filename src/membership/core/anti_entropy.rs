@@ -10,8 +10,6 @@ type Held = (u64, Liveness, u64, bool);
 
 /// The fewest new members one anti-entropy exchange may hand a node.
 const EXCHANGE_FLOOR: usize = 64;
-/// Exchanges whose start is kept, to time their answers.
-const EXCHANGES_TIMED: usize = 4;
 
 impl Membership {
     pub(super) fn gossip_round(&mut self, now: u64) {
@@ -95,13 +93,7 @@ impl Membership {
         if let Some(i) = partner {
             let id = self.members.at(i).node_id().clone();
             self.start_push_pull(&id);
-            // A catch-up's exchanges are timed (`catch_up_spacing`).
-            if self.joining.pace_ms.is_some() {
-                if self.exchanges.len() >= EXCHANGES_TIMED {
-                    self.exchanges.remove(0);
-                }
-                self.exchanges.push((id, now));
-            }
+            self.joining.exchange_started(id, now);
         }
     }
 
@@ -121,19 +113,7 @@ impl Membership {
     /// interval: longer spacings (up to 1 s) left a few nodes waiting for
     /// their last records after one slow answer.
     pub(super) fn catch_up_spacing(&self, pace: u64) -> u64 {
-        let slow = self.exchange_round_trip_ms.map_or(0, |r| {
-            r.saturating_mul(2).min(self.config.gossip_interval_ms)
-        });
-        pace.max(slow)
-    }
-
-    /// Times the answer to an exchange this node started (a reply, or the
-    /// partner's digest over the buckets its summary found different).
-    fn exchange_answered(&mut self, from: &NodeId, now: u64) {
-        if let Some(k) = self.exchanges.iter().position(|(p, _)| p == from) {
-            let (_, at) = self.exchanges.remove(k);
-            self.exchange_round_trip_ms = Some(now.saturating_sub(at));
-        }
+        self.joining.spacing(pace, self.config.gossip_interval_ms)
     }
 
     /// Starts an exchange: a summary when the last one taught little
@@ -153,8 +133,10 @@ impl Membership {
     }
 
     pub(super) fn on_push_pull(&mut self, from: &NodeId, mut pp: PushPull, now: u64) {
+        // The answer to an exchange of this node's (a reply, or the
+        // partner's digest over the buckets its summary found different).
         if pp.reply || pp.within.is_some() {
-            self.exchange_answered(from, now);
+            self.joining.exchange_answered(from, now);
         }
         if !pp.reply {
             if let Some(summary) = pp.summary.take() {

@@ -57,6 +57,8 @@ const BULK_RECORDS: u32 = 8;
 const ANSWER_WINDOW_MS: u64 = 2_000;
 /// Bootstrap nodes remembered (the seeds that answered).
 const MAX_BOOTSTRAPS: usize = 8;
+/// Exchanges of a catch-up whose start is kept, to time their answers.
+const EXCHANGES_TIMED: usize = 4;
 
 /// Join bookkeeping of one node.
 #[derive(Debug, Clone)]
@@ -91,6 +93,11 @@ pub(super) struct Joining {
     pub last_taught: Option<usize>,
     hello_records: Bucket,
     join_news: Bucket,
+    /// The last exchanges of this catch-up: (partner, started at), to time
+    /// their answers (`Membership::catch_up_spacing`).
+    exchanges: Vec<(NodeId, u64)>,
+    /// How long the answer to this catch-up's last timed exchange took, ms.
+    exchange_round_trip_ms: Option<u64>,
 }
 
 impl Joining {
@@ -108,6 +115,8 @@ impl Joining {
             last_taught: None,
             hello_records: Bucket::new(MAX_PEERS_PER_MESSAGE as f64, HELLO_RATE),
             join_news: Bucket::new(JOIN_NEWS_CAP, JOIN_NEWS_RATE),
+            exchanges: Vec::new(),
+            exchange_round_trip_ms: None,
         }
     }
 
@@ -159,12 +168,47 @@ impl Joining {
         }
     }
 
-    /// An exchange taught nothing: slow down, up to `normal_ms`.
+    /// An exchange taught nothing: slow down, up to `normal_ms`. Caught
+    /// up, the timing of the answers is forgotten: the next catch-up
+    /// times its own.
     pub fn quiet_exchange(&mut self, normal_ms: u64) {
         self.pace_ms = self
             .pace_ms
             .map(|p| p.saturating_mul(2))
             .filter(|&p| p < normal_ms);
+        if self.pace_ms.is_none() {
+            self.exchanges.clear();
+            self.exchange_round_trip_ms = None;
+        }
+    }
+
+    /// An exchange with `partner` started at `now`: timed while catching
+    /// up.
+    pub fn exchange_started(&mut self, partner: NodeId, now: u64) {
+        if self.pace_ms.is_none() {
+            return;
+        }
+        if self.exchanges.len() >= EXCHANGES_TIMED {
+            self.exchanges.remove(0);
+        }
+        self.exchanges.push((partner, now));
+    }
+
+    /// The answer to a timed exchange with `from` arrived at `now`.
+    pub fn exchange_answered(&mut self, from: &NodeId, now: u64) {
+        if let Some(k) = self.exchanges.iter().position(|(p, _)| p == from) {
+            let (_, at) = self.exchanges.remove(k);
+            self.exchange_round_trip_ms = Some(now.saturating_sub(at));
+        }
+    }
+
+    /// The catch-up spacing for `pace`: twice the last answer's time when
+    /// that is longer, at most `cap_ms`.
+    pub fn spacing(&self, pace: u64, cap_ms: u64) -> u64 {
+        let slow = self
+            .exchange_round_trip_ms
+            .map_or(0, |r| r.saturating_mul(2).min(cap_ms));
+        pace.max(slow)
     }
 
     pub fn answered_by(&mut self, from: &NodeId, now: u64) {
@@ -224,11 +268,6 @@ impl Membership {
         } else {
             let normal = self.push_pull_interval();
             self.joining.quiet_exchange(normal);
-            if self.joining.pace_ms.is_none() {
-                // Caught up: the next catch-up times its answers afresh.
-                self.exchange_round_trip_ms = None;
-                self.exchanges.clear();
-            }
         }
     }
 

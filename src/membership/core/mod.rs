@@ -150,11 +150,6 @@ pub struct Membership {
     /// death goes out at once, at most four times per gossip interval).
     next_eager_ms: u64,
     next_push_pull_ms: u64,
-    /// The last anti-entropy exchanges this node started: (partner,
-    /// started at), to time their answers (`anti_entropy.rs`).
-    exchanges: Vec<(NodeId, u64)>,
-    /// How long the answer to this node's last timed exchange took, ms.
-    exchange_round_trip_ms: Option<u64>,
     next_reconnect_ms: u64,
     next_reclaim_ms: u64,
     join: Option<JoinState>,
@@ -233,8 +228,6 @@ impl Membership {
             next_gossip_ms: 0,
             next_eager_ms: 0,
             next_push_pull_ms: 0,
-            exchanges: Vec::new(),
-            exchange_round_trip_ms: None,
             next_reconnect_ms: 0,
             next_reclaim_ms: 0,
             join: None,
